@@ -1,0 +1,71 @@
+"""The one seam between osspolicy and OSS: an async `Backend` protocol.
+
+The engine and operations talk only to this protocol. `oss.py` implements it with the
+official SDK's blocking client run in worker threads; `memory.py` is an in-memory fake
+for fast logic tests (users may import it for theirs, as httpx users import
+`MockTransport`). Every method raises only `osspolicy.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ("Backend", "BucketEntry", "PolicyRead", "Reply")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a write returns: the service's request id."""
+
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRead:
+    """GetBucketPolicy's answer: the policy bytes exactly as the service sent them,
+    or None when the bucket has no policy."""
+
+    body: bytes | None
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketEntry:
+    """One bucket as ListBuckets reports it."""
+
+    name: str
+    region: str
+
+
+class Backend(Protocol):
+    """Bucket-policy operations, async at the engine's side."""
+
+    async def get_policy(self, bucket: str, region: str | None = None) -> PolicyRead:
+        """GetBucketPolicy; `body` is None when the bucket has no policy."""
+        ...
+
+    async def put_policy(self, bucket: str, body: bytes, region: str | None = None) -> Reply:
+        """PutBucketPolicy with `body` sent byte for byte."""
+        ...
+
+    async def delete_policy(self, bucket: str, region: str | None = None) -> Reply:
+        """DeleteBucketPolicy (succeeds when there is no policy)."""
+        ...
+
+    async def get_block_public_access(self, bucket: str, region: str | None = None) -> bool:
+        """Whether Block Public Access is on for the bucket."""
+        ...
+
+    def list_buckets(self, prefix: str = "") -> AsyncIterator[BucketEntry]:
+        """Every bucket of the account whose name starts with `prefix`, page by page."""
+        ...
+
+    async def account_id(self) -> str:
+        """The owner id of the account (ListBuckets' Owner/ID)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...

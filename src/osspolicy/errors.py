@@ -1,0 +1,202 @@
+"""Every exception osspolicy raises, in one tree.
+
+```
+OssPolicyError
+├── ConfigError                 bad input: exit 2, nothing sent
+│   ├── ManifestError           the job manifest (file, key path, fix)
+│   ├── PolicyDocumentError     a baseline policy that the service would refuse
+│   ├── CredentialsError        no access key in the environment
+│   └── BackupError             a damaged or unfinished backup folder
+└── BackendError                a call to OSS failed (one bucket's problem)
+    ├── TransientError          retried: the same call may succeed later
+    │   ├── Throttled           503 ServiceUnavailable / 429 / QPS limit
+    │   ├── ServerError         other 5xx
+    │   ├── NetworkError        reset, refused, DNS, TLS: no response
+    │   ├── Timeout             connect or read timeout
+    │   └── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
+    └── PermanentError          not retried: the request itself is wrong
+        ├── NoSuchBucket
+        ├── NoSuchBucketPolicy
+        ├── AccessDenied
+        ├── InvalidPolicyDocument
+        ├── SignatureDoesNotMatch
+        ├── InvalidAccessKeyId
+        ├── InvalidArgument
+        └── (any other service code: a PermanentError carrying the code)
+```
+
+Foreign exceptions (the SDK's, the OS's) are translated into this tree at exactly one
+boundary each: `backends/` for the SDK, the file writers for disk errors.
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "AccessDenied",
+    "BackendError",
+    "BackupError",
+    "ClockSkewed",
+    "ConfigError",
+    "CredentialsError",
+    "InvalidAccessKeyId",
+    "InvalidArgument",
+    "InvalidPolicyDocument",
+    "ManifestError",
+    "NetworkError",
+    "NoSuchBucket",
+    "NoSuchBucketPolicy",
+    "OssPolicyError",
+    "PermanentError",
+    "PolicyDocumentError",
+    "ServerError",
+    "SignatureDoesNotMatch",
+    "Throttled",
+    "Timeout",
+    "TransientError",
+)
+
+
+class OssPolicyError(Exception):
+    """Root of everything osspolicy raises on purpose."""
+
+
+class ConfigError(OssPolicyError):
+    """Bad input found before any request: the job stops with exit 2 and sends nothing.
+
+    `place` names where (a file, a key path), `hint` says how to fix it; `str()` is the
+    one sentence the CLI prints.
+    """
+
+    def __init__(self, message: str, *, place: str | None = None, hint: str | None = None):
+        self.message = message
+        self.place = place
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"{self.place}: {self.message}" if self.place else self.message
+        if self.hint:
+            text = f"{text}; {self.hint}"
+        return text
+
+
+class ManifestError(ConfigError):
+    """The job manifest is malformed: a key unknown, missing, or of the wrong kind."""
+
+
+class PolicyDocumentError(ConfigError):
+    """A policy document that breaks the service's rules, refused before sending."""
+
+
+class CredentialsError(ConfigError):
+    """No usable access key: OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET are not set."""
+
+
+class BackupError(ConfigError):
+    """A backup folder that is unfinished, unreadable or does not match its checksums."""
+
+
+class BackendError(OssPolicyError):
+    """A call to OSS failed; carries the service's code, request id and HTTP status."""
+
+    #: the OSS error code used when the service sent none (network errors, timeouts)
+    default_code = "Error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        status: int | None = None,
+        ec: str | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code or self.default_code
+        self.request_id = request_id
+        self.status = status
+        self.ec = ec
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class TransientError(BackendError):
+    """Worth retrying: the same call may succeed later."""
+
+
+class Throttled(TransientError):
+    """The service shed load (503 ServiceUnavailable, 429): back off harder."""
+
+    default_code = "ServiceUnavailable"
+
+
+class ServerError(TransientError):
+    """The service failed on its side (5xx other than throttling)."""
+
+    default_code = "InternalError"
+
+
+class NetworkError(TransientError):
+    """No response: connection refused or reset, DNS or TLS failure."""
+
+    default_code = "NetworkError"
+
+
+class Timeout(TransientError):
+    """The connect or read timeout of the SDK's configuration passed."""
+
+    default_code = "Timeout"
+
+
+class ClockSkewed(TransientError):
+    """RequestTimeTooSkewed: the request is signed again with a fresh date on retry."""
+
+    default_code = "RequestTimeTooSkewed"
+
+
+class PermanentError(BackendError):
+    """Not worth retrying: the request itself is wrong, or the bucket is not there."""
+
+
+class NoSuchBucket(PermanentError):
+    """The bucket does not exist (any more)."""
+
+    default_code = "NoSuchBucket"
+
+
+class NoSuchBucketPolicy(PermanentError):
+    """The bucket has no policy; backends turn this into `None` for GetBucketPolicy."""
+
+    default_code = "NoSuchBucketPolicy"
+
+
+class AccessDenied(PermanentError):
+    """No permission, or a public policy while Block Public Access is on."""
+
+    default_code = "AccessDenied"
+
+
+class InvalidPolicyDocument(PermanentError):
+    """The service refused the policy document (syntax, size, version)."""
+
+    default_code = "InvalidPolicyDocument"
+
+
+class SignatureDoesNotMatch(PermanentError):
+    """The access key secret is wrong: every request will fail the same way."""
+
+    default_code = "SignatureDoesNotMatch"
+
+
+class InvalidAccessKeyId(PermanentError):
+    """The access key id is unknown to the service."""
+
+    default_code = "InvalidAccessKeyId"
+
+
+class InvalidArgument(PermanentError):
+    """A parameter was refused, e.g. the V4 signing region differs from the bucket's."""
+
+    default_code = "InvalidArgument"

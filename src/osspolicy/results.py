@@ -1,0 +1,98 @@
+"""The values that flow through a job: a target in, one result record out."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ("FAILURE_OUTCOMES", "SUCCESS_OUTCOMES", "Change", "Outcome", "Result", "Target")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One bucket to work on; `region` is None when the job does not know it yet."""
+
+    bucket: str
+    region: str | None = None
+
+
+class Outcome(enum.StrEnum):
+    """What happened to one bucket (contracts §3): one vocabulary for every action."""
+
+    FETCHED = "fetched"
+    NO_POLICY = "no_policy"
+    APPLIED = "applied"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+    PLANNED = "planned"
+    BLOCKED_PUBLIC = "blocked_public"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Change(enum.StrEnum):
+    """The write an apply/restore sends (or, when planned, would send)."""
+
+    PUT = "put"
+    DELETE = "delete"
+    NONE = "none"
+
+
+SUCCESS_OUTCOMES = frozenset(
+    {
+        Outcome.FETCHED,
+        Outcome.NO_POLICY,
+        Outcome.APPLIED,
+        Outcome.DELETED,
+        Outcome.UNCHANGED,
+        Outcome.PLANNED,
+    }
+)
+FAILURE_OUTCOMES = frozenset({Outcome.BLOCKED_PUBLIC, Outcome.CONFLICT, Outcome.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The one record every target ends with (contracts §3)."""
+
+    bucket: str
+    region: str | None
+    action: str
+    outcome: Outcome
+    attempts: int = 0
+    request_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    duration_ms: int = 0
+    change: Change | None = None
+    snapshot: str | None = None
+    diff: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """True for the outcomes contracts §3 counts as success."""
+        return self.outcome in SUCCESS_OUTCOMES
+
+    @property
+    def failed(self) -> bool:
+        """True for the outcomes contracts §3 counts as failure."""
+        return self.outcome in FAILURE_OUTCOMES
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-ready record, enums as their strings."""
+        record = asdict(self)
+        record["outcome"] = self.outcome.value
+        record["change"] = self.change.value if self.change is not None else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Result:
+        """Read a record written by `to_record` (journal, report) back."""
+        fields = {k: record.get(k) for k in cls.__dataclass_fields__}
+        fields["outcome"] = Outcome(record["outcome"])
+        fields["change"] = Change(record["change"]) if record.get("change") else None
+        fields["attempts"] = int(record.get("attempts") or 0)
+        fields["duration_ms"] = int(record.get("duration_ms") or 0)
+        return cls(**fields)
