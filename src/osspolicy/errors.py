@@ -67,7 +67,7 @@ class ConfigError(OssPolicyError):
     one sentence the CLI prints.
     """
 
-    def __init__(self, message: str, *, place: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, *, place: str | None = None, hint: str | None = None) -> None:
         self.message = message
         self.place = place
         self.hint = hint

@@ -90,7 +90,7 @@ class Result:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Result:
         """Read a record written by `to_record` (journal, report) back."""
-        fields = {k: record.get(k) for k in cls.__dataclass_fields__}
+        fields: dict[str, Any] = {k: record.get(k) for k in cls.__dataclass_fields__}
         fields["outcome"] = Outcome(record["outcome"])
         fields["change"] = Change(record["change"]) if record.get("change") else None
         fields["attempts"] = int(record.get("attempts") or 0)

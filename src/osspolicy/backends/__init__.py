@@ -3,16 +3,27 @@
 The engine and operations talk only to this protocol. `oss.py` implements it with the
 official SDK's blocking client run in worker threads; `memory.py` is an in-memory fake
 for fast logic tests (users may import it for theirs, as httpx users import
-`MockTransport`). Every method raises only `osspolicy.errors` exceptions.
+`MockTransport`). Every method makes exactly one request (no retries: `retry.py` is the
+one retry layer) and raises only `osspolicy.errors` exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ("Backend", "BucketEntry", "PolicyRead", "Reply")
+__all__ = ("Backend", "BucketEntry", "BucketPage", "ConnectionConfig", "PolicyRead", "Reply")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionConfig:
+    """How to reach OSS: signing region, endpoint, timeouts and pool size."""
+
+    region: str
+    endpoint: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0
+    max_connections: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +50,17 @@ class BucketEntry:
     region: str
 
 
+@dataclass(frozen=True, slots=True)
+class BucketPage:
+    """One ListBuckets page; `next_marker` is None on the last page."""
+
+    buckets: tuple[BucketEntry, ...]
+    next_marker: str | None
+    owner_id: str | None
+
+
 class Backend(Protocol):
-    """Bucket-policy operations, async at the engine's side."""
+    """Bucket-policy operations, async at the engine's side; one request per call."""
 
     async def get_policy(self, bucket: str, region: str | None = None) -> PolicyRead:
         """GetBucketPolicy; `body` is None when the bucket has no policy."""
@@ -58,12 +78,8 @@ class Backend(Protocol):
         """Whether Block Public Access is on for the bucket."""
         ...
 
-    def list_buckets(self, prefix: str = "") -> AsyncIterator[BucketEntry]:
-        """Every bucket of the account whose name starts with `prefix`, page by page."""
-        ...
-
-    async def account_id(self) -> str:
-        """The owner id of the account (ListBuckets' Owner/ID)."""
+    async def list_buckets_page(self, prefix: str, marker: str, max_keys: int) -> BucketPage:
+        """One page of ListBuckets: names after `marker` that start with `prefix`."""
         ...
 
     async def aclose(self) -> None:

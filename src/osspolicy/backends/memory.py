@@ -1,0 +1,122 @@
+"""An in-memory `Backend`: what `MockTransport` is to httpx, for fast logic tests.
+
+It keeps buckets, policies and Block Public Access in dicts, records every call, and can
+be told to fail: `fail_next(bucket, error, times)` makes the next calls on that bucket
+raise `error` (a TransientError to exercise retries, a PermanentError for a record). Like the
+service it refuses a call signed for another region than the bucket's; it plays no
+other service rules (validation, public grants): the emulator does that, over HTTP.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass, field
+
+from ..errors import BackendError, InvalidArgument, NoSuchBucket
+from . import BucketEntry, BucketPage, PolicyRead, Reply
+
+__all__ = ("Call", "MemoryBackend")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call the backend received."""
+
+    op: str
+    bucket: str | None
+
+
+@dataclass(slots=True)
+class _Bucket:
+    region: str
+    policy: bytes | None = None
+    block_public_access: bool = True
+
+
+@dataclass
+class MemoryBackend:
+    """Buckets in a dict; every call recorded in `calls`."""
+
+    region: str = "cn-hangzhou"
+    owner_id: str = "1234567890123456"
+    buckets: dict[str, _Bucket] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    record_calls: bool = True
+    _failures: dict[str, list[BackendError]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add_bucket(
+        self,
+        name: str,
+        policy: bytes | None = None,
+        *,
+        region: str | None = None,
+        block_public_access: bool = True,
+    ) -> None:
+        """Create a bucket (with a policy or none)."""
+        self.buckets[name] = _Bucket(region or self.region, policy, block_public_access)
+
+    def fail_next(self, bucket: str, error: BackendError, times: int = 1) -> None:
+        """Make the next `times` calls on `bucket` raise `error`."""
+        self._failures.setdefault(bucket, []).extend([error] * times)
+
+    def _enter(self, op: str, bucket: str | None) -> str:
+        if self.record_calls:
+            self.calls.append(Call(op, bucket))
+        if bucket is not None:
+            pending = self._failures.get(bucket)
+            if pending:
+                raise pending.pop(0)
+        return f"mem-{next(self._ids):08d}"
+
+    def _bucket(self, name: str, region: str | None) -> _Bucket:
+        """The bucket, as the service finds it: missing, or signed for another region."""
+        found = self.buckets.get(name)
+        if found is None:
+            raise NoSuchBucket("The specified bucket does not exist.")
+        if region is not None and region != found.region:
+            raise InvalidArgument("Invalid signing region in Authorization header.")
+        return found
+
+    async def get_policy(self, bucket: str, region: str | None = None) -> PolicyRead:
+        """The stored policy bytes or None."""
+        request_id = self._enter("get_policy", bucket)
+        return PolicyRead(self._bucket(bucket, region).policy, request_id)
+
+    async def put_policy(self, bucket: str, body: bytes, region: str | None = None) -> Reply:
+        """Store `body` as it is."""
+        request_id = self._enter("put_policy", bucket)
+        self._bucket(bucket, region).policy = bytes(body)
+        return Reply(request_id)
+
+    async def delete_policy(self, bucket: str, region: str | None = None) -> Reply:
+        """Forget the policy."""
+        request_id = self._enter("delete_policy", bucket)
+        self._bucket(bucket, region).policy = None
+        return Reply(request_id)
+
+    async def get_block_public_access(self, bucket: str, region: str | None = None) -> bool:
+        """The bucket's Block Public Access switch."""
+        self._enter("get_block_public_access", bucket)
+        return self._bucket(bucket, region).block_public_access
+
+    async def list_buckets_page(self, prefix: str, marker: str, max_keys: int) -> BucketPage:
+        """Sorted names after `marker` starting with `prefix`."""
+        self._enter("list_buckets", None)
+        names = sorted(self.buckets)
+        start = bisect.bisect_right(names, marker) if marker else bisect.bisect_left(names, prefix)
+        page: list[BucketEntry] = []
+        index = start
+        while index < len(names) and len(page) < max_keys:
+            name = names[index]
+            if name.startswith(prefix):
+                page.append(BucketEntry(name, self.buckets[name].region))
+            elif name > prefix:
+                break
+            index += 1
+        more = index < len(names) and names[index].startswith(prefix)
+        return BucketPage(tuple(page), page[-1].name if more and page else None, self.owner_id)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

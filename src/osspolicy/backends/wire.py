@@ -1,0 +1,224 @@
+"""What both SDK clients share: the requests we send, how answers are read, how errors map.
+
+The blocking `oss.Client` and the async `oss.aio.AsyncClient` both take an SDK
+`OperationInput` in `invoke_operation`, so the requests are built here once, and both
+backends only differ in how they await the call. Building the input ourselves also gives
+the policy bytes exactly as the service sent them (no decode/encode round trip).
+
+`map_oss_errors()` is the one place SDK exceptions become `osspolicy.errors`: a table by
+service code, then by HTTP status; an unknown code becomes a PermanentError carrying it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import alibabacloud_oss_v2 as oss
+from alibabacloud_oss_v2 import exceptions as sdk_errors
+from alibabacloud_oss_v2 import serde
+from alibabacloud_oss_v2.types import CaseInsensitiveDict, OperationInput
+
+from ..errors import (
+    AccessDenied,
+    BackendError,
+    ClockSkewed,
+    CredentialsError,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidPolicyDocument,
+    NetworkError,
+    NoSuchBucket,
+    NoSuchBucketPolicy,
+    PermanentError,
+    ServerError,
+    SignatureDoesNotMatch,
+    Throttled,
+    Timeout,
+)
+from . import BucketEntry, BucketPage
+
+__all__ = (
+    "EMPTY_MD5",
+    "ERROR_CODES",
+    "bucket_page",
+    "delete_policy_input",
+    "get_block_public_access_input",
+    "get_policy_input",
+    "list_buckets_input",
+    "map_oss_errors",
+    "put_policy_input",
+    "read_block_public_access",
+    "request_id_of",
+)
+
+#: Content-MD5 of an empty body, as the SDK sends it on GETs
+EMPTY_MD5 = "1B2M2Y8AsgTpgAmY7PhCfg=="
+
+#: every service code of oss_wire_spec.md §3, and the class a failure with it becomes
+ERROR_CODES: dict[str, type[BackendError]] = {
+    "NoSuchBucket": NoSuchBucket,
+    "NoSuchBucketPolicy": NoSuchBucketPolicy,
+    "AccessDenied": AccessDenied,
+    "PermanentRedirect": PermanentError,
+    "InvalidPolicyDocument": InvalidPolicyDocument,
+    "InvalidArgument": InvalidArgument,
+    "SignatureDoesNotMatch": SignatureDoesNotMatch,
+    "InvalidAccessKeyId": InvalidAccessKeyId,
+    "RequestTimeTooSkewed": ClockSkewed,
+    "TooManyBuckets": PermanentError,
+    "InternalError": ServerError,
+    "ServiceUnavailable": Throttled,
+    "QpsLimitExceeded": Throttled,
+    "Throttling": Throttled,
+    "SlowDown": Throttled,
+}
+
+
+def _class_for(code: str | None, status: int) -> type[BackendError]:
+    if code and code in ERROR_CODES:
+        return ERROR_CODES[code]
+    if status in {429, 503}:
+        return Throttled
+    if status >= 500:
+        return ServerError
+    return PermanentError
+
+
+def _timeout_in(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def translate(exc: BaseException) -> BackendError | CredentialsError:
+    """Our error for any exception an SDK call raised."""
+    inner: Any = exc.unwrap() if isinstance(exc, sdk_errors.OperationError) else exc
+    if isinstance(inner, sdk_errors.ServiceError):
+        status = int(inner.status_code or 0)
+        code = inner.code or f"HTTP{status}"
+        cls = _class_for(inner.code, status)
+        return cls(
+            inner.message or f"HTTP {status}",
+            code=code,
+            request_id=inner.request_id or None,
+            status=status,
+            ec=inner.ec or None,
+        )
+    if isinstance(inner, sdk_errors.CredentialsEmptyError | sdk_errors.CredentialsFetchError):
+        return CredentialsError(
+            "no access key found",
+            place="environment",
+            hint="set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET",
+        )
+    if isinstance(inner, sdk_errors.RequestError | sdk_errors.ResponseError):
+        cause = inner.unwrap()
+        if _timeout_in(cause):
+            return Timeout(f"timed out: {type(cause).__name__}")
+        return NetworkError(f"no response: {type(cause).__name__}: {cause}")
+    return PermanentError(f"{type(inner).__name__}: {inner}", code="ClientError")
+
+
+@contextmanager
+def map_oss_errors() -> Iterator[None]:
+    """Translate anything the SDK raises inside the block into our error tree."""
+    try:
+        yield
+    except sdk_errors.BaseError as exc:
+        raise translate(exc) from exc
+
+
+def _bucket_input(
+    op_name: str, method: str, bucket: str, sub: str, body: bytes | None = None
+) -> Any:
+    headers = CaseInsensitiveDict({"Content-Type": "application/xml"})
+    if body is None and method != "PUT":
+        headers["Content-MD5"] = EMPTY_MD5
+    return OperationInput(
+        op_name=op_name,
+        method=method,
+        headers=headers,
+        parameters={sub: ""},
+        body=body,
+        bucket=bucket,
+        op_metadata={"sub-resource": [sub]},
+    )
+
+
+def get_policy_input(bucket: str) -> Any:
+    """GetBucketPolicy, as the SDK's own get_bucket_policy sends it."""
+    return _bucket_input("GetBucketPolicy", "GET", bucket, "policy")
+
+
+def put_policy_input(bucket: str, body: bytes) -> Any:
+    """PutBucketPolicy with the body sent byte for byte."""
+    return _bucket_input("PutBucketPolicy", "PUT", bucket, "policy", body)
+
+
+def delete_policy_input(bucket: str) -> Any:
+    """DeleteBucketPolicy."""
+    return _bucket_input("DeleteBucketPolicy", "DELETE", bucket, "policy")
+
+
+def get_block_public_access_input(bucket: str) -> Any:
+    """GetBucketPublicAccessBlock."""
+    return _bucket_input("GetBucketPublicAccessBlock", "GET", bucket, "publicAccessBlock")
+
+
+def list_buckets_input(prefix: str, marker: str, max_keys: int) -> Any:
+    """One ListBuckets page."""
+    parameters = {"max-keys": str(max_keys)}
+    if prefix:
+        parameters["prefix"] = prefix
+    if marker:
+        parameters["marker"] = marker
+    return OperationInput(
+        op_name="ListBuckets",
+        method="GET",
+        headers=CaseInsensitiveDict(
+            {"Content-Type": "application/octet-stream", "Content-MD5": EMPTY_MD5}
+        ),
+        parameters=parameters,
+    )
+
+
+def request_id_of(output: Any) -> str | None:
+    """The x-oss-request-id of an SDK OperationOutput."""
+    headers = output.headers
+    value = headers.get("x-oss-request-id") if headers is not None else None
+    return str(value) if value else None
+
+
+def bucket_page(output: Any) -> BucketPage:
+    """Read a ListBuckets answer with the SDK's own XML model."""
+    result: Any = serde.deserialize_output(
+        result=oss.models.ListBucketsResult(),
+        op_output=output,
+        custom_deserializer=[serde.deserialize_output_xmlbody],
+    )
+    entries = tuple(
+        BucketEntry(
+            name=str(b.name),
+            region=str(b.region or (b.location or "").removeprefix("oss-")),
+        )
+        for b in (result.buckets or [])
+    )
+    owner = result.owner.id if result.owner is not None else None
+    next_marker = result.next_marker if result.is_truncated else None
+    if result.is_truncated and not next_marker and entries:
+        next_marker = entries[-1].name
+    return BucketPage(buckets=entries, next_marker=next_marker, owner_id=owner)
+
+
+def read_block_public_access(output: Any) -> bool:
+    """Read a GetBucketPublicAccessBlock answer."""
+    result: Any = serde.deserialize_output(
+        result=oss.models.GetBucketPublicAccessBlockResult(),
+        op_output=output,
+        custom_deserializer=[serde.deserialize_output_xmlbody],
+    )
+    config = result.public_access_block_configuration
+    return bool(config is not None and config.block_public_access)

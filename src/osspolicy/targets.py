@@ -1,0 +1,119 @@
+"""Which buckets a job works on: an explicit list, a file, or ListBuckets discovery.
+
+Targets are an async iterator, pulled by the engine only as fast as workers take them, so
+a 100k-line file or a 100k-bucket account is never held as a list. `check_targets` reads a
+buckets file once before any request, so a bad name stops the job at the door.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiofiles
+
+from .backends import Backend
+from .errors import ManifestError
+from .manifest import BUCKET_NAME, Discover, Targets
+from .results import Target
+from .retry import Tries
+
+__all__ = ("LIST_PAGE_SIZE", "check_targets", "iter_targets", "matches")
+
+#: ListBuckets page size (the service's maximum)
+LIST_PAGE_SIZE = 1000
+
+
+def _file_name(line: str) -> str | None:
+    name = line.split("#", 1)[0].strip()
+    return name or None
+
+
+def check_targets(spec: Targets, *, source: str = "manifest") -> None:
+    """Check a buckets file before any request: it exists and every name is valid."""
+    path = spec.buckets_file
+    if path is None:
+        return
+    place = f"{source}: targets.buckets_file"
+    count = 0
+    try:
+        with Path(path).open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                name = _file_name(line)
+                if name is None:
+                    continue
+                if not BUCKET_NAME.fullmatch(name):
+                    raise ManifestError(
+                        f"line {number}: {name!r} is not a valid OSS bucket name",
+                        place=f"{path}",
+                        hint="use 3-63 lowercase letters, digits or hyphens",
+                    )
+                count += 1
+    except OSError as exc:
+        raise ManifestError(
+            f"cannot read {path} ({exc.strerror})", place=place, hint="check the path"
+        ) from None
+    if count == 0:
+        raise ManifestError(f"{path} names no bucket", place=place, hint="add bucket names")
+
+
+def matches(name: str, region: str, rules: Discover) -> bool:
+    """Whether a listed bucket passes the discover filters."""
+    if rules.region is not None and region != rules.region:
+        return False
+    if not any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.include):
+        return False
+    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.exclude)
+
+
+async def _named(names: AsyncIterator[str], region: str) -> AsyncIterator[Target]:
+    seen: set[str] = set()
+    async for name in names:
+        if name not in seen:
+            seen.add(name)
+            yield Target(name, region)
+
+
+async def _listed(names: tuple[str, ...]) -> AsyncIterator[str]:
+    for name in names:
+        yield name
+
+
+async def _from_file(path: Path) -> AsyncIterator[str]:
+    async with aiofiles.open(path, encoding="utf-8") as handle:
+        async for line in handle:
+            name = _file_name(line)
+            if name is not None:
+                yield name
+
+
+async def _discovered(
+    rules: Discover, backend: Backend, new_tries: Callable[[], Tries]
+) -> AsyncIterator[Target]:
+    marker = ""
+    while True:
+        page = await new_tries()(backend.list_buckets_page, rules.prefix, marker, LIST_PAGE_SIZE)
+        for entry in page.buckets:
+            if matches(entry.name, entry.region, rules):
+                yield Target(entry.name, entry.region)
+        if page.next_marker is None:
+            return
+        marker = page.next_marker
+
+
+def iter_targets(
+    spec: Targets,
+    *,
+    region: str,
+    backend: Backend,
+    new_tries: Callable[[], Tries],
+) -> AsyncIterator[Target]:
+    """Every target once, in order; `region` is the default for named buckets."""
+    if spec.buckets is not None:
+        return _named(_listed(spec.buckets), region)
+    if spec.buckets_file is not None:
+        return _named(_from_file(spec.buckets_file), region)
+    if spec.discover is None:  # pragma: no cover - the manifest model guarantees one kind
+        raise ValueError("targets has no kind")
+    return _discovered(spec.discover, backend, new_tries)

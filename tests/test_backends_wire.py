@@ -1,0 +1,106 @@
+"""The one door to the SDK: every SDK failure becomes one of our errors, once."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from alibabacloud_oss_v2 import exceptions as sdk
+
+from osspolicy import errors
+from osspolicy.backends.wire import ERROR_CODES, map_oss_errors, translate
+
+#: every code of oss_wire_spec.md §3 with its status, and whether it must be retried
+SPEC_CODES = [
+    ("NoSuchBucket", 404, errors.NoSuchBucket, False),
+    ("NoSuchBucketPolicy", 404, errors.NoSuchBucketPolicy, False),
+    ("InvalidPolicyDocument", 400, errors.InvalidPolicyDocument, False),
+    ("AccessDenied", 403, errors.AccessDenied, False),
+    ("PermanentRedirect", 403, errors.PermanentError, False),
+    ("InvalidArgument", 400, errors.InvalidArgument, False),
+    ("SignatureDoesNotMatch", 403, errors.SignatureDoesNotMatch, False),
+    ("InvalidAccessKeyId", 403, errors.InvalidAccessKeyId, False),
+    ("RequestTimeTooSkewed", 403, errors.ClockSkewed, True),
+    ("TooManyBuckets", 400, errors.PermanentError, False),
+    ("InternalError", 500, errors.ServerError, True),
+    ("ServiceUnavailable", 503, errors.Throttled, True),
+]
+
+
+def service_error(code: str | None, status: int) -> sdk.OperationError:
+    inner = sdk.ServiceError(
+        status_code=status,
+        code=code,
+        message=f"{code} happened",
+        request_id="RID1",
+        ec="0000",
+        timestamp="",
+        request_target="GET http://127.0.0.1/b/?policy",
+    )
+    return sdk.OperationError(name="GetBucketPolicy", error=inner)
+
+
+@pytest.mark.parametrize(("code", "status", "cls", "transient"), SPEC_CODES)
+def test_every_spec_code_is_classified(
+    code: str, status: int, cls: type[errors.BackendError], transient: bool
+) -> None:
+    """Each service code of the wire spec maps to its class, transient exactly when the
+    service means 'try again'; code, status and request id are kept."""
+    mapped = translate(service_error(code, status))
+    assert type(mapped) is cls
+    assert isinstance(mapped, errors.TransientError) is transient
+    assert isinstance(mapped, errors.BackendError)
+    assert (mapped.code, mapped.status, mapped.request_id) == (code, status, "RID1")
+
+
+def test_the_table_covers_the_spec() -> None:
+    """No code of the spec is left to the status fallback."""
+    assert {code for code, *_ in SPEC_CODES} <= set(ERROR_CODES)
+
+
+def test_an_unknown_code_is_a_permanent_error_carrying_the_code() -> None:
+    """A code we have never seen fails the bucket with that code, without retries."""
+    mapped = translate(service_error("BrandNewCode", 409))
+    assert type(mapped) is errors.PermanentError
+    assert mapped.code == "BrandNewCode"
+
+
+@pytest.mark.parametrize(("status", "cls"), [(502, errors.ServerError), (429, errors.Throttled)])
+def test_unknown_codes_with_retryable_statuses_are_transient(
+    status: int, cls: type[errors.BackendError]
+) -> None:
+    """An unnamed 5xx is a server error and a 429 is throttling: both retried."""
+    assert type(translate(service_error(None, status))) is cls
+
+
+def test_connection_errors_are_network_errors() -> None:
+    """A refused or reset connection (no response) is a transient NetworkError."""
+    exc = sdk.OperationError(
+        name="GetBucketPolicy",
+        error=sdk.RequestError(error=requests.exceptions.ConnectionError("reset by peer")),
+    )
+    assert type(translate(exc)) is errors.NetworkError
+
+
+def test_read_timeouts_are_timeouts() -> None:
+    """A read timeout is a transient Timeout."""
+    exc = sdk.OperationError(
+        name="GetBucketPolicy",
+        error=sdk.ResponseError(error=requests.exceptions.ReadTimeout("read timed out")),
+    )
+    assert type(translate(exc)) is errors.Timeout
+
+
+def test_missing_credentials_are_a_config_error() -> None:
+    """No access key in the environment is bad input (exit 2), not a bucket failure."""
+    exc = sdk.OperationError(name="GetBucketPolicy", error=sdk.CredentialsEmptyError())
+    mapped = translate(exc)
+    assert isinstance(mapped, errors.CredentialsError)
+    assert "OSS_ACCESS_KEY_ID" in str(mapped)
+
+
+def test_map_oss_errors_translates_and_chains() -> None:
+    """Inside map_oss_errors an SDK error comes out as ours, the original as __cause__."""
+    original = service_error("NoSuchBucket", 404)
+    with pytest.raises(errors.NoSuchBucket) as info, map_oss_errors():
+        raise original
+    assert info.value.__cause__ is original
