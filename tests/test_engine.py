@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -47,8 +47,8 @@ async def test_every_target_reaches_the_sink_once() -> None:
     """Each target pulled from the iterator yields exactly one result at the sink."""
     seen: list[int] = []
 
-    async def sink(result: int) -> None:
-        seen.append(result)
+    async def sink(results: Sequence[int]) -> None:
+        seen.extend(results)
 
     spy = Spy()
     await Engine[int, int](8).run(numbers(1000), spy.work, sink, skip=lambda t: -t)
@@ -60,7 +60,7 @@ async def test_no_more_than_workers_calls_at_once() -> None:
     """At most `workers` calls are in flight, and the pool does fill up to that."""
     spy = Spy(fill=16)
 
-    async def sink(_: int) -> None:
+    async def sink(_: Sequence[int]) -> None:
         return None
 
     engine = Engine[int, int](16)
@@ -93,10 +93,10 @@ async def test_memory_stays_flat_over_100k_targets() -> None:
             pulled_ahead.append(i - finished)
             yield Target(f"bucket-{i % 100:03d}")
 
-    async def sink(result: Result) -> None:
+    async def sink(results: Sequence[Result]) -> None:
         nonlocal finished
-        assert result.outcome in {Outcome.FETCHED, Outcome.NO_POLICY}
-        finished += 1
+        assert all(r.outcome in {Outcome.FETCHED, Outcome.NO_POLICY} for r in results)
+        finished += len(results)
 
     async def work(target: Target) -> Result:
         return await perform("backup", target, step, Tries(RetryConfig()))
@@ -132,8 +132,8 @@ async def test_stop_finishes_in_flight_and_skips_the_buffered() -> None:
         await gate.wait()
         return ("done", item)
 
-    async def sink(result: tuple[str, int]) -> None:
-        results.append(result)
+    async def sink(batch: Sequence[tuple[str, int]]) -> None:
+        results.extend(batch)
 
     await engine.run(targets(), work, sink, skip=lambda t: ("skipped", t))
     done = [i for kind, i in results if kind == "done"]
@@ -154,7 +154,7 @@ async def test_stop_before_run_pulls_nothing() -> None:
         calls.append(item)
         return item
 
-    async def sink(_: int) -> None:
+    async def sink(_: Sequence[int]) -> None:
         return None
 
     await engine.run(numbers(10), work, sink, skip=lambda t: t)

@@ -8,6 +8,9 @@ Memory stays flat whatever the number of targets: the producer pulls the next ta
 when the buffer has room, and the task count is fixed at N + 2 (anyio's memory-object
 stream pattern; never one task per target, never the whole list).
 
+The writer hands the sink every result that is ready at once (a batch), so the report
+and journal append once per batch rather than once per bucket.
+
 `stop()` is the graceful stop of SIGINT/SIGTERM: the producer stops pulling targets, the
 workers finish the calls in flight, the targets already buffered become `skip(target)`
 records, and every result reaches the sink before `run()` returns. Nothing is cancelled
@@ -16,7 +19,7 @@ half-way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,6 +53,9 @@ class EngineStats:
 class Engine(Generic[T, R]):
     """Run `work` on every target with `workers` at once; each result goes to `sink`."""
 
+    #: the most results handed to the sink at once
+    MAX_BATCH = 512
+
     def __init__(self, workers: int, *, buffer: int | None = None) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -74,10 +80,11 @@ class Engine(Generic[T, R]):
         self,
         targets: AsyncIterable[T],
         work: Callable[[T], Awaitable[R]],
-        sink: Callable[[R], Awaitable[None]],
+        sink: Callable[[Sequence[R]], Awaitable[None]],
         skip: Callable[[T], R],
     ) -> None:
-        """Drive every target through `work` (or `skip` once stopping) into `sink`."""
+        """Drive every target through `work` (or `skip` once stopping) into `sink`,
+        which receives the results in batches of whatever is ready."""
         send_targets, receive_targets = anyio.create_memory_object_stream[T](self.buffer)
         send_results, receive_results = anyio.create_memory_object_stream[R](self.buffer)
         async with anyio.create_task_group() as group:
@@ -135,9 +142,15 @@ class Engine(Generic[T, R]):
                 await send.send(result)
 
     async def _write(
-        self, receive: ObjectReceiveStream[R], sink: Callable[[R], Awaitable[None]]
+        self, receive: ObjectReceiveStream[R], sink: Callable[[Sequence[R]], Awaitable[None]]
     ) -> None:
         async with receive:
-            async for result in receive:
-                await sink(result)
-                self.stats.finished += 1
+            async for first in receive:
+                batch = [first]
+                while len(batch) < self.MAX_BATCH:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                await sink(batch)
+                self.stats.finished += len(batch)

@@ -149,7 +149,7 @@ class Manifest(_Model):
 
     version: Literal[1] = 1
     action: Action
-    targets: Targets
+    targets: Targets | None = None
     connection: Connection
     concurrency: int = Field(16, ge=1, le=1024)
     engine: Literal["threads", "aio"] = "threads"
@@ -163,6 +163,8 @@ class Manifest(_Model):
 
     @model_validator(mode="after")
     def _per_action(self) -> Manifest:
+        if self.targets is None and self.action != "restore":
+            raise ValueError("targets: required; give buckets, buckets_file or discover")
         if self.action == "apply" and self.policy is None:
             raise ValueError("policy: an apply job needs a policy section (file or document)")
         if self.action != "apply" and self.policy is not None:

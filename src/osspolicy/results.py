@@ -69,6 +69,7 @@ class Result:
     change: Change | None = None
     snapshot: str | None = None
     diff: str | None = None
+    note: str | None = None
 
     @property
     def succeeded(self) -> bool:

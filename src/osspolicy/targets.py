@@ -8,18 +8,19 @@ buckets file once before any request, so a bad name stops the job at the door.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
 import aiofiles
 
 from .backends import Backend
+from .backup import BackupEntry
 from .errors import ManifestError
 from .manifest import BUCKET_NAME, Discover, Targets
 from .results import Target
 from .retry import Tries
 
-__all__ = ("LIST_PAGE_SIZE", "check_targets", "iter_targets", "matches")
+__all__ = ("LIST_PAGE_SIZE", "backup_targets", "check_targets", "iter_targets", "matches")
 
 #: ListBuckets page size (the service's maximum)
 LIST_PAGE_SIZE = 1000
@@ -117,3 +118,31 @@ def iter_targets(
     if spec.discover is None:  # pragma: no cover - the manifest model guarantees one kind
         raise ValueError("targets has no kind")
     return _discovered(spec.discover, backend, new_tries)
+
+
+def _names_in(spec: Targets) -> set[str] | None:
+    """The bucket names a list or file target names (None for discover)."""
+    if spec.buckets is not None:
+        return set(spec.buckets)
+    if spec.buckets_file is not None:
+        with Path(spec.buckets_file).open(encoding="utf-8") as handle:
+            return {name for line in handle if (name := _file_name(line)) is not None}
+    return None
+
+
+async def backup_targets(
+    entries: Iterable[BackupEntry], spec: Targets | None, region: str
+) -> AsyncIterator[Target]:
+    """A restore's targets: the buckets of the backup, narrowed by `targets` if given
+    (names, a file, or discover's filters applied to the backup's own list)."""
+    names = _names_in(spec) if spec is not None else None
+    rules = spec.discover if spec is not None else None
+    for entry in entries:
+        bucket_region = entry.region or region
+        if names is not None and entry.bucket not in names:
+            continue
+        if rules is not None and not (
+            entry.bucket.startswith(rules.prefix) and matches(entry.bucket, bucket_region, rules)
+        ):
+            continue
+        yield Target(entry.bucket, bucket_region)

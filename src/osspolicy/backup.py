@@ -1,0 +1,430 @@
+"""The backup folder format (contracts §2): writing it, and reading it back verified.
+
+```
+<backup_dir>/<job-id>/          0700 (a snapshot folder is <job-id>-pre/, same format)
+  policies/<bucket>.json        0600, the policy bytes exactly as GetBucketPolicy gave them
+  index.jsonl                   one line per bucket: bucket, region, had_policy,
+                                sha256 (of the file, or null), request_id, fetched_at
+  summary.json                  written last: counts, sha256 of index.jsonl, job_id
+```
+
+A folder without `summary.json` is unfinished: its own job may `BackupWriter.resume` it;
+`Backup.open` refuses it unless `allow_incomplete`. A bucket with no policy has an index
+line and no file. Within one folder a bucket is recorded once: the writer keeps the first
+record (on resume the first snapshot wins). Should an index still hold a bucket twice,
+the reader takes the LAST line's record, at the position of the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+
+from .errors import BackupError
+from .files import (
+    AppendLog,
+    iter_jsonl,
+    make_new_dir,
+    make_private_dir,
+    read_bytes,
+    read_json_object,
+    remove_temp_files,
+    sha256_file,
+    write_atomic,
+    write_json_atomic,
+)
+from .jobid import utc_timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from pathlib import Path
+    from types import TracebackType
+
+__all__ = (
+    "INDEX_NAME",
+    "POLICIES_DIR",
+    "SUMMARY_NAME",
+    "Backup",
+    "BackupEntry",
+    "BackupWriter",
+    "DamagedEntry",
+)
+
+INDEX_NAME = "index.jsonl"
+SUMMARY_NAME = "summary.json"
+POLICIES_DIR = "policies"
+
+_FORMAT = 1
+_SUMMARY_KEYS = frozenset(
+    {"format", "job_id", "finished_at", "buckets", "with_policy", "without_policy"}
+    | {"index_sha256"}
+)
+#: OSS names are [a-z0-9-]; this is looser but can never leave `policies/`
+_SAFE_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_VERIFY_WORKERS = 16
+_DAMAGED_HINT = "restore from another backup or pass --skip-damaged"
+_INDEX_HINT = "the index is damaged; restore from another backup"
+
+
+def _policy_file(folder: Path, bucket: str) -> Path:
+    return folder / POLICIES_DIR / f"{bucket}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupEntry:
+    """One bucket's line in `index.jsonl`."""
+
+    bucket: str
+    region: str | None
+    had_policy: bool
+    sha256: str | None
+    request_id: str | None
+    fetched_at: str
+
+    def to_record(self) -> dict[str, Any]:
+        """The index line's JSON object."""
+        return {
+            "bucket": self.bucket,
+            "region": self.region,
+            "had_policy": self.had_policy,
+            "sha256": self.sha256,
+            "request_id": self.request_id,
+            "fetched_at": self.fetched_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> BackupEntry:
+        """Read an index line back; `ValueError` names the first field that is wrong."""
+        bucket = record.get("bucket")
+        if not isinstance(bucket, str) or not _SAFE_BUCKET.fullmatch(bucket):
+            raise ValueError("bucket is missing or not a bucket name")
+        had_policy = record.get("had_policy")
+        if not isinstance(had_policy, bool):
+            raise ValueError("had_policy is not true or false")  # noqa: TRY004 - bad content
+        sha256 = record.get("sha256")
+        if had_policy and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+            raise ValueError("sha256 is not a hex sha256 though had_policy is true")
+        if not had_policy and sha256 is not None:
+            raise ValueError("sha256 is set though had_policy is false")
+        for key in ("region", "request_id"):
+            if not isinstance(record.get(key), str | None):
+                raise ValueError(f"{key} is not a string or null")  # noqa: TRY004 - bad content
+        fetched_at = record.get("fetched_at")
+        if not isinstance(fetched_at, str):
+            raise ValueError("fetched_at is not a string")  # noqa: TRY004 - bad content
+        return cls(
+            bucket, record.get("region"), had_policy, sha256, record.get("request_id"), fetched_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedEntry:
+    """A policy file that is missing or does not match its index line."""
+
+    entry: BackupEntry
+    path: Path
+    problem: str
+
+    def error(self) -> BackupError:
+        """The one-line error naming the bucket, the file and the way out."""
+        return BackupError(
+            f"the policy of bucket {self.entry.bucket} {self.problem}",
+            place=str(self.path),
+            hint=_DAMAGED_HINT,
+        )
+
+
+async def _read_index(folder: Path) -> dict[str, BackupEntry]:
+    """Index lines by bucket (last line wins), a torn last line skipped."""
+    path = folder / INDEX_NAME
+
+    def bad_line(line_no: int, reason: str) -> BackupError:
+        return BackupError(reason, place=f"{path} line {line_no}", hint=_INDEX_HINT)
+
+    entries: dict[str, BackupEntry] = {}
+    line_no = 0
+    async for record in iter_jsonl(path, bad_line=bad_line):
+        line_no += 1
+        try:
+            entry = BackupEntry.from_record(record)
+        except ValueError as exc:
+            raise bad_line(line_no, str(exc)) from exc
+        entries[entry.bucket] = entry
+    return entries
+
+
+class BackupWriter:
+    """Writes one backup (or snapshot) folder; `add` may be called from many tasks."""
+
+    def __init__(
+        self, folder: Path, job_id: str, index: AppendLog, entries: dict[str, BackupEntry]
+    ) -> None:
+        self.folder = folder
+        self.job_id = job_id
+        self._index = index
+        self._entries = entries
+        #: bucket -> had_policy, claimed before the first await of `add`
+        self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
+
+    @classmethod
+    async def create(cls, folder: Path, *, job_id: str) -> BackupWriter:
+        """Start a new backup in `folder`, which must not exist (0700, with `policies/`)."""
+        try:
+            await make_new_dir(folder)
+        except FileExistsError as exc:
+            raise BackupError(
+                "the backup folder exists already",
+                place=str(folder),
+                hint="a new job never writes into another job's folder; start it again",
+            ) from exc
+        await make_private_dir(folder / POLICIES_DIR)
+        index = await AppendLog.open(folder / INDEX_NAME, exclusive=True)
+        return cls(folder, job_id, index, {})
+
+    @classmethod
+    async def resume(cls, folder: Path, *, job_id: str | None = None) -> BackupWriter:
+        """Reopen an unfinished backup to add the buckets it lacks.
+
+        A torn last index line is cut off; temporary files of interrupted writes are
+        removed. `job_id` (for `summary.json`) defaults to the folder's name.
+        """
+        if not await anyio.Path(folder).is_dir():
+            raise BackupError("no such backup folder", place=str(folder))
+        if await anyio.Path(folder / SUMMARY_NAME).exists():
+            raise BackupError(
+                "the backup is finished (it has summary.json) and cannot be resumed",
+                place=str(folder),
+                hint="start a new job, which writes a new folder",
+            )
+        policies = folder / POLICIES_DIR
+        await make_private_dir(policies)
+        await remove_temp_files(policies)
+        has_index = await anyio.Path(folder / INDEX_NAME).exists()
+        entries = await _read_index(folder) if has_index else {}
+        index = await AppendLog.open(folder / INDEX_NAME)
+        return cls(folder, job_id or folder.name, index, entries)
+
+    @property
+    def done(self) -> set[str]:
+        """The buckets already in the index."""
+        return set(self._entries)
+
+    def has(self, bucket: str) -> bool:
+        """True if `bucket` is in the index (or being added): a later `add` writes nothing."""
+        return bucket in self._claimed
+
+    def policy_path(self, bucket: str) -> Path:
+        """Where `bucket`'s policy file is (or would be)."""
+        return _policy_file(self.folder, bucket)
+
+    async def add(
+        self,
+        bucket: str,
+        region: str | None,
+        body: bytes | None,
+        request_id: str | None,
+        *,
+        fetched_at: datetime | None = None,
+    ) -> str | None:
+        """Record `bucket`: its policy file (exactly `body`) and its index line, fsynced.
+
+        Returns the policy file's path, or None for a bucket without policy. A bucket
+        already recorded keeps its first record: nothing is written and the first
+        record's path is returned (on resume the first snapshot wins).
+        """
+        if not _SAFE_BUCKET.fullmatch(bucket):
+            raise ValueError(f"{bucket!r} is not a bucket name")
+        if bucket in self._claimed:
+            return str(self.policy_path(bucket)) if self._claimed[bucket] else None
+        self._claimed[bucket] = body is not None
+        try:
+            path = self.policy_path(bucket)
+            if body is not None:
+                await write_atomic(path, body)
+            entry = BackupEntry(
+                bucket=bucket,
+                region=region,
+                had_policy=body is not None,
+                sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
+                request_id=request_id,
+                fetched_at=utc_timestamp(fetched_at),
+            )
+            await self._index.append_json(entry.to_record())
+        except BaseException:
+            del self._claimed[bucket]
+            raise
+        self._entries[bucket] = entry
+        return str(path) if body is not None else None
+
+    async def finish(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Close the index and write `summary.json` (last); returns what it holds.
+
+        `extra` keys are added to the summary; they may not replace the format's own.
+        """
+        extra = dict(extra or {})
+        if clash := _SUMMARY_KEYS & extra.keys():
+            raise ValueError(f"extra summary keys clash with the format's: {sorted(clash)}")
+        await self._index.aclose()
+        with_policy = sum(entry.had_policy for entry in self._entries.values())
+        summary: dict[str, Any] = {
+            "format": _FORMAT,
+            "job_id": self.job_id,
+            "finished_at": utc_timestamp(),
+            "buckets": len(self._entries),
+            "with_policy": with_policy,
+            "without_policy": len(self._entries) - with_policy,
+            "index_sha256": await sha256_file(self.folder / INDEX_NAME),
+            **extra,
+        }
+        await write_json_atomic(self.folder / SUMMARY_NAME, summary)
+        return summary
+
+    async def aclose(self) -> None:
+        """Close the index without finishing: the folder stays an unfinished backup."""
+        await self._index.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Backup:
+    """A backup folder opened for reading: its summary and index checked on `open`."""
+
+    def __init__(
+        self, folder: Path, summary: dict[str, Any] | None, entries: dict[str, BackupEntry]
+    ) -> None:
+        self.folder = folder
+        #: the parsed `summary.json`, None for an unfinished backup
+        self.summary = summary
+        self._entries = entries
+
+    @property
+    def complete(self) -> bool:
+        """True when the backup has its `summary.json`."""
+        return self.summary is not None
+
+    @classmethod
+    async def open(cls, folder: Path, *, allow_incomplete: bool = False) -> Backup:
+        """Open `folder`, checking `summary.json` and every `index.jsonl` line.
+
+        Raises `BackupError` for a missing folder, an unfinished backup (unless
+        `allow_incomplete`), a summary that does not parse, a bad index line, or an index
+        whose sha256 differs from the summary's. The policy files are checked by `verify`.
+        """
+        if not await anyio.Path(folder).is_dir():
+            raise BackupError(
+                "no such backup folder", place=str(folder), hint="check the source path"
+            )
+        summary = await cls._read_summary(folder, allow_incomplete=allow_incomplete)
+        index = folder / INDEX_NAME
+        if not await anyio.Path(index).is_file():
+            raise BackupError("index.jsonl is missing", place=str(folder), hint=_INDEX_HINT)
+        entries = await _read_index(folder)
+        if summary is not None:
+            if await sha256_file(index) != summary["index_sha256"]:
+                raise BackupError(
+                    "does not match the sha256 recorded in summary.json",
+                    place=str(index),
+                    hint=_INDEX_HINT,
+                )
+            if summary.get("buckets") != len(entries):
+                raise BackupError(
+                    f"holds {len(entries)} buckets but summary.json counts "
+                    f"{summary.get('buckets')}",
+                    place=str(index),
+                    hint=_INDEX_HINT,
+                )
+        return cls(folder, summary, entries)
+
+    @staticmethod
+    async def _read_summary(folder: Path, *, allow_incomplete: bool) -> dict[str, Any] | None:
+        path = folder / SUMMARY_NAME
+        if not await anyio.Path(path).exists():
+            if allow_incomplete:
+                return None
+            raise BackupError(
+                "unfinished backup: summary.json is missing",
+                place=str(folder),
+                hint="pass --allow-incomplete to use the buckets it holds",
+            )
+        try:
+            summary = await read_json_object(path)
+        except (ValueError, OSError) as exc:
+            raise BackupError(
+                "cannot be read as a JSON object", place=str(path), hint=_INDEX_HINT
+            ) from exc
+        if not isinstance(summary.get("index_sha256"), str):
+            raise BackupError("index_sha256 is missing", place=str(path), hint=_INDEX_HINT)
+        return summary
+
+    def entries(self) -> list[BackupEntry]:
+        """Every bucket's entry, in index order."""
+        return list(self._entries.values())
+
+    def get(self, bucket: str) -> BackupEntry | None:
+        """`bucket`'s entry, or None if the backup does not hold it."""
+        return self._entries.get(bucket)
+
+    def policy_path(self, entry: BackupEntry) -> Path:
+        """Where `entry`'s policy file is."""
+        return _policy_file(self.folder, entry.bucket)
+
+    async def _load(self, entry: BackupEntry) -> bytes | DamagedEntry:
+        path = self.policy_path(entry)
+        try:
+            body = await read_bytes(path)
+        except FileNotFoundError:
+            return DamagedEntry(entry, path, "is missing")
+        except OSError as exc:
+            return DamagedEntry(entry, path, f"cannot be read ({exc.strerror})")
+        if hashlib.sha256(body).hexdigest() != entry.sha256:
+            return DamagedEntry(
+                entry, path, "does not match its sha256 in index.jsonl (truncated or changed)"
+            )
+        return body
+
+    async def verify(self, *, skip_damaged: bool = False) -> list[DamagedEntry]:
+        """Check every policy file against its index line.
+
+        Raises the first damaged entry's `BackupError` (in index order), or with
+        `skip_damaged` returns the damaged entries, in index order, for the caller to skip.
+        """
+        todo = iter(enumerate(e for e in self._entries.values() if e.had_policy))
+        found: dict[int, DamagedEntry] = {}
+
+        async def worker() -> None:
+            for position, entry in todo:  # one iterator shared: each entry checked once
+                loaded = await self._load(entry)
+                if isinstance(loaded, DamagedEntry):
+                    found[position] = loaded
+
+        async with anyio.create_task_group() as group:
+            for _ in range(_VERIFY_WORKERS):
+                group.start_soon(worker)
+        damaged = [found[position] for position in sorted(found)]
+        if damaged and not skip_damaged:
+            raise damaged[0].error()
+        return damaged
+
+    async def read_policy(self, entry: BackupEntry) -> bytes | None:
+        """The policy bytes of `entry` (checked again), or None if it had no policy."""
+        if not entry.had_policy:
+            return None
+        loaded = await self._load(entry)
+        if isinstance(loaded, DamagedEntry):
+            raise loaded.error()
+        return loaded

@@ -1,0 +1,526 @@
+"""Async file primitives: private folders, atomic whole files, append-only JSON lines.
+
+The one place that knows how osspolicy puts bytes on disk (contracts §2):
+
+- folders are 0700 and files 0600, whatever the umask says;
+- whole files (policies, `summary.json`, `manifest.yaml`) go to a temporary name in the
+  same folder (`.<name>.tmp-<hex>`), are fsynced, renamed over the target with
+  `os.replace`, and the folder is fsynced; a failed or cancelled write removes its
+  temporary file and leaves the target as it was;
+- append-only files (`index.jsonl`, `report.jsonl`, `report.csv`, `journal.jsonl`) are
+  appended one line at a time and fsynced every `fsync_every` lines and on `flush()`;
+- reading JSON lines tolerates a torn LAST line (no newline, or not a JSON object: what a
+  crash or a power cut leaves) and raises on a bad line anywhere else.
+
+File content goes through `aiofiles`; fsync and the few compound steps that must not be
+abandoned half-way run in `anyio.to_thread.run_sync`, which waits for its thread when the
+task is cancelled. The short sections that must not be torn are shielded from
+cancellation, which then lands at the next step boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
+
+import aiofiles
+import aiofiles.os
+import anyio
+import anyio.lowlevel
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+__all__ = (
+    "FILE_MODE",
+    "FOLDER_MODE",
+    "TEMP_MARKER",
+    "AppendLog",
+    "BadLineFactory",
+    "fsync_dir",
+    "is_temp_name",
+    "iter_jsonl",
+    "json_line",
+    "make_new_dir",
+    "make_private_dir",
+    "read_bytes",
+    "read_json_object",
+    "read_jsonl",
+    "read_jsonl_ends",
+    "remove_file",
+    "remove_temp_files",
+    "sha256_file",
+    "temp_name_for",
+    "write_atomic",
+    "write_json_atomic",
+)
+
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+#: every temporary name is `.<target name>` + TEMP_MARKER + 8 hex digits
+TEMP_MARKER = ".tmp-"
+
+_CHUNK = 1 << 20
+
+#: builds the exception `read_jsonl` raises for a bad line: (1-based line number, reason)
+BadLineFactory: TypeAlias = Callable[[int, str], Exception]
+
+
+def _value_error(line_no: int, reason: str) -> Exception:
+    return ValueError(f"line {line_no}: {reason}")
+
+
+# -- names ------------------------------------------------------------------------------
+
+
+def temp_name_for(path: Path) -> Path:
+    """A fresh temporary name beside `path`: `.<name>.tmp-<8 hex>`."""
+    return path.with_name(f".{path.name}{TEMP_MARKER}{secrets.token_hex(4)}")
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a name `temp_name_for` makes (a leftover of an interrupted write)."""
+    head, marker, tail = name.rpartition(TEMP_MARKER)
+    return (
+        bool(marker)
+        and name.startswith(".")
+        and len(head) > 1
+        and len(tail) == 8
+        and all(c in "0123456789abcdef" for c in tail)
+    )
+
+
+# -- folders ----------------------------------------------------------------------------
+
+
+def _fsync_dir_sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_private_dir_sync(path: Path) -> None:
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to chmod
+        folder.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
+        _fsync_dir_sync(folder.parent)
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} exists and is not a folder")
+
+
+def _make_new_dir_sync(path: Path) -> None:
+    _make_private_dir_sync(path.parent)
+    path.mkdir(mode=FOLDER_MODE)  # FileExistsError: never write into another job's folder
+    path.chmod(FOLDER_MODE)
+    _fsync_dir_sync(path.parent)
+
+
+async def make_private_dir(path: Path) -> None:
+    """Make `path` and its missing parents, each 0700; folders that exist are left alone."""
+    await anyio.to_thread.run_sync(_make_private_dir_sync, path)
+
+
+async def make_new_dir(path: Path) -> None:
+    """Make `path` (0700), which must not exist yet; raises `FileExistsError` if it does."""
+    await anyio.to_thread.run_sync(_make_new_dir_sync, path)
+
+
+async def fsync_dir(path: Path) -> None:
+    """Make the folder's entries (new, renamed, removed files) durable."""
+    await anyio.to_thread.run_sync(_fsync_dir_sync, path)
+
+
+async def remove_file(path: Path) -> bool:
+    """Remove `path` durably (its folder fsynced); False if there was nothing to remove."""
+
+    def remove() -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir_sync(path.parent)
+        return True
+
+    return await anyio.to_thread.run_sync(remove)
+
+
+async def remove_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files an interrupted `write_atomic` left in `folder`."""
+
+    def remove() -> list[Path]:
+        removed = []
+        for entry in folder.iterdir():
+            if is_temp_name(entry.name) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+        return removed
+
+    return await anyio.to_thread.run_sync(remove)
+
+
+# -- whole files ------------------------------------------------------------------------
+
+
+def _private_opener(path: str, flags: int) -> int:
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # the mode given to open() is filtered by the umask
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _append_opener(path: str, flags: int) -> int:
+    return _private_opener(path, flags | os.O_APPEND)
+
+
+async def _fsync_fd(fd: int) -> None:
+    await anyio.to_thread.run_sync(os.fsync, fd)
+
+
+async def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with exactly `data` (0600), durably and all at once.
+
+    A cancellation that arrives while the temporary file is being written takes effect
+    before the rename: the temporary file is removed and `path` keeps its old content.
+    Once the rename has happened the folder is fsynced even if cancelled.
+    """
+    temp = temp_name_for(path)
+    created = False
+    try:
+        with anyio.CancelScope(shield=True):
+            async with aiofiles.open(temp, "xb", opener=_private_opener) as file:
+                created = True
+                await file.write(data)
+                await file.flush()
+                await _fsync_fd(file.fileno())
+        await anyio.lowlevel.checkpoint()  # a pending cancellation lands here, before rename
+        with anyio.CancelScope(shield=True):
+            await aiofiles.os.replace(temp, path)
+            await fsync_dir(path.parent)
+    except BaseException:
+        if created:
+            with anyio.CancelScope(shield=True):
+                await remove_file(temp)
+        raise
+
+
+def _json_text(obj: object, *, indent: int | None) -> str:
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(obj, ensure_ascii=False, indent=indent, separators=separators)
+
+
+def json_line(record: Mapping[str, Any]) -> bytes:
+    """One JSON-lines record: compact UTF-8 JSON and a newline."""
+    return (_json_text(record, indent=None) + "\n").encode()
+
+
+async def write_json_atomic(path: Path, obj: Mapping[str, Any]) -> None:
+    """Write `obj` as indented UTF-8 JSON with `write_atomic`."""
+    await write_atomic(path, (_json_text(obj, indent=2) + "\n").encode())
+
+
+async def read_bytes(path: Path) -> bytes:
+    """The whole file; `FileNotFoundError` if there is none."""
+    async with aiofiles.open(path, "rb") as file:
+        return await file.read()
+
+
+async def read_json_object(path: Path) -> dict[str, Any]:
+    """Parse a JSON object file; `ValueError` if it is not one, `OSError` if unreadable."""
+    data = await read_bytes(path)
+    obj = json.loads(data)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")  # noqa: TRY004 - a content error, not a type
+    return obj
+
+
+async def sha256_file(path: Path) -> str:
+    """Hex sha256 of the file's bytes."""
+    digest = hashlib.sha256()
+    async with aiofiles.open(path, "rb") as file:
+        while chunk := await file.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- JSON lines: reading ----------------------------------------------------------------
+
+
+def _parse_object(raw: bytes) -> dict[str, Any] | None:
+    """The record on a complete line (newline included), or None if it is not one."""
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _bad_reason(raw: bytes) -> str:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return "not valid JSON"
+    return "not a JSON object"
+
+
+async def _raw_lines(path: Path) -> AsyncGenerator[bytes, None]:
+    """The file's lines, each with its newline; the last one may lack it."""
+    async with aiofiles.open(path, "rb") as file:
+        rest = b""
+        while chunk := await file.read(_CHUNK):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+        if rest:
+            yield rest
+
+
+async def iter_jsonl(
+    path: Path, *, bad_line: BadLineFactory = _value_error
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The records of a JSON-lines file, streamed; a torn last line is skipped.
+
+    A line that is not a JSON object anywhere but last raises `bad_line(n, reason)`.
+    """
+    pending: bytes | None = None
+    line_no = 0
+    async with aclosing(_raw_lines(path)) as lines:
+        async for raw in lines:
+            if pending is not None:
+                record = _parse_object(pending)
+                if record is None:
+                    raise bad_line(line_no, _bad_reason(pending))
+                yield record
+            pending = raw
+            line_no += 1
+    if pending is not None and (record := _parse_object(pending)) is not None:
+        yield record
+
+
+async def read_jsonl(
+    path: Path, *, bad_line: BadLineFactory = _value_error
+) -> list[dict[str, Any]]:
+    """All records of a JSON-lines file (see `iter_jsonl`)."""
+    async with aclosing(iter_jsonl(path, bad_line=bad_line)) as records:
+        return [record async for record in records]
+
+
+def _line_start_before(fd: int, end: int) -> int:
+    """Where the line that ends at `end` (its newline at end-1, or torn) starts."""
+    if end == 0:
+        return 0
+    pos = end - 1 if os.pread(fd, 1, end - 1) == b"\n" else end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        found = os.pread(fd, pos - start, start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        pos = start
+    return 0
+
+
+def _good_end(fd: int, *, jsonl: bool) -> tuple[int, int]:
+    """(end of the last good line, file size): the two differ by a torn last line."""
+    size = os.fstat(fd).st_size
+    start = _line_start_before(fd, size)
+    last = os.pread(fd, size - start, start)
+    complete = last.endswith(b"\n") and (not jsonl or _parse_object(last) is not None)
+    return (size if complete else start), size
+
+
+def _read_ends_sync(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end, _ = _good_end(fd, jsonl=True)
+        if end == 0:
+            return None, None
+        last_start = _line_start_before(fd, end)
+        last = _parse_object(os.pread(fd, end - last_start, last_start))
+        head = os.pread(fd, min(_CHUNK, end), 0)
+        first = _parse_object(head[: head.find(b"\n") + 1]) if b"\n" in head else None
+        return first, last
+    finally:
+        os.close(fd)
+
+
+async def read_jsonl_ends(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The first and the last good record of a JSON-lines file, without reading it all.
+
+    A torn last line is skipped; lines between are not checked. None where there is none.
+    """
+    return await anyio.to_thread.run_sync(_read_ends_sync, path)
+
+
+# -- append-only logs -------------------------------------------------------------------
+
+
+def _trim_torn_tail_sync(path: Path, *, jsonl: bool) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return 0
+    try:
+        end, size = _good_end(fd, jsonl=jsonl)
+        if end < size:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        return size - end
+    finally:
+        os.close(fd)
+
+
+class AppendLog:
+    """An append-only file (0600) of lines, fsynced every `fsync_every` lines.
+
+    Concurrent `append`s are serialised; each line is handed to the OS whole, even when
+    the task is cancelled, so only a crash or power cut can tear the last line. Waiting
+    appends share one fsync (group commit). `flush()` and `aclose()` fsync what is left.
+    """
+
+    def __init__(
+        self, path: Path, file: AsyncBufferedIOBase, fsync_every: int, trimmed: int
+    ) -> None:
+        self.path = path
+        #: bytes of a torn last line cut off when the file was opened
+        self.trimmed = trimmed
+        self._file: AsyncBufferedIOBase | None = file
+        self._fsync_every = fsync_every
+        self._write_lock = anyio.Lock()
+        self._sync_lock = anyio.Lock()
+        self._written = 0
+        self._synced = 0
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        fsync_every: int = 1,
+        exclusive: bool = False,
+        jsonl: bool = True,
+    ) -> AppendLog:
+        """Open (or create) `path` for appending.
+
+        `exclusive` refuses a file that exists (`FileExistsError`). An existing file's
+        torn last line is cut off first so that what follows stays valid: with `jsonl`,
+        a last line that is not a JSON object counts as torn; otherwise only one that
+        lacks its newline does.
+        """
+        if fsync_every < 1:
+            raise ValueError("fsync_every must be at least 1")
+        trimmed = 0
+        if not exclusive:
+            trimmed = await anyio.to_thread.run_sync(
+                lambda: _trim_torn_tail_sync(path, jsonl=jsonl)
+            )
+        if exclusive:
+            file = await aiofiles.open(path, "xb", opener=_append_opener)
+        else:
+            file = await aiofiles.open(path, "ab", opener=_append_opener)
+        try:
+            await fsync_dir(path.parent)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await file.close()
+            raise
+        return cls(path, file, fsync_every, trimmed)
+
+    @property
+    def closed(self) -> bool:
+        """True once `aclose` has run."""
+        return self._file is None
+
+    def _open_file(self) -> AsyncBufferedIOBase:
+        if self._file is None:
+            raise ValueError(f"{self.path} is closed")
+        return self._file
+
+    async def append(self, line: bytes) -> None:
+        """Append one line (a newline is added if missing)."""
+        await self.append_many((line,))
+
+    async def append_many(self, lines: Iterable[bytes]) -> None:
+        """Append lines in one write (a newline is added to any that lacks one).
+
+        The batch counts as that many lines for `fsync_every`.
+        """
+        batch = [line if line.endswith(b"\n") else line + b"\n" for line in lines]
+        if not batch:
+            return
+        with anyio.CancelScope(shield=True):
+            async with self._write_lock:
+                file = self._open_file()
+                await file.write(b"".join(batch))
+                await file.flush()
+                self._written += len(batch)
+                seq = self._written
+            if seq - self._synced >= self._fsync_every:
+                await self._sync_through(seq)
+
+    async def append_json(self, record: Mapping[str, Any]) -> None:
+        """Append one record as a JSON line."""
+        await self.append(json_line(record))
+
+    async def append_json_many(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append records as JSON lines in one write."""
+        await self.append_many(json_line(record) for record in records)
+
+    async def _sync_through(self, seq: int) -> None:
+        async with self._sync_lock:
+            if self._synced >= seq or self._file is None:
+                return
+            target = self._written
+            await _fsync_fd(self._file.fileno())
+            self._synced = target
+
+    async def flush(self) -> None:
+        """Fsync every line appended so far."""
+        with anyio.CancelScope(shield=True):
+            await self._sync_through(self._written)
+
+    async def aclose(self) -> None:
+        """Fsync and close; safe to call twice, and completes even when cancelled."""
+        with anyio.CancelScope(shield=True):
+            if self._file is None:
+                return
+            try:
+                await self._sync_through(self._written)
+            finally:
+                async with self._write_lock:
+                    file, self._file = self._file, None
+                    if file is not None:
+                        await file.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,285 @@
+"""The journal of a job (contracts §5): what finished, so that a resumed job skips it.
+
+`<report_dir>/<job-id>/journal.jsonl`, append-only, fsynced in small batches:
+
+```
+{"journal": 1, "job_id": ..., "manifest_sha256": ..., "action": ..., "started_at": ...}
+{...one result record per finished target, as in report.jsonl...}
+{"finished": true, "exit_code": 0, "finished_at": ...}      only when the job ran through
+```
+
+A torn last line is ignored. A job whose journal has no `finished` line is unfinished
+and may be resumed with the same effective manifest (same sha256); targets with a success
+record are skipped. Call `mark_finished` only when every target got its record: a job
+stopped by a signal stays resumable.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+
+from .errors import ConfigError
+from .files import AppendLog, iter_jsonl, make_private_dir, read_jsonl_ends
+from .jobid import parse_job_id, utc_timestamp
+from .results import Result
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Iterable, Mapping
+    from datetime import datetime
+    from pathlib import Path
+    from types import TracebackType
+
+__all__ = ("JOURNAL_NAME", "Journal", "JournalHeader", "find_resumable")
+
+JOURNAL_NAME = "journal.jsonl"
+
+_FORMAT = 1
+_FSYNC_EVERY = 16
+_DAMAGED_HINT = "the journal is damaged; run without --resume to start a new job"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalHeader:
+    """The journal's first line: which job, and the sha256 of its effective manifest."""
+
+    job_id: str
+    manifest_sha256: str
+    action: str | None = None
+    started_at: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The header line's JSON object."""
+        return {
+            "journal": _FORMAT,
+            "job_id": self.job_id,
+            "manifest_sha256": self.manifest_sha256,
+            "action": self.action,
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None) -> JournalHeader | None:
+        """Read a header line back; None if `record` is not one."""
+        if record is None or record.get("journal") != _FORMAT:
+            return None
+        job_id, sha = record.get("job_id"), record.get("manifest_sha256")
+        if not isinstance(job_id, str) or not isinstance(sha, str):
+            return None
+        action, started = record.get("action"), record.get("started_at")
+        return cls(
+            job_id,
+            sha,
+            action if isinstance(action, str) else None,
+            started if isinstance(started, str) else None,
+        )
+
+
+def _is_finished_line(record: Mapping[str, Any] | None) -> bool:
+    return record is not None and record.get("finished") is True
+
+
+async def _lines(path: Path) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
+    """(line number, record) of every good line; a bad line but the last raises."""
+
+    def bad_line(line_no: int, reason: str) -> ConfigError:
+        return ConfigError(reason, place=f"{path} line {line_no}", hint=_DAMAGED_HINT)
+
+    line_no = 0
+    async with aclosing(iter_jsonl(path, bad_line=bad_line)) as records:
+        async for record in records:
+            line_no += 1
+            yield line_no, record
+
+
+def _result(path: Path, line_no: int, record: dict[str, Any]) -> Result:
+    try:
+        return Result.from_record(record)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"not a result record ({exc})", place=f"{path} line {line_no}", hint=_DAMAGED_HINT
+        ) from exc
+
+
+class Journal:
+    """One job's journal, open for appending result records."""
+
+    def __init__(self, path: Path, header: JournalHeader, log: AppendLog, done: set[str]) -> None:
+        self.path = path
+        self.header = header
+        self._log = log
+        self._done = done
+        self._finished = False
+
+    @property
+    def job_id(self) -> str:
+        """The job this journal belongs to."""
+        return self.header.job_id
+
+    @property
+    def manifest_sha256(self) -> str:
+        """The sha256 of the effective manifest the job started with."""
+        return self.header.manifest_sha256
+
+    @property
+    def finished(self) -> bool:
+        """True once `mark_finished` has written the final line."""
+        return self._finished
+
+    @classmethod
+    async def create(
+        cls,
+        path: Path,
+        *,
+        manifest_sha256: str,
+        job_id: str,
+        action: str | None = None,
+        fsync_every: int = _FSYNC_EVERY,
+    ) -> Journal:
+        """Start a new journal at `path` (which must not exist) with its header, fsynced."""
+        await make_private_dir(path.parent)
+        header = JournalHeader(job_id, manifest_sha256, action, utc_timestamp())
+        log = await AppendLog.open(path, exclusive=True, fsync_every=fsync_every)
+        await log.append_json(header.to_record())
+        await log.flush()
+        return cls(path, header, log, set())
+
+    @classmethod
+    async def open_for_resume(
+        cls, path: Path, *, manifest_sha256: str, fsync_every: int = _FSYNC_EVERY
+    ) -> Journal:
+        """Reopen an unfinished job's journal to append the records of the resumed run.
+
+        Refused (`ConfigError`, exit 2) when there is no journal, it is damaged, the job
+        finished, or the effective manifest's sha256 differs from the one it started with.
+        A torn last line is cut off before appending.
+        """
+        if not await anyio.Path(path).is_file():
+            raise ConfigError(
+                "no journal.jsonl: this job cannot be resumed",
+                place=str(path.parent),
+                hint="run without --resume to start a new job",
+            )
+        header: JournalHeader | None = None
+        done: set[str] = set()
+        async with aclosing(_lines(path)) as lines:
+            async for line_no, record in lines:
+                if line_no == 1:
+                    header = JournalHeader.from_record(record)
+                    if header is None:
+                        break
+                elif _is_finished_line(record):
+                    raise ConfigError(
+                        f"job {header.job_id if header else path.parent.name} finished "
+                        f"(exit code {record.get('exit_code')}); there is nothing to resume",
+                        hint="run without --resume to start a new job",
+                    )
+                elif (result := _result(path, line_no, record)).succeeded:
+                    done.add(result.bucket)
+        if header is None:
+            raise ConfigError(
+                "does not start with a journal header line", place=str(path), hint=_DAMAGED_HINT
+            )
+        if header.manifest_sha256 != manifest_sha256:
+            raise ConfigError(
+                f"the manifest changed since job {header.job_id} started",
+                hint=(
+                    f"resume with the manifest it started with "
+                    f"({path.parent / 'manifest.yaml'}), or run without --resume "
+                    f"to start a new job"
+                ),
+            )
+        log = await AppendLog.open(path, fsync_every=fsync_every)
+        return cls(path, header, log, done)
+
+    async def record(self, result: Result) -> None:
+        """Append `result`'s record (fsynced with the next batch)."""
+        await self.record_many((result,))
+
+    async def record_many(self, results: Iterable[Result]) -> None:
+        """Append several records in one write."""
+        if self._finished:
+            raise ValueError(f"{self.path}: the journal is finished")
+        results = list(results)
+        await self._log.append_json_many(result.to_record() for result in results)
+        self._done.update(result.bucket for result in results if result.succeeded)
+
+    async def mark_finished(self, exit_code: int) -> None:
+        """Write the final line: the job ran through and is no longer resumable."""
+        await self._log.append_json(
+            {"finished": True, "exit_code": exit_code, "finished_at": utc_timestamp()}
+        )
+        await self._log.flush()
+        self._finished = True
+
+    def done_buckets(self) -> set[str]:
+        """Buckets with a success record: a resumed job skips them."""
+        return set(self._done)
+
+    async def records(self) -> list[Result]:
+        """Every result record in the journal (of all runs), in order."""
+        await self._log.flush()
+        async with aclosing(_lines(self.path)) as lines:
+            return [
+                _result(self.path, line_no, record)
+                async for line_no, record in lines
+                if line_no > 1 and not _is_finished_line(record)
+            ]
+
+    async def done_results(self) -> list[Result]:
+        """The last success record of each done bucket: what a resumed report carries."""
+        latest: dict[str, Result] = {}
+        for result in await self.records():
+            if result.succeeded:
+                latest[result.bucket] = result
+        return list(latest.values())
+
+    async def flush(self) -> None:
+        """Fsync every record appended so far."""
+        await self._log.flush()
+
+    async def aclose(self) -> None:
+        """Fsync and close; completes even when cancelled."""
+        await self._log.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def find_resumable(report_dir: Path, manifest_sha256: str) -> Path | None:
+    """The newest job folder in `report_dir` whose journal has this manifest sha256 and no
+    `finished` line, or None. Only the first and last lines of each journal are read."""
+    root = anyio.Path(report_dir)
+    if not await root.is_dir():
+        return None
+    candidates: list[tuple[datetime, int, Path]] = []
+    async for folder in root.iterdir():
+        try:
+            job = parse_job_id(folder.name)
+        except ValueError:
+            continue
+        journal = folder / JOURNAL_NAME
+        try:
+            stat = await journal.stat()
+        except OSError:
+            continue
+        candidates.append((job.started_at, stat.st_mtime_ns, report_dir / folder.name))
+    for _, _, folder_path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
+        first, last = await read_jsonl_ends(folder_path / JOURNAL_NAME)
+        header = JournalHeader.from_record(first)
+        if header is None or header.manifest_sha256 != manifest_sha256:
+            continue
+        if not _is_finished_line(last):
+            return folder_path
+    return None

@@ -1,0 +1,325 @@
+"""A job's report folder (contracts §2): records streamed to JSONL and CSV, summary last.
+
+```
+<report_dir>/<job-id>/     0700
+  manifest.yaml            the effective manifest, written first (atomic)
+  report.jsonl             one record per finished target (`Result.to_record()`)
+  report.csv               the same records and columns, header once
+  journal.jsonl            `journal.py`'s, for resume
+  summary.json             written last (atomic): counts, failures, times, exit code
+```
+
+On resume the report is rebuilt from the journal: `ReportWriter.resume` rewrites
+`report.jsonl` and `report.csv` (atomically) with exactly the success records the journal
+carries, one per bucket, and every other target is run again and gets its record then.
+Whatever the report held for a bucket that is run again (a failure, a skip, or a record
+the journal never got) is dropped, so the report ends with exactly one record per target
+across all runs. The journal, not the report, is the source of truth because it is the
+file resume reads to decide what to skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Self
+
+import anyio
+
+from .errors import ConfigError
+from .files import (
+    AppendLog,
+    json_line,
+    make_new_dir,
+    remove_file,
+    remove_temp_files,
+    write_atomic,
+    write_json_atomic,
+)
+from .jobid import utc_timestamp
+from .results import FAILURE_OUTCOMES, SUCCESS_OUTCOMES, Outcome, Result
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+    from pathlib import Path
+    from types import TracebackType
+
+__all__ = (
+    "COLUMNS",
+    "CSV_NAME",
+    "JSONL_NAME",
+    "LISTED_MAX",
+    "MANIFEST_NAME",
+    "SUMMARY_NAME",
+    "ReportWriter",
+    "Summary",
+)
+
+JSONL_NAME = "report.jsonl"
+CSV_NAME = "report.csv"
+MANIFEST_NAME = "manifest.yaml"
+SUMMARY_NAME = "summary.json"
+#: the columns of report.csv, in the order of `Result.to_record()`
+COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(Result))
+#: failures (and skips) listed by bucket in the summary; the counts cover all of them
+LISTED_MAX = 100
+
+_FSYNC_EVERY = 64
+_LISTED_KEYS = ("bucket", "outcome", "error_code", "error_message")
+_SUMMARY_KEYS = frozenset(
+    {"job_id", "exit_code", "started_at", "finished_at", "wall_time_s", "buckets_per_s"}
+    | {"total", "succeeded", "failed", "skipped", "counts", "failures", "skips"}
+)
+
+
+def _csv_line(values: Iterable[object]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode()
+
+
+def _csv_row(record: Mapping[str, Any]) -> bytes:
+    return _csv_line(record.get(column) for column in COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What `summary.json` holds: the job's counts, its first failures, times, exit code.
+
+    `failures` and `skips` list up to `LISTED_MAX` records each as mappings with
+    `bucket`, `outcome`, `error_code` and `error_message`; `failed` and `skipped` count
+    all of them. `wall_time_s` and `buckets_per_s` are of this run; the counts are of
+    the whole report (all runs of a resumed job).
+    """
+
+    job_id: str
+    exit_code: int
+    started_at: str
+    finished_at: str
+    wall_time_s: float
+    buckets_per_s: float
+    counts: Mapping[Outcome, int]
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    failures: tuple[Mapping[str, str | None], ...]
+    skips: tuple[Mapping[str, str | None], ...]
+    extra: Mapping[str, Any]
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON object of `summary.json` (`extra` keys at the top level, last)."""
+        return {
+            "job_id": self.job_id,
+            "exit_code": self.exit_code,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "wall_time_s": self.wall_time_s,
+            "buckets_per_s": self.buckets_per_s,
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "counts": {str(outcome): count for outcome, count in self.counts.items()},
+            "failures": [dict(item) for item in self.failures],
+            "skips": [dict(item) for item in self.skips],
+            **self.extra,
+        }
+
+
+class _Tally:
+    """Counts per outcome and the first failures and skips, as records stream by."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[Outcome] = Counter()
+        self.failures: list[Mapping[str, str | None]] = []
+        self.skips: list[Mapping[str, str | None]] = []
+
+    def add(self, result: Result) -> None:
+        self.counts[result.outcome] += 1
+        listed = (
+            self.failures
+            if result.outcome in FAILURE_OUTCOMES
+            else self.skips
+            if result.outcome is Outcome.SKIPPED
+            else None
+        )
+        if listed is not None and len(listed) < LISTED_MAX:
+            record = result.to_record()
+            listed.append(MappingProxyType({key: record[key] for key in _LISTED_KEYS}))
+
+    def count(self, outcomes: Iterable[Outcome]) -> int:
+        return sum(self.counts[outcome] for outcome in outcomes)
+
+
+class ReportWriter:
+    """Streams a job's records to `report.jsonl` and `report.csv`; `finish` writes the summary.
+
+    `write` may be called from many tasks: each record goes to both files in the same
+    order. Both files are fsynced every `fsync_every` records and on `flush`/`finish`.
+    """
+
+    def __init__(
+        self, folder: Path, job_id: str, jsonl: AppendLog, csv_log: AppendLog, tally: _Tally
+    ) -> None:
+        self.folder = folder
+        self.job_id = job_id
+        self._jsonl = jsonl
+        self._csv = csv_log
+        self._tally = tally
+        self._lock = anyio.Lock()
+        self._written_this_run = 0
+
+    @classmethod
+    async def create(
+        cls,
+        folder: Path,
+        *,
+        job_id: str,
+        manifest_yaml: str,
+        fsync_every: int = _FSYNC_EVERY,
+    ) -> ReportWriter:
+        """Start the report of a new job in `folder`, which must not exist yet."""
+        try:
+            await make_new_dir(folder)
+        except FileExistsError as exc:
+            raise ConfigError(
+                "the report folder exists already",
+                place=str(folder),
+                hint="a new job never writes into another job's folder; start it again",
+            ) from exc
+        await write_atomic(folder / MANIFEST_NAME, manifest_yaml.encode())
+        jsonl = await AppendLog.open(folder / JSONL_NAME, exclusive=True, fsync_every=fsync_every)
+        csv_log = await AppendLog.open(
+            folder / CSV_NAME, exclusive=True, fsync_every=fsync_every, jsonl=False
+        )
+        await csv_log.append(_csv_line(COLUMNS))
+        await csv_log.flush()
+        return cls(folder, job_id, jsonl, csv_log, _Tally())
+
+    @classmethod
+    async def resume(
+        cls,
+        folder: Path,
+        *,
+        carried: Iterable[Result],
+        job_id: str | None = None,
+        fsync_every: int = _FSYNC_EVERY,
+    ) -> ReportWriter:
+        """Reopen the report of an unfinished job, keeping exactly the `carried` records.
+
+        `carried` is what the run being resumed will not do again: the journal's success
+        records (`Journal.done_results()`). `report.jsonl` and `report.csv` are rewritten
+        atomically with them (one per bucket, the last one given wins); every other record
+        is dropped, as its bucket is run again. A stale `summary.json` is removed.
+        `job_id` defaults to the folder's name.
+        """
+        if not await anyio.Path(folder).is_dir():
+            raise ConfigError("no such report folder; the job cannot be resumed", place=str(folder))
+        await remove_file(folder / SUMMARY_NAME)
+        await remove_temp_files(folder)
+        by_bucket = {result.bucket: result for result in carried}
+        records = [result.to_record() for result in by_bucket.values()]
+        tally = _Tally()
+        for result in by_bucket.values():
+            tally.add(result)
+        await write_atomic(
+            folder / JSONL_NAME,
+            b"".join(json_line(record) for record in records),
+        )
+        await write_atomic(
+            folder / CSV_NAME,
+            _csv_line(COLUMNS) + b"".join(_csv_row(record) for record in records),
+        )
+        jsonl = await AppendLog.open(folder / JSONL_NAME, fsync_every=fsync_every)
+        csv_log = await AppendLog.open(folder / CSV_NAME, fsync_every=fsync_every, jsonl=False)
+        return cls(folder, job_id or folder.name, jsonl, csv_log, tally)
+
+    @property
+    def counts(self) -> Mapping[Outcome, int]:
+        """Records per outcome so far (all runs)."""
+        return MappingProxyType(dict(self._tally.counts))
+
+    @property
+    def failure_count(self) -> int:
+        """Records so far whose outcome counts as a failure (contracts §3)."""
+        return self._tally.count(FAILURE_OUTCOMES)
+
+    async def write(self, result: Result) -> None:
+        """Append `result`'s record to both files (whole, even if cancelled meanwhile)."""
+        await self.write_many((result,))
+
+    async def write_many(self, results: Iterable[Result]) -> None:
+        """Append several records to both files, one write per file, in the given order."""
+        results = list(results)
+        records = [result.to_record() for result in results]
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                await self._jsonl.append_json_many(records)
+                await self._csv.append_many(_csv_row(record) for record in records)
+                for result in results:
+                    self._tally.add(result)
+                self._written_this_run += len(results)
+
+    async def flush(self) -> None:
+        """Fsync both files."""
+        await self._jsonl.flush()
+        await self._csv.flush()
+
+    async def finish(
+        self,
+        *,
+        started_at: datetime,
+        finished_at: datetime,
+        exit_code: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Summary:
+        """Close both files and write `summary.json` last; returns what it holds.
+
+        `started_at`/`finished_at` are this run's (aware datetimes); `extra` keys are added
+        at the top level of `summary.json` and may not replace the summary's own.
+        """
+        if clash := _SUMMARY_KEYS & (extra or {}).keys():
+            raise ValueError(f"extra summary keys clash with the summary's: {sorted(clash)}")
+        await self.aclose()
+        wall = max((finished_at - started_at).total_seconds(), 0.0)
+        tally = self._tally
+        summary = Summary(
+            job_id=self.job_id,
+            exit_code=exit_code,
+            started_at=utc_timestamp(started_at),
+            finished_at=utc_timestamp(finished_at),
+            wall_time_s=round(wall, 3),
+            buckets_per_s=round(self._written_this_run / wall, 1) if wall > 0 else 0.0,
+            counts=MappingProxyType({outcome: tally.counts[outcome] for outcome in Outcome}),
+            total=tally.count(Outcome),
+            succeeded=tally.count(SUCCESS_OUTCOMES),
+            failed=tally.count(FAILURE_OUTCOMES),
+            skipped=tally.counts[Outcome.SKIPPED],
+            failures=tuple(tally.failures),
+            skips=tuple(tally.skips),
+            extra=MappingProxyType(dict(extra or {})),
+        )
+        await write_json_atomic(self.folder / SUMMARY_NAME, summary.to_record())
+        return summary
+
+    async def aclose(self) -> None:
+        """Fsync and close both files without a summary (an unfinished job)."""
+        with anyio.CancelScope(shield=True):
+            await self._jsonl.aclose()
+            await self._csv.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,307 @@
+"""File primitives: private modes, atomic whole files, append-only JSON lines."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from osspolicy import files
+from osspolicy.files import (
+    AppendLog,
+    is_temp_name,
+    iter_jsonl,
+    make_new_dir,
+    make_private_dir,
+    read_jsonl,
+    read_jsonl_ends,
+    remove_temp_files,
+    temp_name_for,
+    write_atomic,
+)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [name for name in names(folder) if is_temp_name(name)]
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.asyncio
+async def test_private_dir_is_0700_with_parents_even_under_a_hostile_umask(tmp_path: Path) -> None:
+    """make_private_dir makes every missing folder 0700 whatever the umask filters out."""
+    with umask(0o277):
+        await make_private_dir(tmp_path / "a" / "b")
+    assert mode_of(tmp_path / "a") == 0o700
+    assert mode_of(tmp_path / "a" / "b") == 0o700
+
+
+@pytest.mark.asyncio
+async def test_private_dir_leaves_an_existing_folder_alone(tmp_path: Path) -> None:
+    """A folder that already exists (e.g. the user's backups/) keeps its mode."""
+    (tmp_path / "shared").mkdir(mode=0o755)
+    (tmp_path / "shared").chmod(0o755)
+    await make_private_dir(tmp_path / "shared")
+    assert mode_of(tmp_path / "shared") == 0o755
+
+
+@pytest.mark.asyncio
+async def test_new_dir_refuses_an_existing_folder(tmp_path: Path) -> None:
+    """A new job never writes into another job's folder: make_new_dir raises if it exists."""
+    await make_new_dir(tmp_path / "job")
+    assert mode_of(tmp_path / "job") == 0o700
+    with pytest.raises(FileExistsError):
+        await make_new_dir(tmp_path / "job")
+
+
+@pytest.mark.asyncio
+async def test_atomic_write_replaces_content_with_mode_0600_and_no_temp_left(
+    tmp_path: Path,
+) -> None:
+    """write_atomic gives exactly the bytes, mode 0600 under any umask, and no temp file."""
+    target = tmp_path / "p.json"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    with umask(0o277):
+        await write_atomic(target, b"new \xe2\x9c\x93\r\n\t ")
+    assert target.read_bytes() == b"new \xe2\x9c\x93\r\n\t "
+    assert mode_of(target) == 0o600
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_failed_atomic_write_removes_its_temp_file_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails (disk full at fsync) raises, keeps the target and removes the temp."""
+    target = tmp_path / "p.json"
+    target.write_bytes(b"old")
+
+    async def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_fsync_fd", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        await write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_cancelled_atomic_write_removes_its_temp_file_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation that arrives mid-write lands before the rename: old file, no temp."""
+    target = tmp_path / "p.json"
+    target.write_bytes(b"old")
+    real_fsync = files._fsync_fd
+    with anyio.CancelScope() as scope:
+
+        async def cancel_then_fsync(fd: int) -> None:
+            scope.cancel()  # cancelled while the temporary file is being written
+            await real_fsync(fd)
+
+        monkeypatch.setattr(files, "_fsync_fd", cancel_then_fsync)
+        await write_atomic(target, b"new")
+    assert scope.cancelled_caught
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_temp_names_are_recognisable_and_leftovers_can_be_removed(tmp_path: Path) -> None:
+    """Temporary names look like .<name>.tmp-<hex>; remove_temp_files removes only those."""
+    temp = temp_name_for(tmp_path / "b.json")
+    assert temp.name.startswith(".b.json.tmp-")
+    temp.write_bytes(b"half")
+    (tmp_path / "b.json").write_bytes(b"{}")
+    removed = await remove_temp_files(tmp_path)
+    assert removed == [temp]
+    assert names(tmp_path) == ["b.json"]
+
+
+@pytest.mark.asyncio
+async def test_append_log_writes_lines_with_mode_0600(tmp_path: Path) -> None:
+    """AppendLog creates a 0600 file and appends each record as one JSON line."""
+    path = tmp_path / "log.jsonl"
+    async with await AppendLog.open(path, fsync_every=2) as log:
+        await log.append_json({"n": 1, "text": "é\n"})
+        await log.append(b'{"n": 2}')
+        await log.flush()
+    assert mode_of(path) == 0o600
+    assert await read_jsonl(path) == [{"n": 1, "text": "é\n"}, {"n": 2}]
+    assert log.closed
+
+
+@pytest.mark.asyncio
+async def test_append_log_fsyncs_every_n_lines_and_on_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With fsync_every=3, five appends fsync once; flush fsyncs the other two."""
+    calls: list[int] = []
+    real_fsync = files._fsync_fd
+
+    async def counting(fd: int) -> None:
+        calls.append(fd)
+        await real_fsync(fd)
+
+    log = await AppendLog.open(tmp_path / "log.jsonl", fsync_every=3)
+    monkeypatch.setattr(files, "_fsync_fd", counting)
+    for n in range(5):
+        await log.append_json({"n": n})
+    assert len(calls) == 1
+    await log.flush()
+    assert len(calls) == 2
+    await log.flush()
+    assert len(calls) == 2  # nothing new to sync
+    await log.aclose()
+
+
+@pytest.mark.asyncio
+async def test_concurrent_appends_each_land_whole(tmp_path: Path) -> None:
+    """Many tasks appending at once give one intact line each."""
+    path = tmp_path / "log.jsonl"
+    async with await AppendLog.open(path, fsync_every=4) as log, anyio.create_task_group() as group:
+        for n in range(50):
+            group.start_soon(log.append_json, {"n": n, "pad": "x" * n})
+    records = await read_jsonl(path)
+    assert sorted(r["n"] for r in records) == list(range(50))
+
+
+@pytest.mark.asyncio
+async def test_exclusive_append_log_refuses_an_existing_file(tmp_path: Path) -> None:
+    """exclusive=True never appends to a file another job made."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        await AppendLog.open(path, exclusive=True)
+
+
+@pytest.mark.asyncio
+async def test_torn_last_line_is_skipped_when_reading(tmp_path: Path) -> None:
+    """An incomplete last line (a crash mid-append) is ignored by read_jsonl."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": 2}\n{"n": 3, "te')
+    assert await read_jsonl(path) == [{"n": 1}, {"n": 2}]
+
+
+@pytest.mark.asyncio
+async def test_unparsable_last_line_is_skipped_but_a_bad_middle_line_raises(
+    tmp_path: Path,
+) -> None:
+    """Garbage is tolerated only as the last line; anywhere else it is an error naming it."""
+    last = tmp_path / "last.jsonl"
+    last.write_bytes(b'{"n": 1}\n\x00\x00\x00\n')
+    assert await read_jsonl(last) == [{"n": 1}]
+    middle = tmp_path / "middle.jsonl"
+    middle.write_bytes(b'{"n": 1}\nnot json\n{"n": 3}\n')
+    with pytest.raises(ValueError, match="line 2: not valid JSON"):
+        await read_jsonl(middle)
+
+
+@pytest.mark.asyncio
+async def test_bad_line_error_type_is_the_callers_choice(tmp_path: Path) -> None:
+    """read_jsonl raises whatever bad_line builds, given the line number and reason."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'[1, 2]\n{"n": 2}\n')
+
+    class Custom(Exception):
+        pass
+
+    def bad_line(line_no: int, reason: str) -> Exception:
+        return Custom(f"#{line_no} {reason}")
+
+    with pytest.raises(Custom, match="#1 not a JSON object"):
+        await read_jsonl(path, bad_line=bad_line)
+
+
+@pytest.mark.asyncio
+async def test_iter_jsonl_streams_long_lines_across_read_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are streamed in order even when lines straddle the read chunks."""
+    monkeypatch.setattr(files, "_CHUNK", 7)
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": "0123456789"}\n{"b": 1}\n{"c": [1, 2, 3]}\n')
+    assert [r async for r in iter_jsonl(path)] == [
+        {"a": "0123456789"},
+        {"b": 1},
+        {"c": [1, 2, 3]},
+    ]
+
+
+@pytest.mark.asyncio
+async def test_reopening_an_append_log_cuts_a_torn_tail_so_the_file_stays_valid(
+    tmp_path: Path,
+) -> None:
+    """Appending after a torn line would corrupt the file: the torn bytes are cut first."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": 2, "hal')
+    async with await AppendLog.open(path) as log:
+        assert log.trimmed == len(b'{"n": 2, "hal')
+        await log.append_json({"n": 3})
+    assert path.read_bytes() == b'{"n": 1}\n{"n":3}\n'
+
+
+@pytest.mark.asyncio
+async def test_text_append_log_keeps_a_complete_last_line(tmp_path: Path) -> None:
+    """With jsonl=False (CSV) only a line without its newline counts as torn."""
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n1,2\n3,")
+    async with await AppendLog.open(path, jsonl=False) as log:
+        await log.append(b"4,5")
+    assert path.read_bytes() == b"a,b\n1,2\n4,5\n"
+
+
+@pytest.mark.asyncio
+async def test_read_ends_gives_the_first_and_last_good_records(tmp_path: Path) -> None:
+    """read_jsonl_ends reads the header and the last complete record, skipping a torn tail."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"head": 1}\n{"n": 1}\n{"end": true}\n{"torn')
+    assert await read_jsonl_ends(path) == ({"head": 1}, {"end": True})
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b'{"torn')
+    assert await read_jsonl_ends(empty) == (None, None)
+
+
+@pytest.mark.asyncio
+async def test_append_many_is_one_write_counted_as_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of four lines with fsync_every=4 lands in order and fsyncs once."""
+    calls: list[int] = []
+    real_fsync = files._fsync_fd
+
+    async def counting(fd: int) -> None:
+        calls.append(fd)
+        await real_fsync(fd)
+
+    path = tmp_path / "log.jsonl"
+    log = await AppendLog.open(path, fsync_every=4)
+    monkeypatch.setattr(files, "_fsync_fd", counting)
+    await log.append_json_many({"n": n} for n in range(4))
+    await log.append_many([])
+    assert len(calls) == 1
+    await log.aclose()
+    assert await read_jsonl(path) == [{"n": n} for n in range(4)]
