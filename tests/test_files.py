@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from osspolicy import files
@@ -98,10 +99,10 @@ async def test_failed_atomic_write_removes_its_temp_file_and_keeps_the_old_file(
     target = tmp_path / "p.json"
     target.write_bytes(b"old")
 
-    async def disk_full(fd: int) -> None:
+    def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files, "_fsync_fd", disk_full)
+    monkeypatch.setattr(files, "_fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         await write_atomic(target, b"new")
     assert target.read_bytes() == b"old"
@@ -109,23 +110,24 @@ async def test_failed_atomic_write_removes_its_temp_file_and_keeps_the_old_file(
 
 
 @pytest.mark.asyncio
-async def test_cancelled_atomic_write_removes_its_temp_file_and_keeps_the_old_file(
+async def test_cancelled_atomic_write_completes_whole_and_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cancellation that arrives mid-write lands before the rename: old file, no temp."""
+    """A cancellation that arrives mid-write waits for it: the new file whole, no temp."""
     target = tmp_path / "p.json"
     target.write_bytes(b"old")
-    real_fsync = files._fsync_fd
+    real_fsync = files._fsync
     with anyio.CancelScope() as scope:
 
-        async def cancel_then_fsync(fd: int) -> None:
-            scope.cancel()  # cancelled while the temporary file is being written
-            await real_fsync(fd)
+        def cancel_then_fsync(fd: int) -> None:
+            anyio.from_thread.run_sync(scope.cancel)  # cancelled while the file is written
+            real_fsync(fd)
 
-        monkeypatch.setattr(files, "_fsync_fd", cancel_then_fsync)
+        monkeypatch.setattr(files, "_fsync", cancel_then_fsync)
         await write_atomic(target, b"new")
+        await anyio.lowlevel.checkpoint()  # where the pending cancellation lands
     assert scope.cancelled_caught
-    assert target.read_bytes() == b"old"
+    assert target.read_bytes() == b"new"
     assert temp_files(tmp_path) == []
 
 
@@ -160,14 +162,14 @@ async def test_append_log_fsyncs_every_n_lines_and_on_flush(
 ) -> None:
     """With fsync_every=3, five appends fsync once; flush fsyncs the other two."""
     calls: list[int] = []
-    real_fsync = files._fsync_fd
+    real_fsync = files._fsync
 
-    async def counting(fd: int) -> None:
+    def counting(fd: int) -> None:
         calls.append(fd)
-        await real_fsync(fd)
+        real_fsync(fd)
 
     log = await AppendLog.open(tmp_path / "log.jsonl", fsync_every=3)
-    monkeypatch.setattr(files, "_fsync_fd", counting)
+    monkeypatch.setattr(files, "_fsync", counting)
     for n in range(5):
         await log.append_json({"n": n})
     assert len(calls) == 1
@@ -291,15 +293,15 @@ async def test_append_many_is_one_write_counted_as_its_lines(
 ) -> None:
     """A batch of four lines with fsync_every=4 lands in order and fsyncs once."""
     calls: list[int] = []
-    real_fsync = files._fsync_fd
+    real_fsync = files._fsync
 
-    async def counting(fd: int) -> None:
+    def counting(fd: int) -> None:
         calls.append(fd)
-        await real_fsync(fd)
+        real_fsync(fd)
 
     path = tmp_path / "log.jsonl"
     log = await AppendLog.open(path, fsync_every=4)
-    monkeypatch.setattr(files, "_fsync_fd", counting)
+    monkeypatch.setattr(files, "_fsync", counting)
     await log.append_json_many({"n": n} for n in range(4))
     await log.append_many([])
     assert len(calls) == 1
