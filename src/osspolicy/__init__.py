@@ -1,0 +1,1 @@
+"""osspolicy: async batch operations on Alibaba Cloud OSS bucket policies."""

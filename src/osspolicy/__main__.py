@@ -1,0 +1,5 @@
+"""`python -m osspolicy`."""
+
+from osspolicy.cli import main
+
+main()

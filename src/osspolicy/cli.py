@@ -1,0 +1,298 @@
+"""The `osspolicy` command: parse arguments, call the library, render with rich.
+
+No logic lives here. Errors are one line on stderr, no traceback (`--debug` shows it);
+exit codes are those of `exitcodes.py` (contracts §4). Typer never prints locals (an
+access key could be among them).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .demo import run_demo
+from .emulator.command import emulator
+from .errors import ConfigError, OssPolicyError
+from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
+from .job import JobRun, RunOptions, check_job, run_job
+from .manifest import Manifest, load_manifest, parse_manifest
+from .results import Result
+from .rollback import rollback_manifest
+
+__all__ = ("app", "main")
+
+app = typer.Typer(
+    name="osspolicy",
+    help="Back up, mass-apply and restore Alibaba Cloud OSS bucket policies.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+app.command("emulator", help="Run the OSS-compatible emulator until SIGINT/SIGTERM.")(emulator)
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    debug = False
+
+
+Endpoint = Annotated[str | None, typer.Option(help="Override connection.endpoint.")]
+Region = Annotated[str | None, typer.Option(help="Override connection.region.")]
+Concurrency = Annotated[int | None, typer.Option(min=1, help="Override concurrency.")]
+JobFile = Annotated[Path, typer.Argument(help="The job manifest (YAML).", show_default=False)]
+Yes = Annotated[bool, typer.Option("--yes", help="Confirm writes without asking.")]
+AllowIncomplete = Annotated[
+    bool, typer.Option("--allow-incomplete", help="Restore from a backup without summary.json.")
+]
+SkipDamaged = Annotated[
+    bool, typer.Option("--skip-damaged", help="Skip (and list) the damaged buckets of a backup.")
+]
+ReportDir = Annotated[Path, typer.Option(help="Where the jobs' report folders are.")]
+
+#: what `--resume` alone means (the newest unfinished job of the manifest)
+RESUME_LATEST = "latest"
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    _State.debug = debug
+
+
+def _load(job: Path, endpoint: str | None, region: str | None, concurrency: int | None) -> Manifest:
+    overrides = {"endpoint": endpoint, "region": region, "concurrency": concurrency}
+    return load_manifest(job, overrides)
+
+
+def render_summary(run: JobRun, console: Console = out) -> None:
+    """Counts per outcome, failures with code and message, wall time and rate."""
+    summary = run.summary
+    table = Table(title=f"job {run.job_id}", show_header=True, title_justify="left")
+    table.add_column("outcome")
+    table.add_column("buckets", justify="right")
+    for outcome, count in summary.counts.items():
+        if count:
+            table.add_row(outcome.value, str(count))
+    console.print(table)
+    for failure in summary.failures[:20]:
+        console.print(
+            f"  {failure['bucket']}: {failure['outcome']} "
+            f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".rstrip(),
+            markup=False,
+        )
+    if summary.failed > 20:
+        console.print(f"  … and {summary.failed - 20} more in the report")
+    if "targets_error" in summary.extra:
+        console.print(str(summary.extra["targets_error"]), markup=False)
+    console.print(
+        f"{summary.total} buckets in {summary.wall_time_s:.2f}s "
+        f"({summary.buckets_per_s:.0f} buckets/s), exit code {run.exit_code}"
+    )
+    console.print(f"report:  {run.report_folder}", markup=False)
+    if run.backup_folder is not None:
+        console.print(f"backup:  {run.backup_folder}", markup=False)
+
+
+async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
+    if not err.is_terminal:
+        return await run_job(manifest, options, source=source, handle_signals=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(manifest.action, total=None)
+
+        def advance(_: Result) -> None:
+            progress.advance(task)
+
+        return await run_job(
+            manifest, options, source=source, on_result=advance, handle_signals=True
+        )
+
+
+def _execute(manifest: Manifest, options: RunOptions, source: str) -> int:
+    result = anyio.run(_run_with_progress, manifest, options, source)
+    render_summary(result)
+    return result.exit_code
+
+
+def _resume_value(args: list[str]) -> list[str]:
+    """`--resume` takes an optional job id: alone, it means the newest unfinished job."""
+    fixed: list[str] = []
+    for index, arg in enumerate(args):
+        following = args[index + 1] if index + 1 < len(args) else None
+        if arg == "--resume" and (following is None or following.startswith("-")):
+            fixed.append(f"--resume={RESUME_LATEST}")
+        else:
+            fixed.append(arg)
+    return fixed
+
+
+@app.command()
+def run(
+    job: JobFile,
+    endpoint: Endpoint = None,
+    region: Region = None,
+    concurrency: Concurrency = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan only: read every policy, send no write.")
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[JOB_ID]",
+            help="Resume the newest unfinished job of this manifest, or the job JOB_ID.",
+        ),
+    ] = None,
+    allow_incomplete: AllowIncomplete = False,
+    skip_damaged: SkipDamaged = False,
+    yes: Yes = False,
+) -> int:
+    """Run a job manifest end to end and write its report."""
+    del yes  # accepted from the start; a confirmation gate will ask without it
+    manifest = _load(job, endpoint, region, concurrency)
+    options = RunOptions(
+        dry_run=dry_run,
+        resume=resume,
+        allow_incomplete=allow_incomplete,
+        skip_damaged=skip_damaged,
+    )
+    return _execute(manifest, options, str(job))
+
+
+@app.command()
+def plan(
+    job: JobFile,
+    endpoint: Endpoint = None,
+    region: Region = None,
+    concurrency: Concurrency = None,
+) -> int:
+    """Show what a job would change (a diff per bucket) without sending any write."""
+    manifest = _load(job, endpoint, region, concurrency)
+    return _execute(manifest, RunOptions(dry_run=True), str(job))
+
+
+@app.command()
+def validate(
+    job: JobFile,
+    endpoint: Endpoint = None,
+    region: Region = None,
+    concurrency: Concurrency = None,
+) -> int:
+    """Check a manifest and its files (baseline, backup) without sending any request."""
+    manifest = _load(job, endpoint, region, concurrency)
+    anyio.run(partial(check_job, manifest, source=str(job)))
+    out.print(f"{job}: valid {manifest.action} job", markup=False)
+    return EXIT_OK
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="The backup folder.", show_default=False)],
+    region: Annotated[str, typer.Option(help="Signing region (and of buckets without one).")],
+    endpoint: Endpoint = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Workers.")] = 16,
+    backup_dir: Annotated[Path, typer.Option(help="Where the -pre snapshot goes.")] = Path(
+        "backups"
+    ),
+    report_dir: ReportDir = Path("reports"),
+    allow_incomplete: AllowIncomplete = False,
+    skip_damaged: SkipDamaged = False,
+    yes: Yes = False,
+) -> int:
+    """Put every bucket of a backup back exactly as it was."""
+    del yes
+    manifest = parse_manifest(
+        {
+            "action": "restore",
+            "source": str(source),
+            "connection": {"region": region, "endpoint": endpoint},
+            "concurrency": concurrency,
+            "backup_dir": str(backup_dir),
+            "report_dir": str(report_dir),
+        },
+        source="osspolicy restore",
+        base=Path.cwd(),
+    )
+    options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
+    return _execute(manifest, options, "osspolicy restore")
+
+
+@app.command()
+def rollback(
+    job_id: Annotated[str, typer.Argument(help="The apply/delete/restore job to undo.")],
+    report_dir: ReportDir = Path("reports"),
+    endpoint: Endpoint = None,
+    yes: Yes = False,
+) -> int:
+    """Restore the -pre snapshot of a job: only the buckets it changed go back."""
+    del yes
+    manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
+    return _execute(manifest, RunOptions(allow_incomplete=True), f"osspolicy rollback {job_id}")
+
+
+@app.command()
+def demo(
+    buckets: Annotated[int, typer.Option(min=3, help="How many buckets to create.")] = 300,
+    output: Annotated[Path, typer.Option(help="Where backups and reports go.")] = Path(
+        "demo-output"
+    ),
+) -> int:
+    """Start the emulator, seed buckets, and run backup, plan, apply and restore on it."""
+    return run_demo(buckets=buckets, output=output, console=out)
+
+
+def _fail(message: str, code: int) -> int:
+    if _State.debug:
+        traceback.print_exc()
+    err.print(f"osspolicy: error: {message}", markup=False, soft_wrap=True)
+    return code
+
+
+def _unexpected(exc: Exception) -> int:
+    """Typer's (vendored click's) usage errors carry exit_code 2 and format_message();
+    anything else is a bug: one line, the traceback only with --debug."""
+    exit_code = getattr(exc, "exit_code", None)
+    format_message = getattr(exc, "format_message", None)
+    if isinstance(exit_code, int) and callable(format_message):
+        ctx = getattr(exc, "ctx", None)
+        name = getattr(ctx, "command_path", None)
+        hint = f" (see '{name} --help')" if name else ""
+        return _fail(f"{format_message()}{hint}", exit_code)
+    return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one line per error, documented exit codes."""
+    args = _resume_value(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
+    try:
+        code: Any = command.main(args=args, prog_name="osspolicy", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        code = _fail("cancelled", 130)
+    except ConfigError as exc:
+        code = _fail(str(exc), EXIT_USAGE)
+    except OssPolicyError as exc:
+        code = _fail(str(exc), EXIT_FAILURES)
+    except Exception as exc:
+        code = _unexpected(exc)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,0 +1,35 @@
+"""An OSS-compatible emulator for bucket-policy work: a real HTTP server for the real SDKs.
+
+It speaks the OSS wire protocol (path-style and virtual-host addressing), verifies V4
+and V1 signatures, keeps buckets, policies and Block Public Access like the service,
+and injects latency and deterministic faults on request. Start it from Python::
+
+    with Emulator() as emu:
+        emu.seed_buckets(["app-logs"])
+        cfg.endpoint = emu.endpoint
+
+from the command line (``osspolicy emulator``), or in any project's tests through the
+``oss_emulator`` pytest fixture. It never imports the client side of osspolicy.
+"""
+
+from __future__ import annotations
+
+from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID as DEMO_ACCESS_KEY_ID
+from osspolicy.emulator.auth import DEMO_ACCESS_KEY_SECRET as DEMO_ACCESS_KEY_SECRET
+from osspolicy.emulator.handler import RequestLogEntry as RequestLogEntry
+from osspolicy.emulator.server import Emulator as Emulator
+from osspolicy.emulator.state import BucketPage as BucketPage
+from osspolicy.emulator.state import BucketSummary as BucketSummary
+from osspolicy.emulator.state import EmulatorState as EmulatorState
+from osspolicy.emulator.state import OssError as OssError
+
+__all__ = (
+    "DEMO_ACCESS_KEY_ID",
+    "DEMO_ACCESS_KEY_SECRET",
+    "BucketPage",
+    "BucketSummary",
+    "Emulator",
+    "EmulatorState",
+    "OssError",
+    "RequestLogEntry",
+)

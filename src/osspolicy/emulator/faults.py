@@ -1,0 +1,146 @@
+"""Deterministic fault injection: random-looking but reproducible, plus scripted faults.
+
+A request's fate is a pure function of (seed, method, bucket, sub-resource, ordinal),
+where the ordinal counts the earlier requests with that same key. Which request of a
+key arrives first may vary under concurrency, but the set of faulted
+(method, bucket, sub-resource, ordinal) is the same for a seed under any concurrency.
+
+Kinds: `error` (an error response, nothing changed), `reset` (the connection is reset
+without a response, nothing changed) and `after` (the change is applied, then the
+connection is reset: the client cannot tell whether its write happened).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from osspolicy.emulator.state import EC
+
+__all__ = ("Fault", "FaultInjector", "FaultKind")
+
+FaultKind = Literal["error", "reset", "after"]
+
+_SCALE = float(1 << 56)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What to do to one request instead of (or after) serving it."""
+
+    kind: FaultKind
+    status: int = 0
+    code: str = ""
+    message: str = ""
+    ec: str = ""
+
+
+_INTERNAL_ERROR = Fault(
+    "error", 500, "InternalError", "We encountered an internal error. Please try again.",
+    EC["InternalError"],
+)  # fmt: skip
+_THROTTLED = Fault(
+    "error", 503, "ServiceUnavailable", "Please reduce your request rate.",
+    EC["ServiceUnavailable"],
+)  # fmt: skip
+_RESET = Fault("reset")
+_AFTER = Fault("after")
+_RANDOM_FAULTS = (_INTERNAL_ERROR, _THROTTLED, _RESET)
+
+
+class _Script:
+    __slots__ = ("bucket", "fault", "method", "remaining", "subresource")
+
+    def __init__(
+        self, method: str, bucket: str | None, subresource: str | None, count: int, fault: Fault
+    ) -> None:
+        self.method = method
+        self.bucket = bucket
+        self.subresource = subresource
+        self.remaining = count
+        self.fault = fault
+
+    def matches(self, method: str, bucket: str, subresource: str) -> bool:
+        return (
+            self.remaining > 0
+            and self.method in ("*", method)
+            and self.bucket in (None, bucket)
+            and self.subresource in (None, subresource)
+        )
+
+
+class FaultInjector:
+    """Decides, per request, whether and how it fails."""
+
+    def __init__(self, rate: float = 0.0, after_rate: float = 0.0, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._ordinals: dict[tuple[str, str, str], int] = {}
+        self._scripts: list[_Script] = []
+        self.rate = 0.0
+        self.after_rate = 0.0
+        self.seed = 0
+        self.configure(rate, after_rate, seed)
+
+    def __repr__(self) -> str:
+        return f"FaultInjector(rate={self.rate}, after_rate={self.after_rate}, seed={self.seed})"
+
+    def configure(self, rate: float = 0.0, after_rate: float = 0.0, seed: int = 0) -> None:
+        """Set the random fault rates and seed; the ordinals start again from zero."""
+        for name, value in (("rate", rate), ("after_rate", after_rate)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"fault {name} must be within [0, 1], got {value}")
+        with self._lock:
+            self.rate, self.after_rate, self.seed = float(rate), float(after_rate), int(seed)
+            self._ordinals.clear()
+
+    def script(
+        self,
+        method: str,
+        bucket: str | None = None,
+        subresource: str | None = None,
+        *,
+        count: int = 1,
+        status: int = 503,
+        code: str = "ServiceUnavailable",
+        kind: FaultKind = "error",
+    ) -> None:
+        """Fail the next `count` matching requests (None matches any; "" is no sub-resource)."""
+        if kind not in ("error", "reset", "after"):
+            raise ValueError(f"fault kind must be error, reset or after, got {kind!r}")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if kind == "error" and not 400 <= status <= 599:
+            raise ValueError(f"an error fault needs a 4xx or 5xx status, got {status}")
+        message = "Please reduce your request rate." if status == 503 else f"Scripted {code}."
+        fault = Fault(kind, status, code, message, EC.get(code, EC["InternalError"]))
+        with self._lock:
+            self._scripts.append(_Script(method.upper(), bucket, subresource, count, fault))
+
+    def clear_scripts(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+
+    def decide(self, method: str, bucket: str, subresource: str) -> tuple[int, Fault | None]:
+        """Count this request under its key; return its ordinal and its fault, if any."""
+        key = (method, bucket, subresource)
+        with self._lock:
+            ordinal = self._ordinals.get(key, 0)
+            self._ordinals[key] = ordinal + 1
+            for script in self._scripts:
+                if script.matches(method, bucket, subresource):
+                    script.remaining -= 1
+                    if script.remaining == 0:
+                        self._scripts.remove(script)
+                    return ordinal, script.fault
+            rate, after_rate, seed = self.rate, self.after_rate, self.seed
+        if rate <= 0.0 and after_rate <= 0.0:
+            return ordinal, None
+        material = f"{seed}\0{method}\0{bucket}\0{subresource}\0{ordinal}".encode()
+        digest = hashlib.blake2b(material, digest_size=16).digest()
+        if int.from_bytes(digest[0:7]) / _SCALE < rate:
+            return ordinal, _RANDOM_FAULTS[digest[14] % len(_RANDOM_FAULTS)]
+        if int.from_bytes(digest[7:14]) / _SCALE < after_rate:
+            return ordinal, _AFTER
+        return ordinal, None

@@ -1,0 +1,180 @@
+"""`osspolicy emulator` as a process: endpoint line, seeding, key pair, signals, bad flags."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import alibabacloud_oss_v2 as oss
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from osspolicy.emulator.command import build_app, emulator
+
+COMMAND = [sys.executable, "-m", "osspolicy.emulator.command"]
+CLI_SECRET = "CliOnlySecretValue987"
+
+
+class Running:
+    def __init__(self, proc: subprocess.Popen[str], endpoint: str) -> None:
+        self.proc = proc
+        self.endpoint = endpoint
+
+    def stop(self, signum: int) -> tuple[int, str]:
+        """Send `signum`; return the exit code and everything the process printed."""
+        self.proc.send_signal(signum)
+        out, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, self.endpoint + "\n" + out + err
+
+
+def _start(*args: str, env: dict[str, str] | None = None, command: list[str] = COMMAND) -> Running:
+    proc = subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env if env is not None else os.environ.copy(),
+    )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=60):
+            proc.kill()
+            pytest.fail("the emulator printed no endpoint within 60 s")
+    return Running(proc, proc.stdout.readline().rstrip("\n"))
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Running:
+        running = _start(*args, env=env)
+        started.append(running)
+        return running
+
+    yield run
+    for running in started:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.communicate()
+
+
+def _client(endpoint: str, ak: str, sk: str) -> oss.Client:
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, sk)
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = endpoint
+    cfg.retryer = oss.retry.NopRetryer()
+    return oss.Client(cfg)
+
+
+def test_first_stdout_line_is_the_endpoint(start):
+    """The first line on stdout is the endpoint URL, with the port it picked for --port 0."""
+    running = start("--port", "0")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", running.endpoint)
+
+
+def test_sigint_stops_it_with_exit_code_0(start):
+    """SIGINT stops the emulator with exit code 0."""
+    code, _ = start().stop(signal.SIGINT)
+    assert code == 0
+
+
+def test_sigterm_stops_it_with_exit_code_0(start):
+    """SIGTERM stops the emulator with exit code 0."""
+    code, _ = start().stop(signal.SIGTERM)
+    assert code == 0
+
+
+def test_seed_buckets_flag_creates_numbered_buckets(start):
+    """--seed-buckets cli-:3 creates cli-00000, cli-00001 and cli-00002."""
+    running = start(
+        "--seed-buckets", "cli-:3", "--access-key-id", "AK1", "--access-key-secret", "SK1"
+    )
+    buckets = _client(running.endpoint, "AK1", "SK1").list_buckets(oss.ListBucketsRequest()).buckets
+    assert [b.name for b in buckets] == ["cli-00000", "cli-00001", "cli-00002"]
+
+
+def test_key_pair_flags_set_the_accepted_pair(start):
+    """With --access-key-id/--access-key-secret, requests signed with that pair are served."""
+    running = start("--access-key-id", "CliKey", "--access-key-secret", CLI_SECRET)
+    result = _client(running.endpoint, "CliKey", CLI_SECRET).list_buckets(oss.ListBucketsRequest())
+    assert result.status_code == 200
+
+
+def test_key_pair_comes_from_the_environment_without_flags(start):
+    """Without key flags, OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET are the accepted pair."""
+    env = dict(os.environ, OSS_ACCESS_KEY_ID="EnvKey", OSS_ACCESS_KEY_SECRET="EnvSecret1")
+    running = start(env=env)
+    result = _client(running.endpoint, "EnvKey", "EnvSecret1").list_buckets(
+        oss.ListBucketsRequest()
+    )
+    assert result.status_code == 200
+
+
+def test_secret_never_appears_in_the_cli_output(start):
+    """Nothing the command prints, from start to SIGTERM, contains the secret."""
+    running = start("--access-key-id", "CliKey", "--access-key-secret", CLI_SECRET)
+    _client(running.endpoint, "CliKey", CLI_SECRET).list_buckets(oss.ListBucketsRequest())
+    _, output = running.stop(signal.SIGTERM)
+    assert ("CliKey" in output, CLI_SECRET in output) == (True, False)
+
+
+def test_max_buckets_flag_turns_on_the_quota(start):
+    """--max-buckets 1 makes the second PutBucket a 400 TooManyBuckets."""
+    running = start("--max-buckets", "1", "--access-key-id", "AK1", "--access-key-secret", "SK1")
+    client = _client(running.endpoint, "AK1", "SK1")
+    client.put_bucket(oss.PutBucketRequest(bucket="first-bucket"))
+    with pytest.raises(oss.exceptions.OperationError) as excinfo:
+        client.put_bucket(oss.PutBucketRequest(bucket="second-bucket"))
+    assert excinfo.value.unwrap().code == "TooManyBuckets"
+
+
+def test_unknown_flag_exits_2_without_serving():
+    """An unknown flag makes the process exit 2 and print no endpoint."""
+    result = subprocess.run(
+        [*COMMAND, "--no-such-flag"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--fault-rate", "1.5"], id="fault-rate-above-1"),
+        pytest.param(["--fault-after-rate", "-0.1"], id="after-rate-below-0"),
+        pytest.param(["--seed-buckets", "nocount"], id="seed-without-count"),
+        pytest.param(["--seed-buckets", "Upper-:3"], id="seed-invalid-names"),
+        pytest.param(["--port", "70000"], id="port-out-of-range"),
+        pytest.param(["--latency-ms", "-5"], id="negative-latency"),
+        pytest.param(["--access-key-id", "only-the-id"], id="id-without-secret"),
+    ],
+)
+def test_bad_values_are_usage_errors(args):
+    """A bad value is a usage error (exit 2) naming the option, before anything is served."""
+    result = CliRunner().invoke(build_app(), args)
+    assert (result.exit_code, "--" in result.output) == (2, True)
+
+
+def test_main_osspolicy_cli_serves_and_exits_0_on_sigterm():
+    """`python -m osspolicy emulator` (the main CLI) prints the endpoint and exits 0 on SIGTERM."""
+    pytest.importorskip("osspolicy.cli")
+    running = _start("emulator", command=[sys.executable, "-m", "osspolicy"])
+    code, _ = running.stop(signal.SIGTERM)
+    assert (running.endpoint.startswith("http://127.0.0.1:"), code) == (True, 0)
+
+
+def test_command_registers_on_a_typer_app_as_the_main_cli_does():
+    """Registered as `app.command("emulator")(emulator)`, a bad value is a usage error (2)."""
+    app = typer.Typer()
+    app.command("emulator")(emulator)
+    app.command("other")(lambda: None)
+    result = CliRunner().invoke(app, ["emulator", "--fault-rate", "7"])
+    assert result.exit_code == 2
