@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .errors import BackupError
 from .files import (
     AppendLog,
+    AsyncClosing,
     iter_jsonl,
     make_new_dir,
     make_private_dir,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
     from pathlib import Path
-    from types import TracebackType
 
 __all__ = (
     "INDEX_NAME",
@@ -159,7 +159,7 @@ async def _read_index(folder: Path) -> dict[str, BackupEntry]:
     return entries
 
 
-class BackupWriter:
+class BackupWriter(AsyncClosing):
     """Writes one backup (or snapshot) folder; `add` may be called from many tasks."""
 
     def __init__(
@@ -288,17 +288,6 @@ class BackupWriter:
     async def aclose(self) -> None:
         """Close the index without finishing: the folder stays an unfinished backup."""
         await self._index.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class Backup:

@@ -41,6 +41,7 @@ __all__ = (
     "FOLDER_MODE",
     "TEMP_MARKER",
     "AppendLog",
+    "AsyncClosing",
     "BadLineFactory",
     "fsync_dir",
     "is_temp_name",
@@ -394,7 +395,25 @@ def _trim_torn_tail_sync(path: Path, *, jsonl: bool) -> int:
         os.close(fd)
 
 
-class AppendLog:
+class AsyncClosing:
+    """`async with` for the writers: the block's end calls `aclose()`."""
+
+    async def aclose(self) -> None:
+        """Release what the object holds (overridden)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class AppendLog(AsyncClosing):
     """An append-only file (0600) of lines, fsynced every `fsync_every` lines.
 
     Concurrent `append`s are serialised; each line is handed to the OS whole, even when
@@ -521,14 +540,3 @@ class AppendLog:
 
                 await anyio.to_thread.run_sync(close)
                 self._synced = self._written
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

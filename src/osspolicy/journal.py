@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .errors import ConfigError
-from .files import AppendLog, iter_jsonl, make_private_dir, read_jsonl_ends
+from .files import AppendLog, AsyncClosing, iter_jsonl, make_private_dir, read_jsonl_ends
 from .jobid import parse_job_id, utc_timestamp
 from .results import Result
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
-    from types import TracebackType
 
 __all__ = ("JOURNAL_NAME", "Journal", "JournalHeader", "find_resumable")
 
@@ -104,7 +103,7 @@ def _result(path: Path, line_no: int, record: dict[str, Any]) -> Result:
         ) from exc
 
 
-class Journal:
+class Journal(AsyncClosing):
     """One job's journal, open for appending result records."""
 
     def __init__(self, path: Path, header: JournalHeader, log: AppendLog, done: set[str]) -> None:
@@ -244,17 +243,6 @@ class Journal:
     async def aclose(self) -> None:
         """Fsync and close; completes even when cancelled."""
         await self._log.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 async def find_resumable(report_dir: Path, manifest_sha256: str) -> Path | None:

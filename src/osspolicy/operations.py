@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .backends import Backend, PolicyRead
 from .baseline import Baseline
@@ -171,7 +171,26 @@ async def _write(
     return Done(Outcome.DELETED, reply.request_id, change=change, snapshot=where)
 
 
-def _current(target: Target, read: PolicyRead) -> dict[str, object] | None:
+def _planned(
+    target: Target,
+    read: PolicyRead,
+    change: Change,
+    current: dict[str, Any] | None,
+    desired: dict[str, Any] | None,
+    **extra: str | None,
+) -> Done:
+    """A plan's record: the change that would be sent and the diff of the policies."""
+    return Done(
+        Outcome.PLANNED,
+        read.request_id,
+        change=change,
+        diff=diff(current, desired, bucket=target.bucket),
+        error_message=extra.get("error_message"),
+        note=extra.get("note"),
+    )
+
+
+def _current(target: Target, read: PolicyRead) -> dict[str, Any] | None:
     if read.body is None:
         return None
     return parse_policy(read.body, source=f"{target.bucket}: current policy")
@@ -213,13 +232,9 @@ def apply_step(backend: Backend, snapshot: SnapshotSink | None, options: ApplyOp
                 "Public Access is on; switch it off for this bucket or set allow_public"
             )
         if options.dry_run:
-            return Done(
-                Outcome.PLANNED,
-                read.request_id,
-                change=change,
-                diff=diff(current, desired, bucket=target.bucket),
-                error_message=f"would be refused: {blocked}" if blocked else None,
-                note=note,
+            refused = f"would be refused: {blocked}" if blocked else None
+            return _planned(
+                target, read, change, current, desired, error_message=refused, note=note
             )
         if blocked:
             return Done(
@@ -245,13 +260,7 @@ def delete_step(backend: Backend, snapshot: SnapshotSink | None, *, dry_run: boo
         read = await tries(backend.get_policy, target.bucket, target.region)
         change = Change.NONE if read.body is None else Change.DELETE
         if dry_run:
-            current = _current(target, read)
-            return Done(
-                Outcome.PLANNED,
-                read.request_id,
-                change=change,
-                diff=diff(current, None, bucket=target.bucket),
-            )
+            return _planned(target, read, change, _current(target, read), None)
         return await _write(
             backend, tries, target, read=read, change=change, body=None, snapshot=snapshot
         )
@@ -279,14 +288,8 @@ def restore_step(
         else:
             change = Change.PUT if wanted is not None else Change.DELETE
         if dry_run:
-            current = _current(target, read)
             goal = parse_policy(wanted, source=f"{target.bucket}: backup") if wanted else None
-            return Done(
-                Outcome.PLANNED,
-                read.request_id,
-                change=change,
-                diff=diff(current, goal, bucket=target.bucket),
-            )
+            return _planned(target, read, change, _current(target, read), goal)
         return await _write(
             backend, tries, target, read=read, change=change, body=wanted, snapshot=snapshot
         )

@@ -25,13 +25,14 @@ import io
 from collections import Counter
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .errors import ConfigError
 from .files import (
     AppendLog,
+    AsyncClosing,
     json_line,
     make_new_dir,
     remove_file,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
-    from types import TracebackType
 
 __all__ = (
     "COLUMNS",
@@ -156,7 +156,7 @@ class _Tally:
         return sum(self.counts[outcome] for outcome in outcomes)
 
 
-class ReportWriter:
+class ReportWriter(AsyncClosing):
     """Streams a job's records to `report.jsonl` and `report.csv`; `finish` writes the summary.
 
     `write` may be called from many tasks: each record goes to both files in the same
@@ -312,14 +312,3 @@ class ReportWriter:
         with anyio.CancelScope(shield=True):
             await self._jsonl.aclose()
             await self._csv.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
