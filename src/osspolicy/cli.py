@@ -28,7 +28,11 @@ from .manifest import Manifest, load_manifest, parse_manifest
 from .results import Result
 from .rollback import rollback_manifest
 
-__all__ = ("app", "main")
+__all__ = (
+    "app",
+    "main",
+    "render_summary",
+)
 
 app = typer.Typer(
     name="osspolicy",
@@ -145,8 +149,8 @@ def _resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
-@app.command()
-def run(
+@app.command("run")
+def _run(
     job: JobFile,
     endpoint: Endpoint = None,
     region: Region = None,
@@ -177,8 +181,8 @@ def run(
     return _execute(manifest, options, str(job))
 
 
-@app.command()
-def plan(
+@app.command("plan")
+def _plan(
     job: JobFile,
     endpoint: Endpoint = None,
     region: Region = None,
@@ -189,8 +193,8 @@ def plan(
     return _execute(manifest, RunOptions(dry_run=True), str(job))
 
 
-@app.command()
-def validate(
+@app.command("validate")
+def _validate(
     job: JobFile,
     endpoint: Endpoint = None,
     region: Region = None,
@@ -203,8 +207,8 @@ def validate(
     return EXIT_OK
 
 
-@app.command()
-def restore(
+@app.command("restore")
+def _restore(
     source: Annotated[Path, typer.Argument(help="The backup folder.", show_default=False)],
     region: Annotated[str, typer.Option(help="Signing region (and of buckets without one).")],
     endpoint: Endpoint = None,
@@ -235,8 +239,8 @@ def restore(
     return _execute(manifest, options, "osspolicy restore")
 
 
-@app.command()
-def rollback(
+@app.command("rollback")
+def _rollback(
     job_id: Annotated[str, typer.Argument(help="The apply/delete/restore job to undo.")],
     report_dir: ReportDir = Path("reports"),
     endpoint: Endpoint = None,
@@ -248,8 +252,8 @@ def rollback(
     return _execute(manifest, RunOptions(allow_incomplete=True), f"osspolicy rollback {job_id}")
 
 
-@app.command()
-def demo(
+@app.command("demo")
+def _demo(
     buckets: Annotated[int, typer.Option(min=3, help="How many buckets to create.")] = 300,
     output: Annotated[Path, typer.Option(help="Where backups and reports go.")] = Path(
         "demo-output"

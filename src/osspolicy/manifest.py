@@ -36,6 +36,7 @@ __all__ = (
     "PolicySpec",
     "Retry",
     "Targets",
+    "check_bucket_name",
     "effective",
     "load_manifest",
     "manifest_sha256",

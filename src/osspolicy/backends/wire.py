@@ -51,6 +51,7 @@ __all__ = (
     "put_policy_input",
     "read_block_public_access",
     "request_id_of",
+    "translate",
 )
 
 #: Content-MD5 of an empty body, as the SDK sends it on GETs

@@ -127,7 +127,7 @@ def _max_keys(value: str | None) -> int:
     return int(value)
 
 
-def list_buckets(state: EmulatorState, call: Call) -> Reply:
+def _list_buckets(state: EmulatorState, call: Call) -> Reply:
     prefix, marker = call.params.get("prefix", ""), call.params.get("marker", "")
     max_keys = _max_keys(call.params.get("max-keys"))
     page = state.list_buckets(prefix, marker, max_keys)
@@ -137,43 +137,43 @@ def list_buckets(state: EmulatorState, call: Call) -> Reply:
     return Reply(200, body, XML)
 
 
-def put_bucket(state: EmulatorState, call: Call) -> Reply:
+def _put_bucket(state: EmulatorState, call: Call) -> Reply:
     state.create_bucket(call.bucket, call.region)
     return Reply(200, headers=(("Location", f"/{call.bucket}"),))
 
 
-def delete_bucket(state: EmulatorState, call: Call) -> Reply:
+def _delete_bucket(state: EmulatorState, call: Call) -> Reply:
     state.delete_bucket(call.bucket)
     return Reply(204)
 
 
-def get_bucket_info(state: EmulatorState, call: Call) -> Reply:
+def _get_bucket_info(state: EmulatorState, call: Call) -> Reply:
     body = xml.bucket_info_xml(state.bucket_info(call.bucket), owner_id=state.account_id)
     return Reply(200, body, XML)
 
 
-def put_bucket_policy(state: EmulatorState, call: Call) -> Reply:
+def _put_bucket_policy(state: EmulatorState, call: Call) -> Reply:
     state.put_policy(call.bucket, call.body)
     return Reply(200)
 
 
-def get_bucket_policy(state: EmulatorState, call: Call) -> Reply:
+def _get_bucket_policy(state: EmulatorState, call: Call) -> Reply:
     policy = state.get_policy(call.bucket)
     if policy is None:
         raise OssError("NoSuchBucketPolicy", "The bucket policy does not exist.", status=404)
     return Reply(200, policy, "application/json")
 
 
-def delete_bucket_policy(state: EmulatorState, call: Call) -> Reply:
+def _delete_bucket_policy(state: EmulatorState, call: Call) -> Reply:
     state.delete_policy(call.bucket)
     return Reply(204)
 
 
-def get_bucket_policy_status(state: EmulatorState, call: Call) -> Reply:
+def _get_bucket_policy_status(state: EmulatorState, call: Call) -> Reply:
     return Reply(200, xml.policy_status_xml(state.policy_is_public(call.bucket)), XML)
 
 
-def put_public_access_block(state: EmulatorState, call: Call) -> Reply:
+def _put_public_access_block(state: EmulatorState, call: Call) -> Reply:
     state.bucket_region(call.bucket)
     try:
         on = xml.parse_public_access_block(call.body)
@@ -188,28 +188,28 @@ def put_public_access_block(state: EmulatorState, call: Call) -> Reply:
     return Reply(200)
 
 
-def get_public_access_block(state: EmulatorState, call: Call) -> Reply:
+def _get_public_access_block(state: EmulatorState, call: Call) -> Reply:
     on = state.get_block_public_access(call.bucket)
     return Reply(200, xml.public_access_block_xml(on), XML)
 
 
-def delete_public_access_block(state: EmulatorState, call: Call) -> Reply:
+def _delete_public_access_block(state: EmulatorState, call: Call) -> Reply:
     state.set_block_public_access(call.bucket, False)
     return Reply(204)
 
 
 ROUTES: Mapping[tuple[str, str, str], Operation] = {
-    ("service", "GET", ""): list_buckets,
-    ("bucket", "PUT", ""): put_bucket,
-    ("bucket", "DELETE", ""): delete_bucket,
-    ("bucket", "GET", "bucketInfo"): get_bucket_info,
-    ("bucket", "PUT", "policy"): put_bucket_policy,
-    ("bucket", "GET", "policy"): get_bucket_policy,
-    ("bucket", "DELETE", "policy"): delete_bucket_policy,
-    ("bucket", "GET", "policyStatus"): get_bucket_policy_status,
-    ("bucket", "PUT", "publicAccessBlock"): put_public_access_block,
-    ("bucket", "GET", "publicAccessBlock"): get_public_access_block,
-    ("bucket", "DELETE", "publicAccessBlock"): delete_public_access_block,
+    ("service", "GET", ""): _list_buckets,
+    ("bucket", "PUT", ""): _put_bucket,
+    ("bucket", "DELETE", ""): _delete_bucket,
+    ("bucket", "GET", "bucketInfo"): _get_bucket_info,
+    ("bucket", "PUT", "policy"): _put_bucket_policy,
+    ("bucket", "GET", "policy"): _get_bucket_policy,
+    ("bucket", "DELETE", "policy"): _delete_bucket_policy,
+    ("bucket", "GET", "policyStatus"): _get_bucket_policy_status,
+    ("bucket", "PUT", "publicAccessBlock"): _put_public_access_block,
+    ("bucket", "GET", "publicAccessBlock"): _get_public_access_block,
+    ("bucket", "DELETE", "publicAccessBlock"): _delete_public_access_block,
 }
 """(scope, method, sub-resource) -> operation; scope is "service" (no bucket) or "bucket"."""
 
