@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import time
 
 import alibabacloud_oss_v2 as oss
 import pytest
@@ -280,3 +282,24 @@ def test_an_emulator_bug_answers_500_internal_error_in_xml(emu, client, bucket, 
         client.get_bucket_policy_status(oss.GetBucketPolicyStatusRequest(bucket=bucket))
     error = service_error(excinfo)
     assert (error.status_code, error.code) == (500, "InternalError")
+
+
+def test_a_client_hanging_up_mid_body_is_logged_quietly(emu, caplog):
+    """A PUT whose client disconnects before its body arrives is a log entry without a
+    response, not an emulator error (no ERROR log, no 500)."""
+    import socket
+    import time
+
+    host, port = emu.endpoint.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"PUT /bucket-x/?policy= HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Length: 100\r\n\r\n" + b"{" * 10
+        )
+    deadline = time.monotonic() + 5
+    while not emu.request_log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (entry,) = emu.request_log
+    assert entry.status is None
+    assert entry.error_code is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

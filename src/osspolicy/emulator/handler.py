@@ -22,7 +22,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from osspolicy.emulator import xml
 from osspolicy.emulator.auth import Identity, SignedRequest, Verifier
@@ -336,6 +338,8 @@ class OssHandler:
             error_code = exc.code
             record.access_key_id = record.access_key_id or exc.extra.get("OSSAccessKeyId")
             reply = self._error_reply(exc, record, request_id)
+        except _ClientGone:  # the client hung up mid-request: nothing to answer, no bug
+            reply = None
         except Exception as exc:  # a bug must still answer in the service's shape
             _logger.exception("emulator failed on %s %s", request.method, request.path)
             error_code = "InternalError"
@@ -436,11 +440,17 @@ class OssHandler:
         return Reply(exc.status, body, XML, (("x-oss-ec", exc.ec),))
 
 
+class _ClientGone(Exception):
+    """The client went away while its request body was being read."""
+
+
 async def _read_body(request: web.BaseRequest) -> bytes:
     if not request.body_exists:
         return b""
     try:
         return await request.read()
+    except (ConnectionError, aiohttp.ClientError, HttpProcessingError) as exc:
+        raise _ClientGone from exc
     except web.HTTPRequestEntityTooLarge:
         raise OssError(
             "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.", status=400
