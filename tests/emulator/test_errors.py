@@ -287,9 +287,6 @@ def test_an_emulator_bug_answers_500_internal_error_in_xml(emu, client, bucket, 
 def test_a_client_hanging_up_mid_body_is_logged_quietly(emu, caplog):
     """A PUT whose client disconnects before its body arrives is a log entry without a
     response, not an emulator error (no ERROR log, no 500)."""
-    import socket
-    import time
-
     host, port = emu.endpoint.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(
