@@ -85,7 +85,8 @@ def _load(job: Path, endpoint: str | None, region: str | None, concurrency: int 
 def render_summary(run: JobRun, console: Console = out) -> None:
     """Counts per outcome, failures with code and message, wall time and rate."""
     summary = run.summary
-    table = Table(title=f"job {run.job_id}", show_header=True, title_justify="left")
+    console.print(f"job {run.job_id}", markup=False)
+    table = Table(show_header=True)
     table.add_column("outcome")
     table.add_column("buckets", justify="right")
     for outcome, count in summary.counts.items():
