@@ -1,0 +1,120 @@
+"""The job's rate limit (`rate_limit` in the manifest): requests per second across all
+workers, retries included.
+
+A small config object and a state, as in aiometer's `meters.py`: `RateLimit` says how
+fast (and how bursty) a job may be; `RateLimit.new_state()` makes the `Limiter` one job
+shares. `await limiter.acquire()` before every request (it is `Tries`' `pace` hook, so
+retries pass through it too).
+
+The algorithm is GCRA, the Generic Cell Rate Algorithm (ITU-T I.371, "virtual
+scheduling" form), as aiometer's rate meter and most API gateways use it. With an
+emission interval T = 1/rate and a tolerance tau = (burst - 1) * T, the limiter keeps
+one number, the theoretical arrival time (TAT): a request may start at time t when
+t >= TAT - tau, and starting moves TAT to max(TAT, t) + T. While a job keeps up with the
+pace, requests start one every T; a job that fell behind (a pause, a slow disk) earns
+credit back, one request per T of idleness, up to `burst` requests at once. So any
+one-second window holds at most `rate + burst` starts.
+
+The limiter starts with no credit (as if it had just spent its burst): the first
+request goes at once, the next ones one every T. A job (or its resume, or the next job
+of a script) never opens with a burst on top of whatever the service saw just before,
+and the early requests, slower than the rest while connections open, cannot bunch up
+with later ones in the service's one-second windows.
+
+Each `acquire()` reserves its slot *before* it sleeps: concurrent callers queue in the
+order they asked, with no polling loop. A caller cancelled while waiting leaves its slot
+unused (the job only ever goes slower than the limit, never faster).
+
+Burst: `default_burst(rate) = max(1, ceil(rate / 10))`, a tenth of a second's worth of
+requests (1 for 10/s or less, 5 for 50/s, 100 for 1000/s): small against a one-second
+window, yet enough that scheduling jitter between workers does not cost throughput.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+__all__ = ("Clock", "Limiter", "RateLimit", "default_burst")
+
+Clock = Callable[[], float]
+#: a wait shorter than this is float rounding of (TAT - tau - now), not a wait
+_ROUNDING = 1e-9
+
+
+def default_burst(rate: float) -> int:
+    """The documented burst of a limit of `rate` requests per second: a tenth of a
+    second's worth, at least 1."""
+    return max(1, math.ceil(rate / 10))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `rate` requests per second on average, `burst` at once after a pause."""
+
+    rate: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError(f"rate must be positive, got {self.rate}")
+        if self.burst < 1:
+            raise ValueError(f"burst must be at least 1, got {self.burst}")
+
+    @classmethod
+    def per_second(cls, rate: float) -> RateLimit:
+        """A limit of `rate` requests per second with the documented burst."""
+        return cls(rate, default_burst(rate))
+
+    @property
+    def interval(self) -> float:
+        """T: seconds between two requests at the steady rate."""
+        return 1.0 / self.rate
+
+    def new_state(
+        self,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> Limiter:
+        """A fresh limiter (one per job); `clock` and `sleep` are injectable for tests."""
+        return Limiter(self, clock=clock, sleep=sleep)
+
+
+class Limiter:
+    """The GCRA state of one job's limit; share it across all of the job's workers."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.limit = limit
+        self._interval = limit.interval
+        self._tolerance = (limit.burst - 1) * limit.interval
+        self._clock = clock
+        self._sleep = sleep
+        #: the theoretical arrival time of the next request; None until the first one
+        self._tat: float | None = None
+
+    def delay(self) -> float:
+        """Reserve the next slot and return how long to wait for it (0: go now)."""
+        now = self._clock()
+        if self._tat is None:  # no credit at the start: as if the burst had just gone
+            self._tat = now + self._tolerance
+        tat = max(self._tat, now)
+        self._tat = tat + self._interval
+        wait = tat - self._tolerance - now
+        return wait if wait > _ROUNDING else 0.0
+
+    async def acquire(self) -> None:
+        """Wait until the next request may start (usable as `Tries(pace=...)`)."""
+        wait = self.delay()
+        if wait > 0:
+            await self._sleep(wait)

@@ -1,0 +1,143 @@
+"""The GCRA rate limit on a fake clock: burst, steady rate, windows, retries paced."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from osspolicy.errors import ServerError
+from osspolicy.ratelimit import Limiter, RateLimit, default_burst
+from osspolicy.retry import RetryConfig, Tries
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps; records every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def limiter(rate: float, burst: int, time: FakeTime) -> Limiter:
+    return RateLimit(rate, burst).new_state(clock=time.clock, sleep=time.sleep)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0.5, 1), (10, 1), (10.5, 2), (50, 5), (1000, 100)])
+def test_the_default_burst_is_a_tenth_of_a_second_of_requests(rate: float, burst: int) -> None:
+    """default_burst(rate) = max(1, ceil(rate / 10)), as documented."""
+    assert default_burst(rate) == burst
+    assert RateLimit.per_second(rate) == RateLimit(rate, burst)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (10, 0)])
+def test_a_limit_that_admits_nothing_is_refused(rate: float, burst: int) -> None:
+    """A rate that is not positive, or a burst below 1, is a ValueError."""
+    with pytest.raises(ValueError, match="must be"):
+        RateLimit(rate, burst)
+
+
+@pytest.mark.asyncio
+async def test_a_job_starts_without_a_burst() -> None:
+    """A fresh limiter has no credit: the first request goes at once, then one every
+    1/rate s, whatever the burst."""
+    time = FakeTime()
+    limit = limiter(10, 3, time)
+    starts = []
+    for _ in range(4):
+        await limit.acquire()
+        starts.append(time.now - 1000.0)
+    assert starts == pytest.approx([0, 0.1, 0.2, 0.3])
+
+
+@pytest.mark.asyncio
+async def test_after_a_pause_a_burst_goes_at_once_then_one_per_interval() -> None:
+    """Idle for a while, the limiter lets `burst` requests start at once, then paces
+    them one every 1/rate s again."""
+    time = FakeTime()
+    limit = limiter(10, 3, time)
+    await limit.acquire()
+    time.now += 60
+    start = time.now
+    starts = []
+    for _ in range(6):
+        await limit.acquire()
+        starts.append(time.now - start)
+    assert starts == pytest.approx([0, 0, 0, 0.1, 0.2, 0.3])
+
+
+def test_callers_waiting_together_get_successive_slots() -> None:
+    """Concurrent callers reserve their slot before sleeping: asked at the same instant,
+    they are told to wait 0, T, 2T, ... (no two share a slot, no polling)."""
+    time = FakeTime()
+    limit = limiter(4, 2, time)
+    assert [limit.delay() for _ in range(4)] == pytest.approx([0, 0.25, 0.5, 0.75])
+
+
+@pytest.mark.asyncio
+async def test_a_pause_earns_back_the_burst_and_no_more() -> None:
+    """Credit does not pile up while idle: after a long pause only `burst` go at once."""
+    time = FakeTime()
+    limit = limiter(10, 3, time)
+    await limit.acquire()
+    time.now += 3600
+    time.sleeps.clear()
+    for _ in range(5):
+        await limit.acquire()
+    assert time.sleeps == pytest.approx([0.1, 0.1])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("rate", "burst"), [(50, 5), (7, 1), (3.5, 2)])
+async def test_no_one_second_window_holds_more_than_rate_plus_burst(
+    rate: float, burst: int
+) -> None:
+    """Over many requests with random pauses, any window [t, t+1) holds at most
+    rate + burst starts: the bound the e2e test checks on the wire."""
+    time = FakeTime()
+    limit = limiter(rate, burst, time)
+    starts = []
+    for i in range(400):
+        if i % 37 == 0:
+            time.now += 0.37 * (i % 5)  # idle spells of different lengths
+        await limit.acquire()
+        starts.append(time.now)
+    for i, start in enumerate(starts):
+        inside = sum(1 for s in starts[i:] if s < start + 1.0)
+        assert inside <= math.floor(rate) + burst
+
+
+@pytest.mark.asyncio
+async def test_every_attempt_of_a_call_is_paced_retries_included() -> None:
+    """As `Tries(pace=limiter.acquire)`, the limiter is awaited before each attempt."""
+    time = FakeTime()
+    limit = limiter(10, 1, time)
+    paced = 0
+
+    async def pace() -> None:
+        nonlocal paced
+        paced += 1
+        await limit.acquire()
+
+    failures = iter([ServerError("boom"), ServerError("boom")])
+
+    async def flaky() -> str:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return "ok"
+
+    async def no_backoff(_seconds: float) -> None:
+        return None
+
+    tries = Tries(RetryConfig(attempts=5), sleep=no_backoff, pace=pace)
+    assert await tries(flaky) == "ok"
+    assert (tries.count, paced) == (3, 3)
+    assert time.sleeps == pytest.approx([0.1, 0.1])
