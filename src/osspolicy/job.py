@@ -27,6 +27,7 @@ import anyio
 
 from .backends import Backend, ConnectionConfig
 from .backends.oss import OssBackend
+from .backends.oss_aio import AioOssBackend
 from .backup import Backup, BackupWriter
 from .baseline import Baseline, load_baseline
 from .engine import Engine, EngineStats
@@ -46,6 +47,7 @@ from .operations import (
     restore_step,
     skipped,
 )
+from .ratelimit import RateLimit
 from .report import ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
@@ -130,6 +132,8 @@ def connection_config(manifest: Manifest) -> ConnectionConfig:
 def make_backend(manifest: Manifest) -> Backend:
     """The SDK backend the manifest asks for; a missing credential raises here, before
     any request (CredentialsError, exit 2)."""
+    if manifest.engine == "aio":
+        return AioOssBackend(connection_config(manifest))
     return OssBackend(connection_config(manifest))
 
 
@@ -334,8 +338,14 @@ async def run_job(
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     action = "plan" if options.dry_run else manifest.action
 
+    # one limiter per job, shared by every worker; every attempt (retries too) waits for it
+    rate = manifest.rate_limit
+    limiter = RateLimit.per_second(rate).new_state() if rate > 0 else None
+
     def new_tries() -> Tries:
-        return Tries(retry_cfg, sleep=sleep)
+        if limiter is None:
+            return Tries(retry_cfg, sleep=sleep)
+        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire)
 
     started_at = _now()
     async with AsyncExitStack() as stack:
