@@ -16,6 +16,7 @@ import pytest
 from osspolicy import files
 from osspolicy.files import (
     AppendLog,
+    AtomicFolder,
     is_temp_name,
     iter_jsonl,
     make_new_dir,
@@ -307,3 +308,132 @@ async def test_append_many_is_one_write_counted_as_its_lines(
     assert len(calls) == 1
     await log.aclose()
     assert await read_jsonl(path) == [{"n": n} for n in range(4)]
+
+
+class CountingWrites:
+    """Counts the thread hops of appends (`_write_all` calls) and of atomic groups."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.appends = 0
+        self.groups = 0
+        real_write_all, real_group = files._write_all, files._write_group_sync
+
+        def write_all(fd: int, data: bytes) -> None:
+            self.appends += 1
+            real_write_all(fd, data)
+
+        def write_group(folder: Path, group: list[files._PendingFile]) -> None:
+            self.groups += 1
+            real_group(folder, group)
+
+        monkeypatch.setattr(files, "_write_all", write_all)
+        monkeypatch.setattr(files, "_write_group_sync", write_group)
+
+
+@pytest.mark.asyncio
+async def test_appends_waiting_for_a_write_share_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: 50 tasks appending at once take far fewer writes than 50, and each
+    returns only once its own line is in the file."""
+    path = tmp_path / "log.jsonl"
+    counting = CountingWrites(monkeypatch)
+    seen: list[int] = []
+
+    async def append(log: AppendLog, n: int) -> None:
+        await log.append_json({"n": n})
+        on_disk = {r["n"] for r in await read_jsonl(path)}
+        seen.append(n if n in on_disk else -1)
+
+    async with await AppendLog.open(path, fsync_every=1) as log, anyio.create_task_group() as group:
+        for n in range(50):
+            group.start_soon(append, log, n)
+    assert sorted(r["n"] for r in await read_jsonl(path)) == list(range(50))
+    assert sorted(seen) == list(range(50))  # no append returned before its line was written
+    assert counting.appends <= 3  # the first write, then everyone who waited for it
+
+
+@pytest.mark.asyncio
+async def test_a_failed_group_write_fails_every_append_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails (disk full) fails the appends whose lines it carried and the
+    ones after: no caller is told its line is written when it is not."""
+    log = await AppendLog.open(tmp_path / "log.jsonl")
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_write_all", disk_full)
+    outcomes: list[str] = []
+
+    async def append(n: int) -> None:
+        try:
+            await log.append_json({"n": n})
+        except OSError:
+            outcomes.append("failed")
+        else:
+            outcomes.append("written")
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(append, n)
+    assert outcomes == ["failed"] * 10
+    await log.aclose()
+
+
+@pytest.mark.asyncio
+async def test_atomic_folder_groups_concurrent_files_and_keeps_each_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 files written at once into one folder: every file exact and 0600, no temp
+    left, in a handful of thread hops (one folder fsync each) instead of 40."""
+    counting = CountingWrites(monkeypatch)
+    folder = AtomicFolder(tmp_path)
+    async with anyio.create_task_group() as group:
+        for n in range(40):
+            group.start_soon(folder.write, tmp_path / f"b-{n}.json", b"x" * n)
+    assert [(tmp_path / f"b-{n}.json").read_bytes() for n in range(40)] == [
+        b"x" * n for n in range(40)
+    ]
+    assert {mode_of(tmp_path / f"b-{n}.json") for n in range(40)} == {0o600}
+    assert temp_files(tmp_path) == []
+    assert counting.groups <= 3
+
+
+@pytest.mark.asyncio
+async def test_one_failing_file_of_a_group_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer of the file that fails gets the error; the others' files are written."""
+    real_replace = files._replace_sync
+
+    def replace(path: Path, data: bytes) -> None:
+        if path.name == "bad.json":
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(path, data)
+
+    monkeypatch.setattr(files, "_replace_sync", replace)
+    folder = AtomicFolder(tmp_path)
+    results: dict[str, str] = {}
+
+    async def write(name: str) -> None:
+        try:
+            await folder.write(tmp_path / name, name.encode())
+        except OSError as exc:
+            results[name] = exc.strerror or ""
+        else:
+            results[name] = "ok"
+
+    async with anyio.create_task_group() as group:
+        for name in ("a.json", "bad.json", "c.json"):
+            group.start_soon(write, name)
+    assert results == {"a.json": "ok", "bad.json": "Input/output error", "c.json": "ok"}
+    assert names(tmp_path) == ["a.json", "c.json"]
+
+
+@pytest.mark.asyncio
+async def test_atomic_folder_refuses_a_file_of_another_folder(tmp_path: Path) -> None:
+    """One folder per writer: its single fsync covers only its own entries."""
+    with pytest.raises(ValueError, match="is not in"):
+        await AtomicFolder(tmp_path / "a").write(tmp_path / "b" / "x.json", b"{}")

@@ -28,6 +28,7 @@ from .errors import BackupError
 from .files import (
     AppendLog,
     AsyncClosing,
+    AtomicFolder,
     iter_jsonl,
     make_new_dir,
     make_private_dir,
@@ -35,7 +36,6 @@ from .files import (
     read_json_object,
     remove_temp_files,
     sha256_file,
-    write_atomic,
     write_json_atomic,
 )
 from .jobid import utc_timestamp
@@ -168,6 +168,7 @@ class BackupWriter(AsyncClosing):
         self.folder = folder
         self.job_id = job_id
         self._index = index
+        self._policies = AtomicFolder(folder / POLICIES_DIR)
         self._entries = entries
         #: bucket -> had_policy, claimed before the first await of `add`
         self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
@@ -246,7 +247,7 @@ class BackupWriter(AsyncClosing):
         try:
             path = self.policy_path(bucket)
             if body is not None:
-                await write_atomic(path, body)
+                await self._policies.write(path, body)
             entry = BackupEntry(
                 bucket=bucket,
                 region=region,

@@ -17,6 +17,8 @@ and per appended batch (`anyio.to_thread.run_sync`, which waits for its thread w
 task is cancelled): a whole-file write or an append is then never torn by a
 cancellation, which lands after it. One hop instead of aiofiles' one per open/write/
 flush/fsync/close/rename measured at a tenth of the CPU per bucket (2.2 ms -> 0.2 ms).
+Concurrent writers share hops (group commit): `AppendLog` appends and `AtomicFolder`
+files that wait for the write in progress all go in the next one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 import secrets
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 import aiofiles
@@ -42,6 +45,7 @@ __all__ = (
     "TEMP_MARKER",
     "AppendLog",
     "AsyncClosing",
+    "AtomicFolder",
     "BadLineFactory",
     "fsync_dir",
     "is_temp_name",
@@ -197,7 +201,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_atomic_sync(path: Path, data: bytes) -> None:
+def _replace_sync(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file, fsync it and rename it over `path`."""
     temp = temp_name_for(path)
     fd = _private_opener(str(temp), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
@@ -210,6 +215,10 @@ def _write_atomic_sync(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _write_atomic_sync(path: Path, data: bytes) -> None:
+    _replace_sync(path, data)
     _fsync_dir_sync(path.parent)
 
 
@@ -225,6 +234,63 @@ async def write_atomic(path: Path, data: bytes) -> None:
     cancellation waits for the hop, so `path` is wholly old or wholly new, never torn.
     """
     await anyio.to_thread.run_sync(_write_atomic_sync, path, data)
+
+
+@dataclass(slots=True, eq=False)
+class _PendingFile:
+    path: Path
+    data: bytes
+    done: bool = False
+    error: Exception | None = None
+
+
+def _write_group_sync(folder: Path, group: list[_PendingFile]) -> None:
+    """Replace each file of `group` (one failing does not stop the others), then fsync
+    `folder` once for all of them."""
+    replaced: list[_PendingFile] = []
+    for item in group:
+        try:
+            _replace_sync(item.path, item.data)
+        except Exception as exc:  # handed to the waiter of this file
+            item.error = exc
+        else:
+            replaced.append(item)
+    try:
+        _fsync_dir_sync(folder)
+    except OSError as exc:
+        for item in replaced:
+            item.error = exc
+    for item in group:
+        item.done = True
+
+
+class AtomicFolder:
+    """Atomic whole-file writes into one folder, grouped: writes waiting for the one in
+    progress all go in the next thread hop, with one fsync of the folder between them.
+
+    Each `write` returns once its own file is durable, or raises its own error, exactly
+    as `write_atomic` does; only the hop and the folder's fsync are shared. With 64
+    workers writing, this is what keeps the per-bucket cost of a backup down.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._pending: list[_PendingFile] = []
+        self._lock = anyio.Lock()
+
+    async def write(self, path: Path, data: bytes) -> None:
+        """Replace `path` (a file of this folder) with exactly `data`, durably."""
+        if path.parent != self.folder:
+            raise ValueError(f"{path} is not in {self.folder}")
+        item = _PendingFile(path, data)
+        self._pending.append(item)
+        with anyio.CancelScope(shield=True):  # never leave a write behind half done
+            async with self._lock:
+                if not item.done:
+                    group, self._pending = self._pending, []
+                    await anyio.to_thread.run_sync(_write_group_sync, self.folder, group)
+        if item.error is not None:
+            raise item.error
 
 
 def _json_text(obj: object, *, indent: int | None) -> str:
@@ -416,9 +482,12 @@ class AsyncClosing:
 class AppendLog(AsyncClosing):
     """An append-only file (0600) of lines, fsynced every `fsync_every` lines.
 
-    Concurrent `append`s are serialised; each line is handed to the OS whole, even when
-    the task is cancelled, so only a crash or power cut can tear the last line. Waiting
-    appends share one fsync (group commit). `flush()` and `aclose()` fsync what is left.
+    Concurrent `append`s are grouped: while one write is in progress the lines of the
+    others wait, and the next write takes them all in one thread hop (group commit; an
+    append returns once its lines are written). Each line is handed to the OS whole,
+    even when the task is cancelled, so only a crash or power cut can tear the last
+    line. A failed write fails every append whose lines it held, and the ones after.
+    `flush()` and `aclose()` fsync what is left.
     """
 
     def __init__(self, path: Path, fd: int, fsync_every: int, trimmed: int) -> None:
@@ -428,8 +497,12 @@ class AppendLog(AsyncClosing):
         self._fd: int | None = fd
         self._fsync_every = fsync_every
         self._lock = anyio.Lock()
+        #: lines handed to `append_many` and not yet written; `_queued` counts them all
+        self._pending: list[bytes] = []
+        self._queued = 0
         self._written = 0
         self._synced = 0
+        self._failed: Exception | None = None
 
     @classmethod
     async def open(
@@ -490,19 +563,32 @@ class AppendLog(AsyncClosing):
         batch = [line if line.endswith(b"\n") else line + b"\n" for line in lines]
         if not batch:
             return
+        self._open_fd()  # closed: raise now, queue nothing
+        self._pending.extend(batch)
+        self._queued += len(batch)
+        mine = self._queued  # my lines are written once `_written` reaches this
         with anyio.CancelScope(shield=True):
             async with self._lock:
+                if self._failed is not None:
+                    raise OSError(f"an earlier append to {self.path} failed") from self._failed
+                if self._written >= mine:  # the append before mine took my lines too
+                    return
                 fd = self._open_fd()
-                written = self._written + len(batch)
+                group, self._pending = self._pending, []
+                written = self._written + len(group)
                 sync = written - self._synced >= self._fsync_every
-                data = b"".join(batch)
+                data = b"".join(group)
 
                 def write() -> None:
                     _write_all(fd, data)
                     if sync:
                         _fsync(fd)
 
-                await anyio.to_thread.run_sync(write)
+                try:
+                    await anyio.to_thread.run_sync(write)
+                except Exception as exc:
+                    self._failed = exc  # the lines of those waiting were in this write
+                    raise
                 self._written = written
                 if sync:
                     self._synced = written

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 __all__ = ("FAILURE_OUTCOMES", "SUCCESS_OUTCOMES", "Change", "Outcome", "Result", "Target")
@@ -83,7 +84,7 @@ class Result:
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready record, enums as their strings."""
-        record = asdict(self)
+        record = {name: getattr(self, name) for name in _FIELD_NAMES}  # all flat values
         record["outcome"] = self.outcome.value
         record["change"] = self.change.value if self.change is not None else None
         return record
@@ -97,3 +98,7 @@ class Result:
         fields["attempts"] = int(record.get("attempts") or 0)
         fields["duration_ms"] = int(record.get("duration_ms") or 0)
         return cls(**fields)
+
+
+#: Result's fields in order: `to_record` reads them without `asdict`'s deep copies
+_FIELD_NAMES = tuple(field.name for field in dataclass_fields(Result))
