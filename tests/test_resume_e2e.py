@@ -182,7 +182,8 @@ def test_resume_with_a_changed_manifest_is_refused_before_any_request(
     emu: Emulator, originals: dict[str, bytes | None], manifest: Path, by_id: bool
 ) -> None:
     """`--resume` after the manifest changed (concurrency) exits 2 with one line and
-    sends nothing."""
+    sends nothing. Without a job id the line names the unfinished job and the copy of
+    the manifest it ran, and the command it suggests finishes that job."""
     _, folder = interrupted(emu, manifest, signal.SIGKILL, after=20)
     data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
     data["concurrency"] = CONCURRENCY // 2
@@ -204,6 +205,12 @@ def test_resume_with_a_changed_manifest_is_refused_before_any_request(
     assert emu.request_log == []
     if by_id:
         assert "manifest changed" in run.stderr
+        return
+    kept = folder / "manifest.yaml"
+    assert f"the unfinished job {folder.name} ran another manifest" in run.stderr
+    assert f"osspolicy run {kept} --resume {folder.name}" in run.stderr
+    assert resume(emu, kept, folder.name) == 0
+    assert_applied_once(emu, folder, originals)
 
 
 # -- 10. a torn journal line ------------------------------------------------------------------

@@ -48,7 +48,7 @@ from .operations import (
     skipped,
 )
 from .ratelimit import RateLimit
-from .report import ReportWriter, Summary
+from .report import MANIFEST_NAME, ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
 from .targets import backup_targets, check_targets, iter_targets
@@ -220,10 +220,7 @@ async def _open_folders(manifest: Manifest, options: RunOptions, stack: AsyncExi
         else report_dir / options.resume
     )
     if found is None:
-        raise ConfigError(
-            f"no unfinished job of this manifest in {report_dir}",
-            hint="run without --resume to start a new job",
-        )
+        raise await _nothing_to_resume(report_dir)
     journal = await Journal.open_for_resume(found / JOURNAL_NAME, manifest_sha256=sha)
     stack.push_async_callback(journal.aclose)
     report = await ReportWriter.resume(
@@ -231,6 +228,26 @@ async def _open_folders(manifest: Manifest, options: RunOptions, stack: AsyncExi
     )
     stack.push_async_callback(report.aclose)
     return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
+
+
+async def _nothing_to_resume(report_dir: Path) -> ConfigError:
+    """Why `--resume` found nothing: no unfinished job at all, or only one that ran
+    another manifest (named, with the ways to carry on from it)."""
+    other = await find_resumable(report_dir, None)
+    if other is None:
+        return ConfigError(
+            f"no unfinished job in {report_dir}",
+            hint="run without --resume to start a new job",
+        )
+    return ConfigError(
+        f"no unfinished job of this manifest in {report_dir}; the unfinished job "
+        f"{other.name} ran another manifest (its copy is {other / MANIFEST_NAME})",
+        hint=(
+            f"resume it with that manifest (`osspolicy run {other / MANIFEST_NAME} "
+            f"--resume {other.name}`), undo it (`osspolicy rollback {other.name}`), "
+            "or run without --resume to start a new job"
+        ),
+    )
 
 
 async def _writer(folder: Path, job_id: str, *, resumed: bool) -> BackupWriter:

@@ -245,9 +245,10 @@ class Journal(AsyncClosing):
         await self._log.aclose()
 
 
-async def find_resumable(report_dir: Path, manifest_sha256: str) -> Path | None:
-    """The newest job folder in `report_dir` whose journal has this manifest sha256 and no
-    `finished` line, or None. Only the first and last lines of each journal are read."""
+async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path | None:
+    """The newest job folder in `report_dir` whose journal has this manifest sha256 (any
+    manifest for None) and no `finished` line, or None. Only the first and last lines
+    of each journal are read."""
     root = anyio.Path(report_dir)
     if not await root.is_dir():
         return None
@@ -266,7 +267,9 @@ async def find_resumable(report_dir: Path, manifest_sha256: str) -> Path | None:
     for _, _, folder_path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
         first, last = await read_jsonl_ends(folder_path / JOURNAL_NAME)
         header = JournalHeader.from_record(first)
-        if header is None or header.manifest_sha256 != manifest_sha256:
+        if header is None:
+            continue
+        if manifest_sha256 is not None and header.manifest_sha256 != manifest_sha256:
             continue
         if not _is_finished_line(last):
             return folder_path
