@@ -1,0 +1,53 @@
+"""Concurrency is real: the worker pool keeps the service busy at its concurrency.
+
+No wall-clock assertion: the emulator counts the requests it is serving at once, and
+with 50 ms of latency on each, 64 workers that really run side by side keep about 64
+of them in flight, where a pool that serialised somewhere (a lock, a thread limit, a
+pool of 20 connections) would peak far lower.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from osspolicy.emulator import Emulator
+from osspolicy.job import JobRun, run_job
+from osspolicy.manifest import parse_manifest
+
+CONCURRENCY = 64
+NAMES = [f"cc-{i:05d}" for i in range(30 * CONCURRENCY)]
+
+
+@pytest.mark.parametrize("engine", ["threads", "aio"])
+def test_64_workers_keep_at_least_58_requests_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    """A backup of 1,920 buckets at concurrency 64 with 50 ms latency: the emulator's peak
+    of requests in flight reaches 58 or more, and the engine ran all 64 workers."""
+    with Emulator(latency_ms=50) as emu:
+        emu.seed_buckets(NAMES)
+        monkeypatch.setenv("OSS_ACCESS_KEY_ID", emu.access_key_id)
+        monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", emu.access_key_secret)
+        manifest = parse_manifest(
+            {
+                "action": "backup",
+                "targets": {"buckets": NAMES},
+                "connection": {"region": emu.region, "endpoint": emu.endpoint},
+                "concurrency": CONCURRENCY,
+                "engine": engine,
+            },
+            source="backup.yaml",
+            base=tmp_path,
+        )
+
+        async def backup() -> JobRun:
+            return await run_job(manifest)
+
+        job = anyio.run(backup)
+
+        assert job.exit_code == 0
+        assert job.stats.max_in_flight == CONCURRENCY
+        assert emu.peak_in_flight >= 58
