@@ -169,9 +169,12 @@ class BackupWriter(AsyncClosing):
         self.job_id = job_id
         self._index = index
         self._policies = AtomicFolder(folder / POLICIES_DIR)
-        self._entries = entries
-        #: bucket -> had_policy, claimed before the first await of `add`
+        #: bucket -> had_policy, claimed before the first await of `add`; a bool per
+        #: bucket, not its whole entry, so that 100,000 buckets stay a few MB
         self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
+        self._adding: set[str] = set()
+        self._indexed = len(entries)
+        self._with_policy = sum(entry.had_policy for entry in entries.values())
 
     @classmethod
     async def create(cls, folder: Path, *, job_id: str) -> BackupWriter:
@@ -214,7 +217,7 @@ class BackupWriter(AsyncClosing):
     @property
     def done(self) -> set[str]:
         """The buckets already in the index."""
-        return set(self._entries)
+        return self._claimed.keys() - self._adding
 
     def has(self, bucket: str) -> bool:
         """True if `bucket` is in the index (or being added): a later `add` writes nothing."""
@@ -244,6 +247,7 @@ class BackupWriter(AsyncClosing):
         if bucket in self._claimed:
             return str(self.policy_path(bucket)) if self._claimed[bucket] else None
         self._claimed[bucket] = body is not None
+        self._adding.add(bucket)
         try:
             path = self.policy_path(bucket)
             if body is not None:
@@ -260,7 +264,10 @@ class BackupWriter(AsyncClosing):
         except BaseException:
             del self._claimed[bucket]
             raise
-        self._entries[bucket] = entry
+        finally:
+            self._adding.discard(bucket)
+        self._indexed += 1
+        self._with_policy += entry.had_policy
         return str(path) if body is not None else None
 
     async def finish(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -272,14 +279,13 @@ class BackupWriter(AsyncClosing):
         if clash := _SUMMARY_KEYS & extra.keys():
             raise ValueError(f"extra summary keys clash with the format's: {sorted(clash)}")
         await self._index.aclose()
-        with_policy = sum(entry.had_policy for entry in self._entries.values())
         summary: dict[str, Any] = {
             "format": _FORMAT,
             "job_id": self.job_id,
             "finished_at": utc_timestamp(),
-            "buckets": len(self._entries),
-            "with_policy": with_policy,
-            "without_policy": len(self._entries) - with_policy,
+            "buckets": self._indexed,
+            "with_policy": self._with_policy,
+            "without_policy": self._indexed - self._with_policy,
             "index_sha256": await sha256_file(self.folder / INDEX_NAME),
             **extra,
         }
