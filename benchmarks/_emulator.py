@@ -1,0 +1,156 @@
+"""The emulator in its own process, driven over a pipe.
+
+A benchmark must measure the client alone: an emulator in the client's process would
+share its interpreter lock with the SDK's threads and its CPU time with the client's
+rusage. So the `Emulator` runs in a spawned child; the parent seeds buckets, changes the
+latency and reads the peak of requests in flight and the child's CPU time by message.
+
+Buckets are seeded by prefix and count (the child builds the names with `bucket_names`,
+as the parent does), so 100,000 names never cross the pipe. The request log is off
+(`log_limit=0`): nothing reads it, and it would grow the emulator's work per request.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from types import TracebackType
+from typing import Any, Self
+
+from osspolicy.emulator import Emulator
+
+__all__ = ("ACCOUNT_ID", "EmulatorProcess", "PolicyMaker", "bucket_names")
+
+#: the account the emulator plays (the baseline's ${account_id})
+ACCOUNT_ID = "1234567890123456"
+#: a bucket's seeded policy, by name (None: no policy); must be picklable (module level)
+PolicyMaker = Callable[[str], bytes | None]
+_START_TIMEOUT_S = 60.0
+
+
+def bucket_names(prefix: str, count: int) -> list[str]:
+    """The names `seed(prefix, count, ...)` creates, in order."""
+    return [f"{prefix}{i:06d}" for i in range(count)]
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _serve(conn: Connection, latency_ms: float) -> None:
+    """The child: one emulator, answering the parent's messages until 'stop'."""
+    with Emulator(latency_ms=latency_ms, account_id=ACCOUNT_ID, log_limit=0) as emulator:
+        conn.send(
+            (emulator.endpoint, emulator.region, emulator.access_key_id, emulator.access_key_secret)
+        )
+        while True:
+            command, *args = conn.recv()
+            reply: Any = None
+            if command == "stop":
+                break
+            if command == "seed":
+                prefix, count, policy = args
+                emulator.seed_buckets(bucket_names(prefix, count), policy=policy)
+            elif command == "latency":
+                emulator.set_latency(args[0])
+            elif command == "reset_peak":
+                emulator.reset_peak()
+                reply = _cpu_seconds()
+            elif command == "peak":
+                reply = emulator.peak_in_flight
+            elif command == "cpu":
+                reply = _cpu_seconds()
+            conn.send(reply)
+
+
+@dataclass
+class EmulatorProcess:
+    """An `Emulator` in a spawned child process; a context manager.
+
+    `endpoint`, `region` and the key pair are known once entered. The secret is kept out
+    of the repr and is only handed on through `env()`, never printed.
+    """
+
+    latency_ms: float = 50.0
+    endpoint: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    access_key_secret: str = field(default="", repr=False)
+    _conn: Connection | None = field(default=None, repr=False)
+    _process: multiprocessing.process.BaseProcess | None = field(default=None, repr=False)
+
+    def __enter__(self) -> Self:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child, self.latency_ms), daemon=True)
+        process.start()
+        self._conn, self._process = parent, process
+        # the child's first message, or its exit (a failed start) if that comes first
+        wait([parent, process.sentinel], _START_TIMEOUT_S)
+        if not parent.poll():
+            self._shutdown()
+            raise RuntimeError(f"the emulator process did not start (exit {process.exitcode})")
+        self.endpoint, self.region, self.access_key_id, self.access_key_secret = parent.recv()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._conn is not None and self._process is not None and self._process.is_alive():
+            self._conn.send(("stop",))
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._process is not None:
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._process = None
+
+    def _ask(self, *message: object) -> Any:
+        if self._conn is None:
+            raise RuntimeError("the emulator process is not running")
+        self._conn.send(message)
+        return self._conn.recv()
+
+    def seed(self, prefix: str, count: int, policy: PolicyMaker | bytes | None) -> list[str]:
+        """Create `count` buckets named `prefix` + 6 digits; return their names."""
+        self._ask("seed", prefix, count, policy)
+        return bucket_names(prefix, count)
+
+    def set_latency(self, ms: float) -> None:
+        """Delay every request by `ms` from now on."""
+        self.latency_ms = ms
+        self._ask("latency", ms)
+
+    def reset_peak(self) -> float:
+        """Start counting the peak of requests in flight again; the emulator's CPU
+        seconds at that moment (`cpu_seconds`), to measure from there."""
+        return float(self._ask("reset_peak"))
+
+    def peak_in_flight(self) -> int:
+        """The most requests the emulator served at once since the last reset."""
+        return int(self._ask("peak"))
+
+    def cpu_seconds(self) -> float:
+        """The emulator process's CPU time so far (user + system)."""
+        return float(self._ask("cpu"))
+
+    def env(self) -> dict[str, str]:
+        """This process's environment plus the emulator's key pair, for the SDK."""
+        return {
+            **os.environ,
+            "OSS_ACCESS_KEY_ID": self.access_key_id,
+            "OSS_ACCESS_KEY_SECRET": self.access_key_secret,
+        }
