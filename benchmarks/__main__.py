@@ -54,6 +54,8 @@ class Settings:
 
     concurrencies: tuple[int, ...]
     rounds: int
+    #: runs of each CPU-bound vs cell, the best kept
+    repeats: int
     max_calls: int
     memory_sizes: tuple[int, ...]
     job_buckets: int
@@ -63,6 +65,7 @@ class Settings:
 FULL = Settings(
     concurrencies=(1, 16, 64, 128),
     rounds=50,
+    repeats=3,
     max_calls=3200,
     memory_sizes=(1_000, 10_000, 100_000),
     job_buckets=10_000,
@@ -71,6 +74,7 @@ FULL = Settings(
 QUICK = Settings(
     concurrencies=(1, 16, 64, 128),
     rounds=4,
+    repeats=1,
     max_calls=512,
     memory_sizes=(200, 1_000),
     job_buckets=300,
@@ -210,7 +214,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_rss_mb: float | None = None
     if "vs" in sections:
         section = time.perf_counter()
-        vs = run_vs(settings.concurrencies, settings.rounds, settings.max_calls, progress=_progress)
+        vs = run_vs(
+            settings.concurrencies,
+            settings.rounds,
+            settings.max_calls,
+            repeats=settings.repeats,
+            progress=_progress,
+        )
         _show(vs.table, section)
     if "memory" in sections:
         section = time.perf_counter()

@@ -69,6 +69,8 @@ AIO = "osspolicy engine: aio"
 BUCKETS = 10_000
 LATENCY_MS = 50.0
 WARMUP_ROUNDS = 2
+#: cells from this concurrency on are CPU-bound, hence noisy: they run `repeats` times
+REPEAT_FROM = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,12 +321,13 @@ def plan(concurrencies: Sequence[int]) -> list[tuple[str, int]]:
     return cells
 
 
-def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int) -> Table:
+def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int, repeats: int) -> Table:
     latency_ms = cells[0].latency_s * 1000 if cells else LATENCY_MS
+    best_of = f", best of {repeats} runs where c >= {REPEAT_FROM}" if repeats > 1 else ""
     table = Table(
         f"vs what users write today: GetBucketPolicy, {buckets:,} buckets, "
         f"{latency_ms:.0f} ms latency, {rounds} rounds of c calls per cell "
-        f"(at most {max_calls:,} calls)",
+        f"(at most {max_calls:,} calls){best_of}",
         (
             "variant",
             "c",
@@ -379,29 +382,41 @@ def run_vs(
     rounds: int,
     max_calls: int,
     *,
+    repeats: int = 1,
     buckets: int = BUCKETS,
     progress: Callable[[str], None] = lambda _: None,
 ) -> VsResult:
-    """Seed `buckets` with policies, then measure every cell of `plan(concurrencies)`."""
-    cells: list[Cell] = []
+    """Seed `buckets` with policies, then measure every cell of `plan(concurrencies)`.
+
+    The CPU-bound cells (c >= `REPEAT_FROM`) run `repeats` times, in turns (every such
+    cell once, then again), and keep their best run: on a shared machine a neighbour's
+    burst costs one run of one variant, not the comparison.
+    """
+    best: dict[tuple[str, int], Cell] = {}
     with EmulatorProcess(latency_ms=LATENCY_MS) as emu:
         names = emu.seed("vs-", buckets, own_policy)
         saved = {key: os.environ.get(key) for key in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET")}
         os.environ["OSS_ACCESS_KEY_ID"] = emu.access_key_id
         os.environ["OSS_ACCESS_KEY_SECRET"] = emu.access_key_secret
         try:
-            for variant, concurrency in plan(concurrencies):
-                calls = calls_per_cell(concurrency, rounds, max_calls)
-                cell = _measure(emu, names, variant, concurrency, calls)
-                progress(
-                    f"{variant}, c={concurrency}: {cell.throughput:,.0f} calls/s "
-                    f"in {cell.wall_s:.1f} s"
-                )
-                cells.append(cell)
+            cells = plan(concurrencies)
+            turns = [cells] + [[c for c in cells if c[1] >= REPEAT_FROM]] * (repeats - 1)
+            for turn, turn_cells in enumerate(turns, 1):
+                for variant, concurrency in turn_cells:
+                    calls = calls_per_cell(concurrency, rounds, max_calls)
+                    cell = _measure(emu, names, variant, concurrency, calls)
+                    progress(
+                        f"{variant}, c={concurrency} (run {turn}): "
+                        f"{cell.throughput:,.0f} calls/s in {cell.wall_s:.1f} s"
+                    )
+                    kept = best.get((variant, concurrency))
+                    if kept is None or cell.throughput > kept.throughput:
+                        best[(variant, concurrency)] = cell
         finally:
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    return VsResult(tuple(cells), _table(cells, rounds, max_calls, buckets))
+    measured = tuple(best.values())  # in plan order: the first turn ran every cell
+    return VsResult(measured, _table(measured, rounds, max_calls, buckets, repeats))
