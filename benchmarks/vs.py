@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from unittest.mock import patch
 
 import alibabacloud_oss_v2 as oss
 import anyio
@@ -395,10 +396,7 @@ def run_vs(
     best: dict[tuple[str, int], Cell] = {}
     with EmulatorProcess(latency_ms=LATENCY_MS) as emu:
         names = emu.seed("vs-", buckets, own_policy)
-        saved = {key: os.environ.get(key) for key in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET")}
-        os.environ["OSS_ACCESS_KEY_ID"] = emu.access_key_id
-        os.environ["OSS_ACCESS_KEY_SECRET"] = emu.access_key_secret
-        try:
+        with patch.dict(os.environ, emu.env()):  # the SDK reads the key pair from there
             cells = plan(concurrencies)
             turns = [cells] + [[c for c in cells if c[1] >= REPEAT_FROM]] * (repeats - 1)
             for turn, turn_cells in enumerate(turns, 1):
@@ -412,11 +410,5 @@ def run_vs(
                     kept = best.get((variant, concurrency))
                     if kept is None or cell.throughput > kept.throughput:
                         best[(variant, concurrency)] = cell
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     measured = tuple(best.values())  # in plan order: the first turn ran every cell
     return VsResult(measured, _table(measured, rounds, max_calls, buckets, repeats))
