@@ -169,10 +169,18 @@ def write_baseline(folder: Path) -> Path:
     return path
 
 
+#: the `engine:` that `write_manifest` gives a manifest without one; set per test by the
+#: `on_each_engine` fixture (tests/conftest.py), so a module's jobs run on both engines
+ENGINE_UNDER_TEST: str | None = None
+
+
 def write_manifest(path: Path, data: Mapping[str, Any]) -> Path:
     """A job manifest as a YAML file (relative paths in it resolve from its folder)."""
+    data = dict(data)
+    if ENGINE_UNDER_TEST is not None:
+        data.setdefault("engine", ENGINE_UNDER_TEST)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -102,11 +102,12 @@ def seed(emulator: Emulator, count: int) -> list[str]:
     return names
 
 
-def apply_manifest(tmp_path: Path, emulator: Emulator, **extra: Any) -> Manifest:
+def apply_manifest(tmp_path: Path, emulator: Emulator, *, engine: str, **extra: Any) -> Manifest:
     data: dict[str, Any] = {
         "action": "apply",
         "targets": {"discover": {"prefix": PREFIX}},
         "connection": {"region": emulator.region, "endpoint": emulator.endpoint},
+        "engine": engine,
         "policy": {"document": BASELINE},
         **extra,
     }
@@ -135,12 +136,12 @@ def records(job: JobRun) -> list[dict[str, Any]]:
 
 
 def test_apply_merges_the_baseline_and_keeps_every_other_statement(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """Over 300 mixed buckets every policy ends as the expected merge; buckets that were
     already compliant got no PUT."""
     names = seed(oss_emulator, 300)
-    job = run(apply_manifest(tmp_path, oss_emulator))
+    job = run(apply_manifest(tmp_path, oss_emulator, engine=engine))
     assert job.exit_code == 0
     for name in names:
         assert json.loads(oss_emulator.state.get_policy(name) or b"null") == expected(name)
@@ -151,10 +152,10 @@ def test_apply_merges_the_baseline_and_keeps_every_other_statement(
     assert outcomes == {"applied": 225, "unchanged": 75}
 
 
-def test_a_second_run_sends_no_write(tmp_path: Path, oss_emulator: Emulator) -> None:
+def test_a_second_run_sends_no_write(tmp_path: Path, oss_emulator: Emulator, engine: str) -> None:
     """Applying the same job twice: the second run is all `unchanged` and writes nothing."""
     seed(oss_emulator, 120)
-    manifest = apply_manifest(tmp_path, oss_emulator)
+    manifest = apply_manifest(tmp_path, oss_emulator, engine=engine)
     run(manifest)
     oss_emulator.clear_log()
     again = run(manifest)
@@ -163,12 +164,12 @@ def test_a_second_run_sends_no_write(tmp_path: Path, oss_emulator: Emulator) -> 
 
 
 def test_plan_writes_nothing_and_counts_what_apply_then_does(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """A plan reads every policy, sends no write, and its put/none counts equal apply's;
     each planned change comes with a diff."""
     seed(oss_emulator, 200)
-    manifest = apply_manifest(tmp_path, oss_emulator)
+    manifest = apply_manifest(tmp_path, oss_emulator, engine=engine)
     plan = run(manifest, RunOptions(dry_run=True))
     assert writes(oss_emulator) == []
     planned = records(plan)
@@ -180,13 +181,13 @@ def test_plan_writes_nothing_and_counts_what_apply_then_does(
 
 
 def test_under_faults_every_bucket_ends_right_and_snapshots_hold_the_originals(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """At fault rate 0.2, some faults after the change is applied: every bucket still
     ends as expected, and every snapshot file equals the bucket's pre-job policy."""
     names = seed(oss_emulator, 300)
     oss_emulator.set_faults(rate=0.2, after_rate=0.05, seed=11)
-    job = run(apply_manifest(tmp_path, oss_emulator))
+    job = run(apply_manifest(tmp_path, oss_emulator, engine=engine))
     assert job.exit_code == 0
     assert any(e.fault == "after" for e in oss_emulator.request_log)
     for name in names:
@@ -206,10 +207,12 @@ def test_under_faults_every_bucket_ends_right_and_snapshots_hold_the_originals(
             assert file.read_bytes() == encoded(original(name))
 
 
-def test_bucket_placeholder_renders_per_bucket(tmp_path: Path, oss_emulator: Emulator) -> None:
+def test_bucket_placeholder_renders_per_bucket(
+    tmp_path: Path, oss_emulator: Emulator, engine: str
+) -> None:
     """${bucket} in a Resource becomes each target's own name."""
     names = seed(oss_emulator, 8)
-    run(apply_manifest(tmp_path, oss_emulator))
+    run(apply_manifest(tmp_path, oss_emulator, engine=engine))
     for name in names:
         doc = json.loads(oss_emulator.state.get_policy(name) or b"{}")
         resources = [
@@ -296,7 +299,7 @@ def test_an_invalid_baseline_stops_at_the_door(
 
 
 def test_a_public_grant_is_refused_where_block_public_access_is_on(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """An Allow to * is `blocked_public` and not sent where BPA is on; the bucket with BPA
     off gets it; exit 1."""
@@ -315,7 +318,7 @@ def test_a_public_grant_is_refused_where_block_public_access_is_on(
             }
         ],
     }
-    manifest = apply_manifest(tmp_path, oss_emulator, policy={"document": public})
+    manifest = apply_manifest(tmp_path, oss_emulator, engine=engine, policy={"document": public})
     job = run(manifest)
     by_bucket = {r["bucket"]: r for r in records(job)}
     assert job.exit_code == 1
@@ -327,7 +330,7 @@ def test_a_public_grant_is_refused_where_block_public_access_is_on(
 
 
 def test_with_allow_public_the_services_403_is_reported_and_not_retried(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """allow_public sends the grant; the service's 403 AccessDenied is the record, after
     exactly one PUT per bucket."""
@@ -346,7 +349,7 @@ def test_with_allow_public_the_services_403_is_reported_and_not_retried(
         ],
     }
     manifest = apply_manifest(
-        tmp_path, oss_emulator, policy={"document": public}, allow_public=True
+        tmp_path, oss_emulator, engine=engine, policy={"document": public}, allow_public=True
     )
     job = run(manifest)
     assert job.exit_code == 1
@@ -354,16 +357,18 @@ def test_with_allow_public_the_services_403_is_reported_and_not_retried(
     assert sorted(writes(oss_emulator)) == [("PUT", n) for n in names]
 
 
-def test_a_deny_to_everyone_is_not_public(tmp_path: Path, oss_emulator: Emulator) -> None:
+def test_a_deny_to_everyone_is_not_public(
+    tmp_path: Path, oss_emulator: Emulator, engine: str
+) -> None:
     """A Deny whose Principal is * is applied where Block Public Access is on."""
     seed(oss_emulator, 4)
-    job = run(apply_manifest(tmp_path, oss_emulator))
+    job = run(apply_manifest(tmp_path, oss_emulator, engine=engine))
     assert job.exit_code == 0
     assert {r["outcome"] for r in records(job)} <= {"applied", "unchanged"}
 
 
 def test_delete_removes_every_policy_after_its_snapshot(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """action: delete removes each policy (no policy: unchanged), snapshot first."""
     names = seed(oss_emulator, 12)
@@ -372,6 +377,7 @@ def test_delete_removes_every_policy_after_its_snapshot(
             "action": "delete",
             "targets": {"discover": {"prefix": PREFIX}},
             "connection": {"region": oss_emulator.region, "endpoint": oss_emulator.endpoint},
+            "engine": engine,
         },
         source="delete.yaml",
         base=tmp_path,

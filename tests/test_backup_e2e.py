@@ -51,11 +51,12 @@ def seed(emulator: Emulator, count: int) -> list[str]:
     return names
 
 
-def backup_manifest(tmp_path: Path, emulator: Emulator, **extra: Any) -> Manifest:
+def backup_manifest(tmp_path: Path, emulator: Emulator, *, engine: str, **extra: Any) -> Manifest:
     data = {
         "action": "backup",
         "targets": {"discover": {"prefix": PREFIX}},
         "connection": {"region": emulator.region, "endpoint": emulator.endpoint},
+        "engine": engine,
         "concurrency": 16,
         **extra,
     }
@@ -74,13 +75,13 @@ def run(manifest: Manifest, **kwargs: Any) -> JobRun:
 
 
 def test_every_bucket_is_backed_up_exactly_under_faults(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """500 buckets at fault rate 0.2 (and lost responses): each bucket once in the report
     and the index, each file byte-identical to the stored policy, retries counted, exit 0."""
     names = seed(oss_emulator, 500)
     oss_emulator.set_faults(rate=0.2, after_rate=0.05, seed=7)
-    job = run(backup_manifest(tmp_path, oss_emulator))
+    job = run(backup_manifest(tmp_path, oss_emulator, engine=engine))
 
     assert job.exit_code == 0
     records = read_jsonl(job.report_folder / "report.jsonl")
@@ -111,7 +112,7 @@ def test_every_bucket_is_backed_up_exactly_under_faults(
 
 
 def test_a_bucket_deleted_mid_job_fails_alone_without_retries(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """A bucket removed while the job runs gets a failed NoSuchBucket record after one
     request; the others are backed up; exit 1."""
@@ -125,7 +126,9 @@ def test_a_bucket_deleted_mid_job_fails_alone_without_retries(
             oss_emulator.state.delete_bucket(doomed)
             deleted = True
 
-    manifest = backup_manifest(tmp_path, oss_emulator, targets={"buckets": names}, concurrency=2)
+    manifest = backup_manifest(
+        tmp_path, oss_emulator, engine=engine, targets={"buckets": names}, concurrency=2
+    )
     job = run(manifest, on_result=delete_once)
 
     assert job.exit_code == 1
@@ -139,7 +142,7 @@ def test_a_bucket_deleted_mid_job_fails_alone_without_retries(
 
 
 def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """With a wrong secret every bucket fails once with SignatureDoesNotMatch; neither
     secret appears in the output, the report or any file."""
@@ -149,6 +152,7 @@ def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
     job_file.write_text(
         f"action: backup\ntargets:\n  discover: {{prefix: {PREFIX}}}\n"
         f"connection:\n  region: {oss_emulator.region}\n  endpoint: {oss_emulator.endpoint}\n"
+        f"engine: {engine}\n"
     )
     env = {**os.environ, "OSS_ACCESS_KEY_SECRET": wrong}
     done = subprocess.run(
@@ -173,13 +177,13 @@ def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
 
 
 def test_every_named_bucket_fails_with_a_wrong_secret_each_after_one_request(
-    tmp_path: Path, oss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, oss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     """Named buckets with a wrong secret: every record is SignatureDoesNotMatch after a
     single attempt (a permanent error is never retried)."""
     names = seed(oss_emulator, 40)
     monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "WrongSecretValue-9f8e7d6c5b4a")
-    job = run(backup_manifest(tmp_path, oss_emulator, targets={"buckets": names}))
+    job = run(backup_manifest(tmp_path, oss_emulator, engine=engine, targets={"buckets": names}))
     records = read_jsonl(job.report_folder / "report.jsonl")
     assert job.exit_code == 1
     assert {(r["outcome"], r["error_code"], r["attempts"]) for r in records} == {
@@ -189,11 +193,11 @@ def test_every_named_bucket_fails_with_a_wrong_secret_each_after_one_request(
 
 
 def test_the_backup_folder_is_private_and_finished_last(
-    tmp_path: Path, oss_emulator: Emulator
+    tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
     """Folders are 0700 and files 0600; summary.json is written and counts the buckets."""
     seed(oss_emulator, 9)
-    job = run(backup_manifest(tmp_path, oss_emulator))
+    job = run(backup_manifest(tmp_path, oss_emulator, engine=engine))
     folder = job.backup_folder
     assert folder is not None
     assert folder.stat().st_mode & 0o777 == 0o700

@@ -44,6 +44,10 @@ SUCCESS = {"fetched", "no_policy", "applied", "deleted", "unchanged"}
 SMALL = 36
 
 
+#: every job of this module runs once on each engine
+pytestmark = pytest.mark.usefixtures("on_each_engine")
+
+
 @pytest.fixture
 def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     with make_emulator() as emulator:

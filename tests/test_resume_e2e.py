@@ -43,6 +43,10 @@ CONCURRENCY = 32
 SUCCESS = {"applied", "deleted", "unchanged"}
 
 
+#: every job of this module runs once on each engine
+pytestmark = pytest.mark.usefixtures("on_each_engine")
+
+
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
     with make_emulator(latency_ms=LATENCY_MS) as emulator:
