@@ -213,6 +213,7 @@ def test_resume_with_a_changed_manifest_is_refused_before_any_request(
     kept = folder / "manifest.yaml"
     assert f"the unfinished job {folder.name} ran another manifest" in run.stderr
     assert f"osspolicy run {kept} --resume {folder.name}" in run.stderr
+    assert f"osspolicy rollback {folder.name} --report-dir {folder.parent}" in run.stderr
     assert resume(emu, kept, folder.name) == 0
     assert_applied_once(emu, folder, originals)
 

@@ -33,7 +33,7 @@ from .baseline import Baseline, load_baseline
 from .engine import Engine, EngineStats
 from .errors import BackendError, ConfigError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
-from .jobid import new_job_id
+from .jobid import new_job_id, parse_job_id
 from .journal import Journal, find_resumable
 from .manifest import Manifest, manifest_sha256, manifest_yaml
 from .operations import (
@@ -51,6 +51,7 @@ from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
+from .rollback import WRITING_ACTIONS
 from .targets import backup_targets, check_targets, iter_targets
 
 __all__ = (
@@ -239,13 +240,18 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
             f"no unfinished job in {report_dir}",
             hint="run without --resume to start a new job",
         )
+    kept = other / MANIFEST_NAME
+    undo = (  # only a job that wrote has a snapshot to roll back to
+        f", undo it (`osspolicy rollback {other.name} --report-dir {report_dir}`)"
+        if parse_job_id(other.name).action in WRITING_ACTIONS
+        else ""
+    )
     return ConfigError(
         f"no unfinished job of this manifest in {report_dir}; the unfinished job "
-        f"{other.name} ran another manifest (its copy is {other / MANIFEST_NAME})",
+        f"{other.name} ran another manifest (its copy is {kept})",
         hint=(
-            f"resume it with that manifest (`osspolicy run {other / MANIFEST_NAME} "
-            f"--resume {other.name}`), undo it (`osspolicy rollback {other.name}`), "
-            "or run without --resume to start a new job"
+            f"resume it with that manifest (`osspolicy run {kept} --resume {other.name}`)"
+            f"{undo}, or run without --resume to start a new job"
         ),
     )
 
