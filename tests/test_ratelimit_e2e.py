@@ -14,6 +14,10 @@ from osspolicy.manifest import parse_manifest
 from osspolicy.ratelimit import default_burst
 
 RATE = 50
+#: the spread of transit times (limiter → worker thread → HTTP → emulator) allowed for:
+#: requests that started a full interval apart may arrive closer together, on a busy
+#: machine by tens of milliseconds; the limiter's own bound is proved in test_ratelimit
+TRANSIT_SPREAD_S = 0.1
 BUCKETS = [f"paced-{i:05d}" for i in range(200)]
 
 
@@ -36,12 +40,14 @@ def busiest_second(times: list[float]) -> int:
 
 
 @pytest.mark.asyncio
-async def test_no_second_holds_more_than_the_rate_plus_the_burst(
+async def test_the_service_sees_the_rate_plus_the_burst_at_most(
     tmp_path: Path, emu: Emulator
 ) -> None:
-    """A backup of 200 buckets at rate_limit 50 with 64 workers and 10% faults: in the
-    service's log no one-second window holds more than 50 + burst requests, retries
-    included (this test takes about 4 s by nature)."""
+    """A backup of 200 buckets at rate_limit 50 with 64 workers and 10% faults, retries
+    included: over the whole run the emulator received no more than 50/s (+ the burst),
+    and no one-second window of its log holds more than 50 + burst requests, give or take
+    the requests a transit spread of 0.1 s can move into it (this test takes about 4 s by
+    nature)."""
     emu.seed_buckets(BUCKETS)
     data = {
         "action": "backup",
@@ -55,6 +61,9 @@ async def test_no_second_holds_more_than_the_rate_plus_the_burst(
     job = await run_job(manifest, RunOptions(), sleep=no_sleep)
 
     assert job.exit_code == 0
-    log = emu.request_log
-    assert len(log) > len(BUCKETS)  # the faults were retried, and paced too
-    assert busiest_second([entry.time for entry in log]) <= RATE + default_burst(RATE)
+    arrivals = sorted(entry.time for entry in emu.request_log)
+    assert len(arrivals) > len(BUCKETS)  # the faults were retried, and paced too
+    burst = default_burst(RATE)
+    span = arrivals[-1] - arrivals[0]
+    assert len(arrivals) <= (span + TRANSIT_SPREAD_S) * RATE + burst
+    assert busiest_second(arrivals) <= RATE + burst + TRANSIT_SPREAD_S * RATE

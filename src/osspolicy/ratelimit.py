@@ -21,9 +21,14 @@ of a script) never opens with a burst on top of whatever the service saw just be
 and the early requests, slower than the rest while connections open, cannot bunch up
 with later ones in the service's one-second windows.
 
-Each `acquire()` reserves its slot *before* it sleeps: concurrent callers queue in the
-order they asked, with no polling loop. A caller cancelled while waiting leaves its slot
-unused (the job only ever goes slower than the limit, never faster).
+Callers queue in a FIFO lock, in the order they asked, and only the head of the queue
+sleeps: it waits for its slot, starts, and moves TAT on from the moment it *actually*
+started. So a late wake-up (a busy event loop, a garbage collection, a starved CI
+machine) delays the requests behind it instead of letting them bunch up with it: the
+bound holds for the times requests really start, not only for the times they were due.
+A caller cancelled while waiting leaves TAT untouched (the job only ever goes slower
+than the limit, never faster). The service sees each start a little later, after the
+thread hop and the network; that transit time varies, which no client can control.
 
 Burst: `default_burst(rate) = max(1, ceil(rate / 10))`, a tenth of a second's worth of
 requests (1 for 10/s or less, 5 for 50/s, 100 for 1000/s): small against a one-second
@@ -102,19 +107,25 @@ class Limiter:
         self._sleep = sleep
         #: the theoretical arrival time of the next request; None until the first one
         self._tat: float | None = None
+        #: FIFO: callers start in the order they asked; only the head sleeps
+        self._queue = anyio.Lock(fast_acquire=True)
 
-    def delay(self) -> float:
-        """Reserve the next slot and return how long to wait for it (0: go now)."""
-        now = self._clock()
+    def _wait(self, now: float) -> float:
+        """How long a request asking at `now` waits for its slot (0: go now)."""
         if self._tat is None:  # no credit at the start: as if the burst had just gone
             self._tat = now + self._tolerance
-        tat = max(self._tat, now)
-        self._tat = tat + self._interval
-        wait = tat - self._tolerance - now
+        wait = max(self._tat, now) - self._tolerance - now
         return wait if wait > _ROUNDING else 0.0
+
+    def _started(self, now: float) -> None:
+        """A request started at `now`: the next slot is one interval on."""
+        due = now if self._tat is None else max(self._tat, now)
+        self._tat = due + self._interval
 
     async def acquire(self) -> None:
         """Wait until the next request may start (usable as `Tries(pace=...)`)."""
-        wait = self.delay()
-        if wait > 0:
-            await self._sleep(wait)
+        async with self._queue:
+            wait = self._wait(self._clock())
+            if wait > 0:
+                await self._sleep(wait)
+            self._started(self._clock())

@@ -54,9 +54,10 @@ CNAME_CANDIDATES = 10_000
 class RequestLogEntry:
     """One request as the emulator saw it (never the secret).
 
-    `status` is None when no response was sent (a `reset` or `after` fault); `ordinal`
-    counts the earlier authenticated requests with the same (method, bucket,
-    sub-resource), the key the fault decision hashes.
+    `time` is when the request arrived (wall clock, before any injected latency): the
+    instant a service's throttling counts. `status` is None when no response was sent (a
+    `reset` or `after` fault); `ordinal` counts the earlier authenticated requests with
+    the same (method, bucket, sub-resource), the key the fault decision hashes.
     """
 
     time: float
@@ -324,6 +325,7 @@ class OssHandler:
         return f"OssHandler(state={self.state!r}, latency_s={self.latency_s})"
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        arrived = time.time()
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         request_id = f"{self._id_prefix}{next(self._ids):012X}"
@@ -351,7 +353,7 @@ class OssHandler:
             self.in_flight -= 1
         self.log.append(
             RequestLogEntry(
-                time.time(),
+                arrived,
                 request.method,
                 record.bucket,
                 record.subresource,
