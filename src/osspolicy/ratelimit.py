@@ -6,14 +6,24 @@ fast (and how bursty) a job may be; `RateLimit.new_state()` makes the `Limiter` 
 shares. `await limiter.acquire()` before every request (it is `Tries`' `pace` hook, so
 retries pass through it too).
 
+The promise is about what the service sees, since that is what its throttling counts:
+any one-second window of the service's log holds at most `rate + burst` requests.
+
 The algorithm is GCRA, the Generic Cell Rate Algorithm (ITU-T I.371, "virtual
 scheduling" form), as aiometer's rate meter and most API gateways use it. With an
-emission interval T = 1/rate and a tolerance tau = (burst - 1) * T, the limiter keeps
-one number, the theoretical arrival time (TAT): a request may start at time t when
+emission interval T = 1/rate and a tolerance tau = (n - 1) * T, the limiter keeps one
+number, the theoretical arrival time (TAT): a request may start at time t when
 t >= TAT - tau, and starting moves TAT to max(TAT, t) + T. While a job keeps up with the
 pace, requests start one every T; a job that fell behind (a pause, a slow disk) earns
-credit back, one request per T of idleness, up to `burst` requests at once. So any
-one-second window holds at most `rate + burst` starts.
+credit back, one request per T of idleness, up to n requests at once. So any window of
+W seconds holds at most W * rate + n starts.
+
+The limiter spends only half of the burst itself (n = ceil(burst / 2), `at_once`) and
+keeps the rest as headroom for the transit: a request reaches the service after a thread
+hop and the network, and that time varies (on a busy machine by tens of milliseconds),
+which no client controls. Starts that were T apart may arrive closer together; with a
+spread of transit times up to (burst - n) * T (40 ms at 50/s, 50 ms at 1000/s) the
+service's one-second windows still hold at most `rate + burst`.
 
 The limiter starts with no credit (as if it had just spent its burst): the first
 request goes at once, the next ones one every T. A job (or its resume, or the next job
@@ -27,8 +37,7 @@ started. So a late wake-up (a busy event loop, a garbage collection, a starved C
 machine) delays the requests behind it instead of letting them bunch up with it: the
 bound holds for the times requests really start, not only for the times they were due.
 A caller cancelled while waiting leaves TAT untouched (the job only ever goes slower
-than the limit, never faster). The service sees each start a little later, after the
-thread hop and the network; that transit time varies, which no client can control.
+than the limit, never faster).
 
 Burst: `default_burst(rate) = max(1, ceil(rate / 10))`, a tenth of a second's worth of
 requests (1 for 10/s or less, 5 for 50/s, 100 for 1000/s): small against a one-second
@@ -59,7 +68,8 @@ def default_burst(rate: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """At most `rate` requests per second on average, `burst` at once after a pause."""
+    """At most `rate` requests per second on average, and `rate + burst` in any one
+    second the service sees."""
 
     rate: float
     burst: int
@@ -74,6 +84,12 @@ class RateLimit:
     def per_second(cls, rate: float) -> RateLimit:
         """A limit of `rate` requests per second with the documented burst."""
         return cls(rate, default_burst(rate))
+
+    @property
+    def at_once(self) -> int:
+        """n: how many requests the limiter itself lets start together after a pause,
+        half the burst (rounded up); the rest is headroom for the transit."""
+        return math.ceil(self.burst / 2)
 
     @property
     def interval(self) -> float:
@@ -102,7 +118,7 @@ class Limiter:
     ) -> None:
         self.limit = limit
         self._interval = limit.interval
-        self._tolerance = (limit.burst - 1) * limit.interval
+        self._tolerance = (limit.at_once - 1) * limit.interval
         self._clock = clock
         self._sleep = sleep
         #: the theoretical arrival time of the next request; None until the first one
