@@ -126,22 +126,14 @@ class Limiter:
         #: FIFO: callers start in the order they asked; only the head sleeps
         self._queue = anyio.Lock(fast_acquire=True)
 
-    def _wait(self, now: float) -> float:
-        """How long a request asking at `now` waits for its slot (0: go now)."""
-        if self._tat is None:  # no credit at the start: as if the burst had just gone
-            self._tat = now + self._tolerance
-        wait = max(self._tat, now) - self._tolerance - now
-        return wait if wait > _ROUNDING else 0.0
-
-    def _started(self, now: float) -> None:
-        """A request started at `now`: the next slot is one interval on."""
-        due = now if self._tat is None else max(self._tat, now)
-        self._tat = due + self._interval
-
     async def acquire(self) -> None:
         """Wait until the next request may start (usable as `Tries(pace=...)`)."""
         async with self._queue:
-            wait = self._wait(self._clock())
-            if wait > 0:
+            now = self._clock()
+            if self._tat is None:  # no credit at the start: as if the burst had just gone
+                self._tat = now + self._tolerance
+            wait = self._tat - self._tolerance - now
+            if wait > _ROUNDING:
                 await self._sleep(wait)
-            self._started(self._clock())
+                now = self._clock()
+            self._tat = max(self._tat, now) + self._interval
