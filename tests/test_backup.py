@@ -152,7 +152,8 @@ async def test_entries_come_in_index_order_as_frozen_values(tmp_path: Path) -> N
 
 @pytest.mark.asyncio
 async def test_resume_continues_an_unfinished_backup_and_cuts_a_torn_line(tmp_path: Path) -> None:
-    """Resume knows the indexed buckets, drops a torn last line, and the result verifies."""
+    """Resume knows the indexed buckets, drops a torn last line, counts the buckets of
+    both runs in the summary, and the result verifies."""
     folder = tmp_path / JOB
     writer = await BackupWriter.create(folder, job_id=JOB)
     await writer.add("a", "r", PLAIN_POLICY, "1")
@@ -166,9 +167,12 @@ async def test_resume_continues_an_unfinished_backup_and_cuts_a_torn_line(tmp_pa
     assert resumed.has("a")
     assert not resumed.has("b")
     await resumed.add("b", "r", ODD_POLICY, "2")
-    await resumed.finish()
+    await resumed.add("c", "r", None, "3")
+    summary = await resumed.finish()
 
-    assert [line["bucket"] for line in index_lines(folder)] == ["a", "b"]
+    assert (summary["buckets"], summary["with_policy"], summary["without_policy"]) == (3, 2, 1)
+
+    assert [line["bucket"] for line in index_lines(folder)] == ["a", "b", "c"]
     assert names(folder / POLICIES_DIR) == ["a.json", "b.json"]
     backup = await Backup.open(folder)
     assert await backup.verify() == []

@@ -172,9 +172,8 @@ class BackupWriter(AsyncClosing):
         #: bucket -> had_policy, claimed before the first await of `add`; a bool per
         #: bucket, not its whole entry, so that 100,000 buckets stay a few MB
         self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
+        #: claimed buckets whose `add` has not finished yet (not in the index yet)
         self._adding: set[str] = set()
-        self._indexed = len(entries)
-        self._with_policy = sum(entry.had_policy for entry in entries.values())
 
     @classmethod
     async def create(cls, folder: Path, *, job_id: str) -> BackupWriter:
@@ -266,8 +265,6 @@ class BackupWriter(AsyncClosing):
             raise
         finally:
             self._adding.discard(bucket)
-        self._indexed += 1
-        self._with_policy += entry.had_policy
         return str(path) if body is not None else None
 
     async def finish(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -279,13 +276,17 @@ class BackupWriter(AsyncClosing):
         if clash := _SUMMARY_KEYS & extra.keys():
             raise ValueError(f"extra summary keys clash with the format's: {sorted(clash)}")
         await self._index.aclose()
+        indexed = len(self._claimed) - len(self._adding)
+        with_policy = sum(
+            had_policy for bucket, had_policy in self._claimed.items() if bucket not in self._adding
+        )
         summary: dict[str, Any] = {
             "format": _FORMAT,
             "job_id": self.job_id,
             "finished_at": utc_timestamp(),
-            "buckets": self._indexed,
-            "with_policy": self._with_policy,
-            "without_policy": self._indexed - self._with_policy,
+            "buckets": indexed,
+            "with_policy": with_policy,
+            "without_policy": indexed - with_policy,
             "index_sha256": await sha256_file(self.folder / INDEX_NAME),
             **extra,
         }
