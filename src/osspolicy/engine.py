@@ -65,11 +65,6 @@ class Engine(Generic[T, R]):
         self._stopping = False
         self._producer_scope: anyio.CancelScope | None = None
 
-    @property
-    def stopping(self) -> bool:
-        """True once `stop()` was called."""
-        return self._stopping
-
     def stop(self) -> None:
         """Take no more targets; finish what is in flight; skip what is buffered."""
         self._stopping = True

@@ -7,6 +7,7 @@ OssPolicyError
 │   ├── PolicyDocumentError     a baseline policy that the service would refuse
 │   ├── CredentialsError        no access key in the environment
 │   └── BackupError             a damaged or unfinished backup folder
+├── ListingError                the targets could not all be listed (the job's problem)
 └── BackendError                a call to OSS failed (one bucket's problem)
     ├── TransientError          retried: the same call may succeed later
     │   ├── Throttled           503 ServiceUnavailable / 429 / QPS limit
@@ -41,6 +42,7 @@ __all__ = (
     "InvalidAccessKeyId",
     "InvalidArgument",
     "InvalidPolicyDocument",
+    "ListingError",
     "ManifestError",
     "NetworkError",
     "NoSuchBucket",
@@ -58,6 +60,12 @@ __all__ = (
 
 class OssPolicyError(Exception):
     """Root of everything osspolicy raises on purpose."""
+
+
+class ListingError(OssPolicyError):
+    """The job's targets could not all be listed (ListBuckets failed after its retries,
+    or the buckets file could not be read to its end): the job fails, stays resumable,
+    and its records cover only the targets listed before (contracts §5)."""
 
 
 class ConfigError(OssPolicyError):

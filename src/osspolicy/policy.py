@@ -45,6 +45,7 @@ __all__ = (
     "render",
     "replace",
     "serialize",
+    "text_diff",
     "validate_policy",
 )
 
@@ -387,6 +388,17 @@ def diff(
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
+        fromfile=f"a/{bucket}",
+        tofile=f"b/{bucket}",
+    )
+    return "".join(lines)
+
+
+def text_diff(before: bytes | None, after: bytes | None, *, bucket: str) -> str:
+    """Return a unified diff of two policies' bytes as they are ("" if equal)."""
+    lines = difflib.unified_diff(
+        (before or b"").decode("utf-8", "replace").splitlines(keepends=True),
+        (after or b"").decode("utf-8", "replace").splitlines(keepends=True),
         fromfile=f"a/{bucket}",
         tofile=f"b/{bucket}",
     )
