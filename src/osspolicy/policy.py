@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -61,8 +62,12 @@ _SHAPE = 'write {"Version": "1", "Statement": [...]}'
 #: statement keys compared as sets: a single string equals a one-element list
 _SET_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource", "Principal"})
 _STATEMENT_KEYS = ("Sid", "Effect", "Condition", *sorted(_SET_KEYS))
-#: Condition keys that pin an Allow to a network or an access key (compared lower-cased)
-_PINNING_KEYS = frozenset({"acs:sourcevpc", "acs:sourcevpcid", "acs:accessid", "acs:sourceip"})
+#: Condition keys that pin an Allow to everyone when each value is a name without `*`
+#: (compared lower-cased); see `public_statements` for the source
+_PINNING_KEYS = frozenset({"acs:sourcevpc", "acs:sourcevpcid", "acs:accessid"})
+#: acs:SourceIp pins when each value is an address or a network at least this narrow
+_SOURCE_IP_KEY = "acs:sourceip"
+_MIN_PREFIX = {4: 8, 6: 32}
 #: `$${` (an escaped, literal `${`) or a placeholder `${name}`
 _PLACEHOLDER = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 
@@ -459,10 +464,16 @@ def is_public(doc: Mapping[str, Any] | None) -> bool:
 def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
     """Name each public statement by its Sid, or `Statement[i]` when it has none.
 
-    Public: an Allow whose Principal is `*` (a string, in a list, or an empty list) and
-    whose Condition does not pin it to a VPC, access key or source IP without wildcards.
-    A negated operator (`StringNotEquals`, `NotIpAddress`) or an `...IfExists` one does
-    not pin: requests from elsewhere still match it.
+    The service's rule (OSS "Block Public Access", section "Conditions and examples for
+    non-public access": https://www.alibabacloud.com/help/en/oss/user-guide/block-public-access),
+    which the emulator implements too (`emulator/state.py`): a Deny is never public; an
+    Allow is public unless its Principal names no `*` or a Condition pins it: acs:SourceVpc,
+    acs:SourceVpcId or acs:AccessId with only values without `*`, or acs:SourceIp with only
+    IPv4 networks of /8 or narrower and IPv6 of /32 or narrower. Action and Resource (and
+    their Not forms) never decide. Our readings where the page is silent (README, "What
+    counts as public"): a negated, `...IfExists` or `Null` operator pins nothing, nor does
+    an empty list of values; a Principal `*` inside a role ARN (`.../<role>/*`) is a session
+    name, not everyone.
     """
     return [
         _sid(statement) or f"Statement[{index}]"
@@ -474,24 +485,48 @@ def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
 
 
 def _everyone(principal: object) -> bool:
-    """Return True for a Principal the service reads as `*`."""
+    """Return True for a Principal the service reads as `*`: `*`, or a list with it, or []."""
     if isinstance(principal, list):
         return not principal or "*" in principal
     return principal == "*"
 
 
 def _pinned(condition: object) -> bool:
-    """Return True when a Condition restricts requests to named VPCs, keys or addresses."""
+    """Return True when a Condition restricts requests to named VPCs, keys or networks."""
     if not isinstance(condition, Mapping):
         return False
-    for operator, keys in condition.items():
-        if "Not" in operator or operator.endswith("IfExists") or not isinstance(keys, Mapping):
-            continue
-        for key, values in keys.items():
-            wildcard = any("*" in str(value) for value in _as_list(values))
-            if key.lower() in _PINNING_KEYS and not wildcard:
-                return True
+    return any(
+        _pins(str(key).lower(), _as_list(values))
+        for operator, keys in condition.items()
+        if _matches_only_its_values(str(operator)) and isinstance(keys, Mapping)
+        for key, values in keys.items()
+    )
+
+
+def _matches_only_its_values(operator: str) -> bool:
+    """Return False for an operator that also matches requests outside its values."""
+    name = operator.lower()
+    return "not" not in name and not name.endswith("ifexists") and name != "null"
+
+
+def _pins(key: str, values: list[Any]) -> bool:
+    """Return True when `key` with `values` (ORed, so every one must pin) pins a statement."""
+    if key == _SOURCE_IP_KEY:
+        return bool(values) and all(_narrow_network(value) for value in values)
+    if key in _PINNING_KEYS:
+        return bool(values) and all(isinstance(v, str) and v and "*" not in v for v in values)
     return False
+
+
+def _narrow_network(value: object) -> bool:
+    """Return True for an address, or a network of /8 (IPv4) or /32 (IPv6) or narrower."""
+    if not isinstance(value, str):
+        return False
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen >= _MIN_PREFIX[network.version]
 
 
 def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
