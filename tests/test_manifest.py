@@ -128,8 +128,8 @@ def test_a_missing_file_is_a_manifest_error(tmp_path: Path) -> None:
 
 
 def test_an_endpoint_must_be_an_http_url(tmp_path: Path) -> None:
-    """connection.endpoint must be an http(s) URL."""
-    message = error_for(tmp_path, BACKUP.replace("http://127.0.0.1:9000", "127.0.0.1:9000"))
+    """connection.endpoint must be an http(s) URL or a bare host (https assumed)."""
+    message = error_for(tmp_path, BACKUP.replace("http://127.0.0.1:9000", "ftp://127.0.0.1"))
     assert "connection.endpoint" in message
     assert "http(s) URL" in message
 

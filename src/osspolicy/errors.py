@@ -5,7 +5,7 @@ OssPolicyError
 ├── ConfigError                 bad input: exit 2, nothing sent
 │   ├── ManifestError           the job manifest (file, key path, fix)
 │   ├── PolicyDocumentError     a baseline policy that the service would refuse
-│   ├── CredentialsError        no access key in the environment
+│   ├── CredentialsError        an account's credentials cannot be resolved
 │   └── BackupError             a damaged or unfinished backup folder
 ├── ListingError                the targets could not all be listed (the job's problem)
 └── BackendError                a call to OSS failed (one bucket's problem)
@@ -14,7 +14,8 @@ OssPolicyError
     │   ├── ServerError         other 5xx
     │   ├── NetworkError        reset, refused, DNS, TLS: no response
     │   ├── Timeout             connect or read timeout
-    │   └── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
+    │   ├── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
+    │   └── CredentialsExpired  expired token (EC 0002-00000007) or a failed refresh
     └── PermanentError          not retried: the request itself is wrong
         ├── NoSuchBucket
         ├── NoSuchBucketPolicy
@@ -39,6 +40,7 @@ __all__ = (
     "ClockSkewed",
     "ConfigError",
     "CredentialsError",
+    "CredentialsExpired",
     "InvalidAccessKeyId",
     "InvalidArgument",
     "InvalidPolicyDocument",
@@ -97,7 +99,8 @@ class PolicyDocumentError(ConfigError):
 
 
 class CredentialsError(ConfigError):
-    """No usable access key: OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET are not set."""
+    """An account's credentials cannot be resolved (no access key, a missing profile, an
+    unreachable credentials URI, a refused AssumeRole…); names the account and source."""
 
 
 class BackupError(ConfigError):
@@ -162,6 +165,15 @@ class ClockSkewed(TransientError):
     """RequestTimeTooSkewed: the request is signed again with a fresh date on retry."""
 
     default_code = "RequestTimeTooSkewed"
+
+
+class CredentialsExpired(TransientError):
+    """The service called the security token expired (403, EC 0002-00000007), or fresh
+    credentials could not be fetched: retried, the request signed with fresh ones (the
+    SDK asks the credentials provider on every request; the library refreshes a stale
+    token)."""
+
+    default_code = "SecurityTokenExpired"
 
 
 class PermanentError(BackendError):
