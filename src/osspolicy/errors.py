@@ -6,7 +6,8 @@ OssPolicyError
 │   ├── ManifestError           the job manifest (file, key path, fix)
 │   ├── PolicyDocumentError     a baseline policy that the service would refuse
 │   ├── CredentialsError        an account's credentials cannot be resolved
-│   └── BackupError             a damaged or unfinished backup folder
+│   ├── BackupError             a damaged or unfinished backup folder
+│   └── ReportDirBusy           another writing job holds the report folder's lock
 ├── ListingError                the targets could not all be listed (the job's problem)
 └── BackendError                a call to OSS failed (one bucket's problem)
     ├── TransientError          retried: the same call may succeed later
@@ -52,6 +53,7 @@ __all__ = (
     "OssPolicyError",
     "PermanentError",
     "PolicyDocumentError",
+    "ReportDirBusy",
     "ServerError",
     "SignatureDoesNotMatch",
     "Throttled",
@@ -105,6 +107,10 @@ class CredentialsError(ConfigError):
 
 class BackupError(ConfigError):
     """A backup folder that is unfinished, unreadable or does not match its checksums."""
+
+
+class ReportDirBusy(ConfigError):
+    """Another writing job holds the report folder's lock: wait for it, or use another."""
 
 
 class BackendError(OssPolicyError):

@@ -115,7 +115,11 @@ async def check_job(
     action_for(manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback)
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
-    baseline = load_baseline(manifest.policy) if manifest.policy is not None else None
+    baseline = (
+        load_baseline(manifest.policy, allow_lockout=manifest.allow_lockout)
+        if manifest.policy is not None
+        else None
+    )
     if manifest.action != "restore" or manifest.source is None:
         return Checked(baseline=baseline)
     backup = await Backup.open(

@@ -3,7 +3,7 @@
 Every problem becomes one `ManifestError` sentence naming the file, the key path
 (`targets.discover.include[1]`) and the fix. Relative paths resolve from the manifest's
 own folder. `effective()` applies the CLI overrides; the effective manifest is what a job
-records (`manifest.yaml`) and hashes (`sha256`).
+records (`manifest.yaml`).
 
 Accounts and credentials (contracts §10): `accounts:` names each account and where its
 credentials come from (`type:` picks one of the credential models below, a discriminated
@@ -12,6 +12,8 @@ union, so each type takes only its own keys); no secret can be written here. Wit
 Regions are checked against a pattern of OSS region ids (`REGION_ID`), not a closed
 list, so a region opened after this release still works; the list of known regions
 (`KNOWN_REGIONS`) only feeds the "did you mean" hint.
+records (`manifest.yaml`). Resume compares only what decides the outcome (contracts §5):
+`outcome_fields()`, hashed by `manifest_sha256()`, its keys named by `differing_keys()`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
@@ -35,7 +38,8 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ManifestError
+from .errors import ManifestError, PolicyDocumentError
+from .policy import parse_policy_file_text
 
 __all__ = (
     "ACCOUNT_NAME",
@@ -43,7 +47,9 @@ __all__ = (
     "DEFAULT_ENDPOINT",
     "INTERNAL_ENDPOINT",
     "KNOWN_REGIONS",
+    "OUTCOME_KEYS",
     "REGION_ID",
+    "WRITING_ACTIONS",
     "Account",
     "Connection",
     "CredentialsSpec",
@@ -62,19 +68,35 @@ __all__ = (
     "accounts_of",
     "check_bucket_name",
     "check_region",
+    "differing_keys",
     "effective",
     "endpoint_for",
     "expand_endpoint",
     "load_manifest",
     "manifest_sha256",
     "manifest_yaml",
+    "outcome_fields",
     "parse_manifest",
+    "read_policy_document",
 )
 
 #: a valid OSS bucket name: 3-63 chars of lowercase letters, digits and hyphens, not
 #: starting or ending with a hyphen
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 Action = Literal["backup", "apply", "delete", "restore"]
+#: the actions that write to buckets (the ones a canary, the gate and the lock are for)
+WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
+#: the top-level keys that decide a job's outcome, so its resume hash (contracts §5);
+#: `policy` holds the loaded document, mode, remove_sids and vars
+OUTCOME_KEYS = (
+    "action",
+    "accounts",
+    "targets",
+    "policy",
+    "allow_public",
+    "allow_lockout",
+    "source",
+)
 
 
 def check_bucket_name(name: str) -> str:
@@ -489,9 +511,28 @@ class Manifest(_Model):
     retry: Retry = Field(default_factory=Retry)
     policy: PolicySpec | None = None
     allow_public: bool = False
+    allow_lockout: bool = False
+    canary: int = 0
+    max_failures: int = 0
+    max_failure_rate: float = 0.0
     source: Path | None = None
     backup_dir: Path = Path("backups")
     report_dir: Path = Path("reports")
+
+    @field_validator("canary", "max_failures")
+    @classmethod
+    def _count(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"is {value}; write 0 (none) or a number of targets")
+        return value
+
+    @field_validator("max_failure_rate")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            shown = value if math.isfinite(value) else str(value)
+            raise ValueError(f"is {shown}; write a fraction in (0, 1], e.g. 0.1, or 0 for none")
+        return value
 
     @model_validator(mode="after")
     def _per_action(self) -> Manifest:
@@ -505,6 +546,16 @@ class Manifest(_Model):
             raise ValueError("source: a restore job needs the backup folder to restore from")
         if self.action != "restore" and self.source is not None:
             raise ValueError(f"source: only a restore job takes a source, not {self.action}")
+        if self.canary and self.action not in WRITING_ACTIONS:
+            raise ValueError(
+                f"canary: only a writing job (apply, delete, restore) takes a canary, "
+                f"not {self.action}; remove it"
+            )
+        if self.allow_lockout and self.action != "apply":
+            raise ValueError(
+                f"allow_lockout: only an apply job takes allow_lockout, not {self.action}; "
+                "remove it"
+            )
         return self
 
     @model_validator(mode="after")
@@ -729,7 +780,69 @@ def manifest_yaml(manifest: Manifest) -> str:
     return yaml.safe_dump(effective(manifest), sort_keys=False, allow_unicode=True)
 
 
-def manifest_sha256(manifest: Manifest) -> str:
-    """A stable hash of the effective manifest (resume refuses a different one)."""
-    canonical = json.dumps(effective(manifest), sort_keys=True, separators=(",", ":"))
+def read_policy_document(spec: PolicySpec) -> dict[str, Any]:
+    """The baseline as written: `policy.file` read and parsed (JSON or YAML), or a copy of
+    `policy.document`; a file that cannot be read or parsed is a `PolicyDocumentError`."""
+    if spec.file is None:
+        return dict(spec.document or {})
+    source = str(spec.file)
+    try:
+        text = Path(spec.file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyDocumentError(
+            "no such file", place=source, hint="check policy.file in the manifest"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyDocumentError(f"cannot be read ({exc})", place=source) from None
+    return parse_policy_file_text(text, source=source)
+
+
+def outcome_fields(manifest: Manifest, document: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What decides the job's outcome (contracts §5), as the plain data its hash covers.
+
+    The `OUTCOME_KEYS` with every default left out (given explicitly or not), so that a
+    newer version adding keys with defaults still resumes; pace and safety settings
+    (concurrency, engine, rate_limit, retry, timeouts, canary, thresholds) are not in it.
+    `policy.document` is the baseline's content, never its file's path: `document` when
+    given (the one `load_baseline` checked), else the file is read here.
+    """
+    fields: dict[str, Any] = manifest.model_dump(
+        mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True
+    )
+    if manifest.policy is not None:
+        policy = {key: value for key, value in fields["policy"].items() if key != "file"}
+        loaded = read_policy_document(manifest.policy) if document is None else document
+        policy["document"] = json.loads(json.dumps(loaded))
+        fields["policy"] = policy
+    return fields
+
+
+_ABSENT = object()
+
+
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The dotted key paths whose values differ between two `outcome_fields` (a key only
+    one side has counts), sorted; nested mappings are followed, lists compared whole."""
+    return _differing(old, new, "")
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
+    found: list[str] = []
+    for key in sorted({*old, *new}, key=str):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if before == after:
+            continue
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            found += _differing(before, after, path)
+        else:
+            found.append(path)
+    return found
+
+
+def manifest_sha256(manifest: Manifest, document: Mapping[str, Any] | None = None) -> str:
+    """The resume hash: sha256 of the canonical JSON of `outcome_fields(manifest, document)`
+    (resume refuses a job whose hash differs)."""
+    fields = outcome_fields(manifest, document)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
