@@ -36,6 +36,7 @@ from .operations import (
     Decider,
     Done,
     Step,
+    WriteGate,
     apply_decider,
     backup_step,
     check_step,
@@ -81,6 +82,8 @@ class JobContext:
     new_tries: Callable[[], Tries]
     job_id: str
     resumed: bool
+    #: asked before each write (a saved plan's guard, a canary); None: write
+    gate: WriteGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class Prepared:
     step: Step
     folder: BackupWriter | None = None
     backup: bool = False
+    #: what the step decides a bucket needs (for a canary's read-back); None: no writes
+    decide: Decider | None = None
 
 
 class Action(Protocol):
@@ -237,8 +242,8 @@ class _Change:
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.decider(ctx)
         snapshot = await _folder(ctx, "-pre", snapshot=True)
-        step = write_step(ctx.backend, decide, snapshot)
-        return Prepared(_settling(step, ctx.checked.settled), snapshot)
+        step = write_step(ctx.backend, decide, snapshot, ctx.gate)
+        return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ journal says succeeded is skipped, the rest runs again (contracts §5).
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -40,13 +41,15 @@ from .errors import ConfigError, ListingError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable
+from .lock import ReportDirLock
 from .manifest import Manifest, manifest_sha256, manifest_yaml
-from .operations import Done, perform, skipped
+from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
+from .safety import Safety, SavedPlan
 from .targets import check_targets, matches, named_in
 
 __all__ = (
@@ -77,6 +80,8 @@ class RunOptions:
     check: bool = False
     #: the manifest restores a job's own -pre snapshot (`osspolicy rollback`)
     rollback: bool = False
+    #: write exactly what this plan job showed (contracts §11: `run --plan PLAN_JOB_ID`)
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +259,8 @@ async def _open_folders(
     sha = manifest_sha256(manifest)
     if options.resume is None:
         job_id = new_job_id(action.name)
+        if action.writes:  # one writing job per report folder, before any file or request
+            await stack.enter_async_context(ReportDirLock(report_dir, job_id))
         folder = report_dir / job_id
         report = await ReportWriter.create(
             folder, job_id=job_id, manifest_yaml=manifest_yaml(manifest)
@@ -276,6 +283,8 @@ async def _open_folders(
     )
     if found is None:
         raise await _nothing_to_resume(report_dir)
+    if action.writes:
+        await stack.enter_async_context(ReportDirLock(report_dir, found.name))
     journal = await Journal.open_for_resume(found / JOURNAL_NAME, manifest_sha256=sha)
     stack.push_async_callback(journal.aclose)
     report = await ReportWriter.resume(
@@ -337,38 +346,45 @@ async def run_job(
     action = action_for(
         manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
     )
+    engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
+    safety = await _safety(manifest, action, options, engine)
+    if safety.plan is not None:  # a saved plan's unread buckets are settled too
+        checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
     backend = backend if backend is not None else make_backend(manifest)
     new_tries = _tries_factory(manifest, sleep)
-    engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     started_at = _now()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
         job = await _open_folders(manifest, action, options, stack)
-        ctx = JobContext(manifest, checked, backend, new_tries, job.job_id, job.resumed)
+        ctx = JobContext(
+            manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
+        )
         prepared = await action.prepare(ctx)
         if prepared.folder is not None:
             stack.push_async_callback(prepared.folder.aclose)
+        step = safety.step(prepared.step, prepared.decide)
 
         async def work(target: Target) -> Result:
-            return await perform(action.name, target, prepared.step, new_tries())
+            return await perform(action.name, target, step, new_tries())
 
         def skip(target: Target) -> Result:
-            return skipped(action.name, target, "the job was stopped before this bucket")
+            return safety.skip(action.name, target)
 
         listing = _Listing()
-        targets = _not_done(listing.guard(action.targets(ctx)), job.done)
+        targets = _not_done(listing.guard(safety.targets(action.targets(ctx))), job.done)
         watcher = _Signals(engine)
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
-            await engine.run(targets, work, _sink(job, on_result), skip)
+            await engine.run(targets, work, safety.sink(_sink(job, on_result)), skip)
             group.cancel_scope.cancel()
+        safety.finish()
         summary = await _finish(
             job,
             prepared,
             interrupted=watcher.exit_code,
             listing_error=listing.error,
-            engine=engine,
+            extra={"max_in_flight": engine.stats.max_in_flight, **safety.summary_extra()},
             started_at=started_at,
         )
     folder = prepared.folder.folder if prepared.folder is not None else None
@@ -380,6 +396,31 @@ async def run_job(
         summary,
         summary.exit_code,
         engine.stats,
+    )
+
+
+async def _safety(
+    manifest: Manifest, action: Action, options: RunOptions, engine: Engine[Target, Result]
+) -> Safety:
+    """The job's canary, failure threshold and saved plan (contracts §11)."""
+    plan_id = options.plan
+
+    async def load_plan() -> SavedPlan:
+        if plan_id is None:  # pragma: no cover - only called with a plan id
+            raise ValueError("no plan")
+        if not action.writes:
+            raise ConfigError(f"--plan runs a plan's writes; a {action.name} job writes nothing")
+        return await SavedPlan.load(
+            Path(manifest.report_dir), plan_id, manifest_sha256=manifest_sha256(manifest)
+        )
+
+    return await Safety.open(
+        writes=action.writes,
+        engine=engine,
+        canary=manifest.canary,
+        max_failures=manifest.max_failures,
+        max_failure_rate=manifest.max_failure_rate,
+        plan=load_plan if plan_id is not None else None,
     )
 
 
@@ -421,7 +462,7 @@ async def _finish(
     *,
     interrupted: int | None,
     listing_error: ListingError | None,
-    engine: Engine[Target, Result],
+    extra: dict[str, Any],
     started_at: datetime,
 ) -> Summary:
     """Close the job's files in order: backup summary, journal, report summary last.
@@ -434,7 +475,6 @@ async def _finish(
     exit_code = interrupted
     if exit_code is None:
         exit_code = exit_code_for(job.report.counts, targets_complete=listed)
-    extra: dict[str, Any] = {"max_in_flight": engine.stats.max_in_flight}
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
     folder = prepared.folder
