@@ -71,6 +71,11 @@ class ListingError(OssPolicyError):
     or the buckets file could not be read to its end): the job fails, stays resumable,
     and its records cover only the targets listed before (contracts §5)."""
 
+    def __init__(self, message: str, *, cause: BackendError | None = None) -> None:
+        super().__init__(message)
+        #: the service's error, when the listing failed on one
+        self.cause = cause
+
 
 class ConfigError(OssPolicyError):
     """Bad input found before any request: the job stops with exit 2 and sends nothing.

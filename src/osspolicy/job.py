@@ -32,6 +32,7 @@ import anyio
 
 from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
+from .backends.credentials import account_provider
 from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
@@ -42,7 +43,7 @@ from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable
 from .lock import ReportDirLock
-from .manifest import Manifest, manifest_sha256, manifest_yaml
+from .manifest import Account, Manifest, account_record, accounts_of, manifest_sha256, manifest_yaml
 from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
@@ -58,6 +59,7 @@ __all__ = (
     "RunOptions",
     "check_job",
     "connection_config",
+    "job_accounts",
     "make_backend",
     "run_job",
 )
@@ -177,21 +179,51 @@ async def _settled(
 def connection_config(manifest: Manifest) -> ConnectionConfig:
     """The backend's connection settings from the manifest."""
     conn = manifest.connection
+    # no endpoint: the SDK derives the region's public one (the same URL as ours)
+    endpoint = conn.endpoint or (conn.endpoint_template if conn.network == "internal" else None)
     return ConnectionConfig(
         region=conn.region,
-        endpoint=conn.endpoint,
+        endpoint=endpoint,
         connect_timeout_s=conn.connect_timeout_s,
         read_timeout_s=conn.read_timeout_s,
         max_connections=manifest.concurrency,
     )
 
 
-def make_backend(manifest: Manifest) -> Backend:
-    """The SDK backend the manifest asks for; a missing credential raises here, before
-    any request (CredentialsError, exit 2)."""
+def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Account, ...]:
+    """The accounts a job signs with: the manifest's; for a restore without `accounts:`,
+    those its backup recorded (contracts §2, §10); else the one `default` account.
+
+    A restore whose backup holds buckets of an account it has no credentials for is
+    refused before any request (ConfigError naming the account).
+    """
+    accounts = accounts_of(manifest)
+    if manifest.accounts is None and backup is not None and backup.accounts:
+        accounts = backup.accounts
+    if backup is not None:
+        names = {account.name for account in accounts}
+        if unknown := sorted({entry.account for entry in backup.entries()} - names):
+            raise ConfigError(
+                f"the backup holds buckets of account {', '.join(unknown)}, which this job "
+                "has no credentials for",
+                place=str(backup.folder),
+                hint="name it under accounts: in the manifest",
+            )
+    return accounts
+
+
+async def make_backend(manifest: Manifest, accounts: Sequence[Account] = ()) -> Backend:
+    """The SDK backend the manifest asks for, with each account's credentials resolved
+    once, off the event loop; one that cannot be resolved raises here, before any
+    request (CredentialsError naming the account and the source, exit 2)."""
+    providers = {}
+    for account in accounts or accounts_of(manifest):
+        providers[account.name] = await anyio.to_thread.run_sync(
+            account_provider, account.name, account.credentials
+        )
     if manifest.engine == "aio":
-        return AioOssBackend(connection_config(manifest))
-    return OssBackend(connection_config(manifest))
+        return AioOssBackend(connection_config(manifest), credentials=providers)
+    return OssBackend(connection_config(manifest), credentials=providers)
 
 
 def _retry_config(manifest: Manifest) -> RetryConfig:
@@ -350,7 +382,8 @@ async def run_job(
     safety = await _safety(manifest, action, options, engine)
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
-    backend = backend if backend is not None else make_backend(manifest)
+    accounts = job_accounts(manifest, checked.backup)
+    backend = backend if backend is not None else await make_backend(manifest, accounts)
     new_tries = _tries_factory(manifest, sleep)
     started_at = _now()
     async with AsyncExitStack() as stack:
@@ -385,6 +418,7 @@ async def run_job(
             interrupted=watcher.exit_code,
             listing_error=listing.error,
             extra={"max_in_flight": engine.stats.max_in_flight, **safety.summary_extra()},
+            folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,
         )
     folder = prepared.folder.folder if prepared.folder is not None else None
@@ -463,6 +497,7 @@ async def _finish(
     interrupted: int | None,
     listing_error: ListingError | None,
     extra: dict[str, Any],
+    folder_extra: dict[str, Any],
     started_at: datetime,
 ) -> Summary:
     """Close the job's files in order: backup summary, journal, report summary last.
@@ -482,7 +517,9 @@ async def _finish(
         extra["backup_folder"] = str(folder.folder)
         if interrupted is None:
             written = await folder.finish(
-                listing_complete=listed, missing=job.journal.pending if prepared.backup else ()
+                listing_complete=listed,
+                missing=job.journal.pending if prepared.backup else (),
+                extra=folder_extra,
             )
             if prepared.backup:
                 extra.update({key: written[key] for key in _COMPLETENESS})

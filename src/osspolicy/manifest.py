@@ -65,6 +65,8 @@ __all__ = (
     "RamRoleArnCredentials",
     "Retry",
     "Targets",
+    "account_from_record",
+    "account_record",
     "accounts_of",
     "check_bucket_name",
     "check_region",
@@ -120,6 +122,7 @@ class Discover(_Model):
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     region: str | None = None
+    regions: tuple[str, ...] | None = None
 
 
 class Targets(_Model):
@@ -582,6 +585,20 @@ class Manifest(_Model):
 
 def _all_have_targets(manifest: Manifest) -> bool:
     return bool(manifest.accounts) and all(a.targets is not None for a in manifest.accounts or ())
+
+
+def account_record(account: Account) -> dict[str, Any]:
+    """An account as a backup records it: its name and where its credentials come
+    from (no secret is ever in a spec), without targets (contracts §2)."""
+    return account.model_dump(mode="json", include={"name", "credentials"})
+
+
+def account_from_record(record: object) -> Account | None:
+    """An account a backup recorded, or None if `record` is not one."""
+    try:
+        return Account.model_validate(record)
+    except ValidationError:
+        return None
 
 
 def accounts_of(manifest: Manifest) -> tuple[Account, ...]:

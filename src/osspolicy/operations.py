@@ -19,6 +19,7 @@ decide(target) ─► Decision(read, change, body) ─┬─► write_step: snap
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -175,7 +176,7 @@ def backup_step(backend: Backend, sink: BackupSink) -> Step:
     """Backup: read the policy and store it exactly, or record that there is none."""
 
     async def step(target: Target, tries: Tries) -> Done:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         await sink.add(
             target.bucket, target.region, read.body, read.request_id, account=target.account
         )
@@ -267,7 +268,8 @@ class ApplyOptions:
     """What an apply job decides once for all buckets."""
 
     baseline: Baseline
-    account_id: str = ""
+    #: each account's owner id, for `${account_id}` (only looked up when it is used)
+    account_ids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     allow_public: bool = False
 
 
@@ -277,13 +279,13 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
     baseline = options.baseline
 
     async def decide(target: Target, tries: Tries) -> Decision:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         current = _parsed(read.body, f"{target.bucket}: current policy")
         desired = baseline.desired(
             current,
             bucket=target.bucket,
             region=target.region or "",
-            account_id=options.account_id,
+            account_id=options.account_ids.get(target.account, ""),
         )
         body: bytes | None = None
         if desired is None:
@@ -312,7 +314,7 @@ def delete_decider(backend: Backend) -> Decider:
     """Delete: every policy goes; a bucket without one needs no change."""
 
     async def decide(target: Target, tries: Tries) -> Decision:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         change = Change.NONE if read.body is None else Change.DELETE
         return Decision(read, change, parsed=True)
 
@@ -328,7 +330,7 @@ def restore_decider(backend: Backend, backed_up: BackupBytes) -> Decider:
 
     async def decide(target: Target, tries: Tries) -> Decision:
         wanted = await backed_up(target.bucket)
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         if read.body == wanted:
             change = Change.NONE
         else:
@@ -346,7 +348,9 @@ async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Dec
     the bucket's Block Public Access is on."""
     if not decision.public:
         return ""
-    if not await tries(backend.get_block_public_access, target.bucket, target.region):
+    if not await tries(
+        backend.get_block_public_access, target.bucket, target.region, account=target.account
+    ):
         return ""
     return (
         f"public grant ({', '.join(decision.public)}) while Block Public Access is on; "
@@ -396,10 +400,18 @@ def write_step(
         )
         where = stored or str(snapshot.folder / "index.jsonl")  # no policy: its index line
         if change is Change.PUT and decision.body is not None:
-            reply = await tries(backend.put_policy, target.bucket, decision.body, target.region)
+            reply = await tries(
+                backend.put_policy,
+                target.bucket,
+                decision.body,
+                target.region,
+                account=target.account,
+            )
             outcome = Outcome.APPLIED
         else:
-            reply = await tries(backend.delete_policy, target.bucket, target.region)
+            reply = await tries(
+                backend.delete_policy, target.bucket, target.region, account=target.account
+            )
             outcome = Outcome.DELETED
         return decision.done(outcome, request_id=reply.request_id, snapshot=where)
 
