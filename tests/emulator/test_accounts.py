@@ -168,3 +168,16 @@ def test_bad_seed_specs_are_refused(spec):
     """A seed spec with a bad count, region or too many parts is a ValueError."""
     with pytest.raises(ValueError, match=r"expected|region"):
         parse_seed_spec(spec)
+
+
+def test_state_lists_and_deletes_per_owner():
+    """EmulatorState keeps per-owner listings through create, seed and delete."""
+    from osspolicy.emulator.state import EmulatorState  # noqa: PLC0415
+
+    state = EmulatorState(account_id="1")
+    state.seed(["b-one", "b-two"], owner="2")
+    state.create_bucket("a-one")
+    state.create_bucket("b-three", owner="2")
+    state.delete_bucket("b-one")
+    pages = {o: [b.name for b in state.list_buckets(owner=o).buckets] for o in ("1", "2", "3")}
+    assert pages == {"1": ["a-one"], "2": ["b-three", "b-two"], "3": []}

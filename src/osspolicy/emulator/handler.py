@@ -288,8 +288,11 @@ class OssHandler:
 
     def _sts_params(self, request: web.BaseRequest, body: bytes) -> dict[str, str] | None:
         """The STS RPC parameters (query, and a form body), or None if not an STS call."""
+        form = request.method == "POST" and request.content_type == FORM
+        if not form and "AssumeRole" not in request.raw_path:
+            return None  # the common case, decided without parsing the query
         params = dict(request.query)
-        if request.method == "POST" and request.content_type == FORM:
+        if form:
             params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return params if is_sts_request(params) else None
 
