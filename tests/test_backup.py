@@ -84,6 +84,7 @@ async def test_add_returns_the_file_path_and_writes_the_index_line(tmp_path: Pat
     assert index_lines(tmp_path / JOB) == [
         {
             "bucket": "odd",
+            "account": "default",
             "region": "cn-hangzhou",
             "had_policy": True,
             "sha256": hashlib.sha256(ODD_POLICY).hexdigest(),
@@ -116,7 +117,7 @@ async def test_summary_is_written_last_with_counts_and_the_index_sha256(tmp_path
     await writer.add("a", None, PLAIN_POLICY, None)
     await writer.add("b", None, None, None)
     assert not (folder / SUMMARY_NAME).exists()
-    returned = await writer.finish({"action": "backup"})
+    returned = await writer.finish(extra={"action": "backup"})
     summary = json.loads((folder / SUMMARY_NAME).read_bytes())
     assert summary == returned
     assert summary["job_id"] == JOB

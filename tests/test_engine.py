@@ -79,7 +79,13 @@ async def test_memory_stays_flat_over_100k_targets() -> None:
 
     class NullSink:
         async def add(
-            self, bucket: str, region: str | None, body: bytes | None, rid: str | None
+            self,
+            bucket: str,
+            region: str | None,
+            body: bytes | None,
+            rid: str | None,
+            *,
+            account: str = "default",
         ) -> None:
             return None
 

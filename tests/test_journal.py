@@ -111,16 +111,37 @@ async def test_bad_middle_line_is_an_error_naming_the_line(tmp_path: Path) -> No
 
 
 @pytest.mark.asyncio
-async def test_a_finished_job_is_not_resumed(tmp_path: Path) -> None:
-    """After mark_finished the journal is final: resume is refused and says why."""
+async def test_a_finished_job_with_every_target_done_is_not_resumed(tmp_path: Path) -> None:
+    """A run that finished with every target a success is final: resume is refused and
+    says why."""
     folder = tmp_path / "job"
     journal = await new_journal(folder)
-    await journal.record(result("a", Outcome.FAILED))
-    await journal.mark_finished(1)
+    await journal.record(result("a", Outcome.FETCHED))
+    await journal.mark_finished(0)
     assert journal.finished
     await journal.aclose()
-    with pytest.raises(ConfigError, match=r"job job finished \(exit code 1\)"):
+    with pytest.raises(ConfigError, match=r"job job finished with every target done"):
         await Journal.open_for_resume(folder / JOURNAL_NAME, manifest_sha256=SHA)
+
+
+@pytest.mark.asyncio
+async def test_a_finished_job_with_failures_resumes_only_what_failed(tmp_path: Path) -> None:
+    """A run that finished with a failure stays resumable (contracts §5): the failed
+    bucket is pending, the fetched one done, and a later success clears the pending."""
+    folder = job_folder(tmp_path, "20261123T014501Z")
+    journal = await new_journal(folder)
+    await journal.record_many([result("a", Outcome.FETCHED), result("b", Outcome.FAILED)])
+    await journal.mark_finished(1)
+    await journal.aclose()
+    assert await find_resumable(tmp_path, SHA) == folder
+    resumed = await Journal.open_for_resume(folder / JOURNAL_NAME, manifest_sha256=SHA)
+    assert resumed.done_buckets() == {"a"}
+    assert resumed.pending == {"b"}
+    await resumed.record(result("b", Outcome.FETCHED))
+    await resumed.mark_finished(0)
+    await resumed.aclose()
+    assert resumed.pending == frozenset()
+    assert await find_resumable(tmp_path, SHA) is None
 
 
 @pytest.mark.asyncio

@@ -608,63 +608,7 @@ def test_diff_from_no_policy_adds_every_line():
 
 
 # --- public grants ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "statement",
-    [
-        pytest.param(stmt(Principal="*"), id="string-star"),
-        pytest.param(stmt(Principal=["1234567890", "*"]), id="list-with-star"),
-        pytest.param(stmt(Principal=[]), id="empty-list"),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringEquals": {"acs:SourceVpc": ["*"]}}),
-            id="condition-only-star",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringLike": {"acs:SourceVpc": "vpc-*"}}),
-            id="condition-wildcard",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringEquals": {"oss:Prefix": "public/"}}),
-            id="non-pinning-key",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringNotEquals": {"acs:SourceVpc": "vpc-1"}}),
-            id="negated-operator",
-        ),
-    ],
-)
-def test_an_allow_to_everyone_is_public(statement: dict[str, Any]):
-    """An Allow to `*` without a pinning Condition is public (contracts §7)."""
-    assert is_public(policy(stmt("private"), statement))
-
-
-@pytest.mark.parametrize(
-    "statement",
-    [
-        pytest.param(stmt(Effect="Deny", Principal="*"), id="deny-star"),
-        pytest.param(stmt(Principal=["1234567890"]), id="specific-uid"),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringEquals": {"acs:SourceVpc": "vpc-1"}}),
-            id="pinned-vpc",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringEquals": {"ACS:sourcevpcid": ["vpc-1"]}}),
-            id="pinned-case-insensitive",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"StringEquals": {"acs:AccessId": "LTAI123"}}),
-            id="pinned-access-id",
-        ),
-        pytest.param(
-            stmt(Principal="*", Condition={"IpAddress": {"acs:SourceIp": "192.0.2.0/24"}}),
-            id="pinned-source-ip",
-        ),
-    ],
-)
-def test_a_deny_or_a_pinned_allow_is_not_public(statement: dict[str, Any]):
-    """A Deny, a specific Principal or a Condition pinned without `*` is not public."""
-    assert not is_public(policy(statement))
+# (each kind of statement's verdict: the shared table of test_public_rule.py)
 
 
 def test_no_policy_is_not_public():

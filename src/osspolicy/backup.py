@@ -34,19 +34,23 @@ from .files import (
     make_private_dir,
     read_bytes,
     read_json_object,
+    remove_file,
     remove_temp_files,
     sha256_file,
+    write_atomic,
     write_json_atomic,
 )
 from .jobid import utc_timestamp
+from .results import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
     from pathlib import Path
 
 __all__ = (
     "INDEX_NAME",
+    "MISSING_NAME",
     "POLICIES_DIR",
     "SUMMARY_NAME",
     "Backup",
@@ -57,12 +61,14 @@ __all__ = (
 
 INDEX_NAME = "index.jsonl"
 SUMMARY_NAME = "summary.json"
+#: the known targets of an incomplete backup that have no index line, one per line
+MISSING_NAME = "missing.txt"
 POLICIES_DIR = "policies"
 
 _FORMAT = 1
 _SUMMARY_KEYS = frozenset(
     {"format", "job_id", "finished_at", "buckets", "with_policy", "without_policy"}
-    | {"index_sha256"}
+    | {"index_sha256", "complete", "listing_complete", "missing"}
 )
 #: OSS names are [a-z0-9-]; this is looser but can never leave `policies/`
 _SAFE_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
@@ -70,6 +76,22 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VERIFY_WORKERS = 16
 _DAMAGED_HINT = "restore from another backup or pass --skip-damaged"
 _INDEX_HINT = "the index is damaged; restore from another backup"
+
+
+def _says_complete(summary: Mapping[str, Any]) -> bool:
+    """Whether a backup's summary says it is complete (older summaries had no key: a
+    summary was only written for a backup that ran through)."""
+    return summary.get("complete", True) is True
+
+
+def _incompleteness(summary: Mapping[str, Any]) -> str:
+    """Why a backup is incomplete, from its summary, in a few words."""
+    parts = []
+    if summary.get("missing"):
+        parts.append(f"{summary['missing']} buckets are missing (see {MISSING_NAME})")
+    if summary.get("listing_complete") is False:
+        parts.append("the listing of its buckets failed, so more may be missing")
+    return " and ".join(parts) or "summary.json says complete: false"
 
 
 def _policy_file(folder: Path, bucket: str) -> Path:
@@ -86,11 +108,13 @@ class BackupEntry:
     sha256: str | None
     request_id: str | None
     fetched_at: str
+    account: str = DEFAULT_ACCOUNT
 
     def to_record(self) -> dict[str, Any]:
         """The index line's JSON object."""
         return {
             "bucket": self.bucket,
+            "account": self.account,
             "region": self.region,
             "had_policy": self.had_policy,
             "sha256": self.sha256,
@@ -118,8 +142,17 @@ class BackupEntry:
         fetched_at = record.get("fetched_at")
         if not isinstance(fetched_at, str):
             raise ValueError("fetched_at is not a string")  # noqa: TRY004 - bad content
+        account = record.get("account", DEFAULT_ACCOUNT)  # older backups have none
+        if not isinstance(account, str):
+            raise ValueError("account is not a string")  # noqa: TRY004 - bad content
         return cls(
-            bucket, record.get("region"), had_policy, sha256, record.get("request_id"), fetched_at
+            bucket,
+            record.get("region"),
+            had_policy,
+            sha256,
+            record.get("request_id"),
+            fetched_at,
+            account,
         )
 
 
@@ -191,20 +224,27 @@ class BackupWriter(AsyncClosing):
         return cls(folder, job_id, index, {})
 
     @classmethod
-    async def resume(cls, folder: Path, *, job_id: str | None = None) -> BackupWriter:
-        """Reopen an unfinished backup to add the buckets it lacks.
+    async def resume(
+        cls, folder: Path, *, job_id: str | None = None, reopen: bool = False
+    ) -> BackupWriter:
+        """Reopen an incomplete backup to add the buckets it lacks (or, with `reopen`, a
+        snapshot, whose summary says nothing of completeness).
 
         A torn last index line is cut off; temporary files of interrupted writes are
-        removed. `job_id` (for `summary.json`) defaults to the folder's name.
+        removed; a summary is removed (written again at the end). `job_id` (for
+        `summary.json`) defaults to the folder's name.
         """
         if not await anyio.Path(folder).is_dir():
             raise BackupError("no such backup folder", place=str(folder))
-        if await anyio.Path(folder / SUMMARY_NAME).exists():
-            raise BackupError(
-                "the backup is finished (it has summary.json) and cannot be resumed",
-                place=str(folder),
-                hint="start a new job, which writes a new folder",
-            )
+        summary_path = folder / SUMMARY_NAME
+        if await anyio.Path(summary_path).exists():
+            if not reopen and _says_complete(await read_json_object(summary_path)):
+                raise BackupError(
+                    "the backup is complete and cannot be resumed",
+                    place=str(folder),
+                    hint="start a new job, which writes a new folder",
+                )
+            await remove_file(summary_path)  # rewritten when the resumed job finishes
         policies = folder / POLICIES_DIR
         await make_private_dir(policies)
         await remove_temp_files(policies)
@@ -233,6 +273,7 @@ class BackupWriter(AsyncClosing):
         body: bytes | None,
         request_id: str | None,
         *,
+        account: str = DEFAULT_ACCOUNT,
         fetched_at: datetime | None = None,
     ) -> str | None:
         """Record `bucket`: its policy file (exactly `body`) and its index line, fsynced.
@@ -258,6 +299,7 @@ class BackupWriter(AsyncClosing):
                 sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
                 request_id=request_id,
                 fetched_at=utc_timestamp(fetched_at),
+                account=account,
             )
             await self._index.append_json(entry.to_record())
         except BaseException:
@@ -267,9 +309,17 @@ class BackupWriter(AsyncClosing):
             self._adding.discard(bucket)
         return str(path) if body is not None else None
 
-    async def finish(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def finish(
+        self,
+        *,
+        listing_complete: bool = True,
+        missing: Iterable[str] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Close the index and write `summary.json` (last); returns what it holds.
 
+        `complete` is true only when the listing finished and no known target lacks an
+        index line (contracts §2); `missing` names those targets (also in `missing.txt`).
         `extra` keys are added to the summary; they may not replace the format's own.
         """
         extra = dict(extra or {})
@@ -280,10 +330,20 @@ class BackupWriter(AsyncClosing):
         with_policy = sum(
             had_policy for bucket, had_policy in self._claimed.items() if bucket not in self._adding
         )
+        lacking = sorted(set(missing) - self.done)
+        if lacking:
+            await write_atomic(
+                self.folder / MISSING_NAME, "".join(f"{b}\n" for b in lacking).encode()
+            )
+        else:
+            await remove_file(self.folder / MISSING_NAME)
         summary: dict[str, Any] = {
             "format": _FORMAT,
             "job_id": self.job_id,
             "finished_at": utc_timestamp(),
+            "complete": listing_complete and not lacking,
+            "listing_complete": listing_complete,
+            "missing": len(lacking),
             "buckets": indexed,
             "with_policy": with_policy,
             "without_policy": indexed - with_policy,
@@ -311,16 +371,27 @@ class Backup:
 
     @property
     def complete(self) -> bool:
-        """True when the backup has its `summary.json`."""
-        return self.summary is not None
+        """True when the backup has its `summary.json` and it says `complete`."""
+        return self.summary is not None and _says_complete(self.summary)
+
+    async def missing(self) -> list[str]:
+        """The known targets the backup lacks (`missing.txt`; empty when there is none)."""
+        path = anyio.Path(self.folder / MISSING_NAME)
+        if not await path.is_file():
+            return []
+        return [line.strip() for line in (await path.read_text()).splitlines() if line.strip()]
 
     @classmethod
-    async def open(cls, folder: Path, *, allow_incomplete: bool = False) -> Backup:
+    async def open(
+        cls, folder: Path, *, allow_incomplete: bool = False, allow_empty: bool = False
+    ) -> Backup:
         """Open `folder`, checking `summary.json` and every `index.jsonl` line.
 
-        Raises `BackupError` for a missing folder, an unfinished backup (unless
-        `allow_incomplete`), a summary that does not parse, a bad index line, or an index
-        whose sha256 differs from the summary's. The policy files are checked by `verify`.
+        Raises `BackupError` for a missing folder, an incomplete backup (no summary, or
+        one that says `complete: false`; unless `allow_incomplete`), a backup of zero
+        buckets (unless `allow_empty`: a snapshot may hold none), a summary that does not
+        parse, a bad index line, or an index whose sha256 differs from the summary's.
+        The policy files are checked by `verify`.
         """
         if not await anyio.Path(folder).is_dir():
             raise BackupError(
@@ -345,6 +416,20 @@ class Backup:
                     place=str(index),
                     hint=_INDEX_HINT,
                 )
+            if not _says_complete(summary) and not allow_incomplete:
+                raise BackupError(
+                    f"incomplete backup: {_incompleteness(summary)}",
+                    place=str(folder),
+                    hint="resume its backup job (`osspolicy run MANIFEST --resume "
+                    f"{summary.get('job_id', folder.name)}`), or pass --allow-incomplete to "
+                    "restore the buckets it holds",
+                )
+        if not entries and not allow_empty:
+            raise BackupError(
+                "the backup holds no bucket; restoring it would do nothing",
+                place=str(folder),
+                hint="check the source path, or restore from another backup",
+            )
         return cls(folder, summary, entries)
 
     @staticmethod

@@ -7,6 +7,7 @@ access key could be among them).
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from functools import partial
@@ -25,6 +26,7 @@ from .errors import ConfigError, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from .job import JobRun, RunOptions, check_job, run_job
 from .manifest import Manifest, load_manifest, parse_manifest
+from .report import CHANGE_KINDS
 from .results import Result
 from .rollback import rollback_manifest
 
@@ -65,6 +67,10 @@ SkipDamaged = Annotated[
     bool, typer.Option("--skip-damaged", help="Skip (and list) the damaged buckets of a backup.")
 ]
 ReportDir = Annotated[Path, typer.Option(help="Where the jobs' report folders are.")]
+Json = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON object on stdout when the job ends."),
+]
 
 #: what `--resume` alone means (the newest unfinished job of the manifest)
 RESUME_LATEST = "latest"
@@ -83,7 +89,8 @@ def _load(job: Path, endpoint: str | None, region: str | None, concurrency: int 
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:
-    """Counts per outcome, failures with code and message, wall time and rate."""
+    """Counts per outcome (and per kind of change), the diffs of a plan or a check,
+    failures with code and message, wall time and rate."""
     summary = run.summary
     console.print(f"job {run.job_id}", markup=False)
     table = Table(show_header=True)
@@ -93,6 +100,8 @@ def render_summary(run: JobRun, console: Console = out) -> None:
         if count:
             table.add_row(outcome.value, str(count))
     console.print(table)
+    if run.action in {"plan", "check"}:
+        _render_changes(run, console)
     for failure in summary.failures[:20]:
         console.print(
             f"  {failure['bucket']}: {failure['outcome']} "
@@ -103,6 +112,13 @@ def render_summary(run: JobRun, console: Console = out) -> None:
         console.print(f"  … and {summary.failed - 20} more in the report")
     if "targets_error" in summary.extra:
         console.print(str(summary.extra["targets_error"]), markup=False)
+    if summary.extra.get("complete") is False:
+        console.print(
+            f"the backup is INCOMPLETE: {summary.extra.get('missing', 0)} buckets missing"
+            + ("" if summary.extra.get("listing_complete", True) else ", listing failed")
+            + "; finish it with --resume",
+            markup=False,
+        )
     console.print(
         f"{summary.total} buckets in {summary.wall_time_s:.2f}s "
         f"({summary.buckets_per_s:.0f} buckets/s), exit code {run.exit_code}"
@@ -110,6 +126,24 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     console.print(f"report:  {run.report_folder}", markup=False)
     if run.backup_folder is not None:
         console.print(f"backup:  {run.backup_folder}", markup=False)
+
+
+def _render_changes(run: JobRun, console: Console) -> None:
+    """A plan's or a check's changes: counts by kind, then the first diffs."""
+    summary = run.summary
+    changes = summary.changes
+    changing = sum(changes[kind] for kind in ("create", "modify", "delete"))
+    for bucket, diff in summary.diffs:
+        console.print(f"--- {bucket}", markup=False)
+        console.print(diff.rstrip("\n"), markup=False)
+    shown = len(summary.diffs)
+    if changing > shown:
+        console.print(f"… and {changing - shown} more diffs in {run.report_folder}/report.jsonl")
+    counts = ", ".join(f"{changes[kind]} {kind}" for kind in CHANGE_KINDS)
+    verb = "would change" if run.action == "plan" else "drifted"
+    console.print(f"{changing} buckets {verb}: {counts}", markup=False)
+    if changing == 0 and summary.failed == 0:
+        console.print("No changes." if run.action == "plan" else "No drift.")
 
 
 async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
@@ -132,9 +166,13 @@ async def _run_with_progress(manifest: Manifest, options: RunOptions, source: st
         )
 
 
-def _execute(manifest: Manifest, options: RunOptions, source: str) -> int:
+def _execute(manifest: Manifest, options: RunOptions, source: str, *, as_json: bool) -> int:
     result = anyio.run(_run_with_progress, manifest, options, source)
-    render_summary(result)
+    if as_json:  # the object on stdout, everything for humans on stderr
+        render_summary(result, err)
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        render_summary(result)
     return result.exit_code
 
 
@@ -169,6 +207,7 @@ def _run(
     allow_incomplete: AllowIncomplete = False,
     skip_damaged: SkipDamaged = False,
     yes: Yes = False,
+    as_json: Json = False,
 ) -> int:
     """Run a job manifest end to end and write its report."""
     del yes  # accepted from the start; a confirmation gate will ask without it
@@ -179,7 +218,7 @@ def _run(
         allow_incomplete=allow_incomplete,
         skip_damaged=skip_damaged,
     )
-    return _execute(manifest, options, str(job))
+    return _execute(manifest, options, str(job), as_json=as_json)
 
 
 @app.command("plan")
@@ -188,10 +227,27 @@ def _plan(
     endpoint: Endpoint = None,
     region: Region = None,
     concurrency: Concurrency = None,
+    as_json: Json = False,
 ) -> int:
     """Show what a job would change (a diff per bucket) without sending any write."""
     manifest = _load(job, endpoint, region, concurrency)
-    return _execute(manifest, RunOptions(dry_run=True), str(job))
+    return _execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
+
+
+@app.command("check")
+def _check(
+    job: JobFile,
+    endpoint: Endpoint = None,
+    region: Region = None,
+    concurrency: Concurrency = None,
+    allow_incomplete: AllowIncomplete = False,
+    as_json: Json = False,
+) -> int:
+    """Report drift: is every bucket what this apply or restore job would make it?
+    Exit 0 compliant, 3 drifted, 1 when a bucket could not be read."""
+    manifest = _load(job, endpoint, region, concurrency)
+    options = RunOptions(check=True, allow_incomplete=allow_incomplete)
+    return _execute(manifest, options, str(job), as_json=as_json)
 
 
 @app.command("validate")
@@ -221,6 +277,7 @@ def _restore(
     allow_incomplete: AllowIncomplete = False,
     skip_damaged: SkipDamaged = False,
     yes: Yes = False,
+    as_json: Json = False,
 ) -> int:
     """Put every bucket of a backup back exactly as it was."""
     del yes
@@ -237,7 +294,7 @@ def _restore(
         base=Path.cwd(),
     )
     options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
-    return _execute(manifest, options, "osspolicy restore")
+    return _execute(manifest, options, "osspolicy restore", as_json=as_json)
 
 
 @app.command("rollback")
@@ -246,11 +303,13 @@ def _rollback(
     report_dir: ReportDir = Path("reports"),
     endpoint: Endpoint = None,
     yes: Yes = False,
+    as_json: Json = False,
 ) -> int:
     """Restore the -pre snapshot of a job: only the buckets it changed go back."""
     del yes
     manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
-    return _execute(manifest, RunOptions(allow_incomplete=True), f"osspolicy rollback {job_id}")
+    source = f"osspolicy rollback {job_id}"
+    return _execute(manifest, RunOptions(rollback=True), source, as_json=as_json)
 
 
 @app.command("demo")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .results import FAILURE_OUTCOMES, Outcome
+from .results import DRIFT_OUTCOMES, FAILURE_OUTCOMES, Outcome
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,7 +33,16 @@ EXIT_SIGTERM = 143
 """Interrupted by SIGTERM (report, journal and files flushed first)."""
 
 
-def exit_code_for(counts: Mapping[Outcome, int] | Mapping[str, int]) -> int:
-    """`EXIT_FAILURES` when any failure outcome has a count, else `EXIT_OK`."""
-    failed = sum(count for outcome, count in counts.items() if Outcome(outcome) in FAILURE_OUTCOMES)
-    return EXIT_FAILURES if failed else EXIT_OK
+def exit_code_for(
+    counts: Mapping[Outcome, int] | Mapping[str, int], *, targets_complete: bool = True
+) -> int:
+    """The exit code of a job that ran through (contracts §4): `EXIT_FAILURES` when any
+    failure outcome has a count or the targets could not all be listed, else
+    `EXIT_DRIFT` when a check found drift, else `EXIT_OK`."""
+
+    def total(outcomes: frozenset[Outcome]) -> int:
+        return sum(count for outcome, count in counts.items() if Outcome(outcome) in outcomes)
+
+    if total(FAILURE_OUTCOMES) or not targets_complete:
+        return EXIT_FAILURES
+    return EXIT_DRIFT if total(DRIFT_OUTCOMES) else EXIT_OK

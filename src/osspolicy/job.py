@@ -1,10 +1,14 @@
 """One job from start to finish: checks, folders, journal, engine, records, summary.
 
 ```
-manifest ─► check_job (no request) ─► backend ─► job folders ─► engine(targets, step) ─► sink
-                                                                          │
-                                             report.jsonl/csv + journal.jsonl ◄─┘
+manifest ─► check_job (no request) ─► action_for ─► backend ─► job folders
+         ─► engine(action.targets, action.step) ─► sink ─► finish
+                                                     │
+                            report.jsonl/csv + journal.jsonl (+ the action's folder)
 ```
+
+Which action it is (backup, apply, delete, restore, rollback, plan, check) is the
+action object's business (`actions.py`); this module runs any of them the same way.
 
 The CLI is a thin layer over `run_job`; tests call it directly. Every check that needs no
 request comes first (a ConfigError: exit 2, nothing sent). SIGINT/SIGTERM stop the engine
@@ -18,41 +22,32 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
 from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
-from .backup import Backup, BackupWriter
-from .baseline import Baseline, load_baseline
+from .backup import Backup, DamagedEntry
+from .baseline import load_baseline
 from .engine import Engine, EngineStats
-from .errors import BackendError, ConfigError
-from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM
+from .errors import ConfigError, ListingError
+from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
-from .journal import Journal, find_resumable
+from .journal import JOURNAL_NAME, Journal, find_resumable
 from .manifest import Manifest, manifest_sha256, manifest_yaml
-from .operations import (
-    ApplyOptions,
-    Done,
-    Step,
-    apply_step,
-    backup_step,
-    delete_step,
-    perform,
-    restore_step,
-    skipped,
-)
+from .operations import Done, perform, skipped
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
-from .targets import backup_targets, check_targets, iter_targets
+from .targets import check_targets, matches, named_in
 
 __all__ = (
     "Checked",
@@ -65,7 +60,8 @@ __all__ = (
 )
 
 OnResult = Callable[[Result], Awaitable[None] | None]
-JOURNAL_NAME = "journal.jsonl"
+#: what a backup's summary.json says of its completeness, repeated in the job's summary
+_COMPLETENESS = ("complete", "listing_complete", "missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +73,10 @@ class RunOptions:
     resume: str | None = None
     allow_incomplete: bool = False
     skip_damaged: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """What `check_job` loaded while checking the inputs (used again by the run)."""
-
-    baseline: Baseline | None = None
-    backup: Backup | None = None
-    damaged: dict[str, str] = field(default_factory=dict)
+    #: read every target and report drift (contracts §12) instead of running the job
+    check: bool = False
+    #: the manifest restores a job's own -pre snapshot (`osspolicy rollback`)
+    rollback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +84,25 @@ class JobRun:
     """What a finished (or stopped) job leaves: where its files are and how it went."""
 
     job_id: str
+    action: str
     report_folder: Path
     backup_folder: Path | None
     summary: Summary
     exit_code: int
     stats: EngineStats
+
+    def to_json(self) -> dict[str, Any]:
+        """The one object `--json` prints (contracts §12)."""
+        extra = self.summary.extra
+        return {
+            "job_id": self.job_id,
+            "action": self.action,
+            "exit_code": self.exit_code,
+            "counts": {str(k): v for k, v in self.summary.counts.items() if v},
+            "report": str(self.report_folder),
+            "backup": str(self.backup_folder) if self.backup_folder is not None else None,
+            "complete": extra.get("complete"),
+        }
 
 
 async def check_job(
@@ -107,15 +112,61 @@ async def check_job(
 
     Raises ConfigError (exit 2) for the first problem; nothing has been sent.
     """
+    action_for(manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback)
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
-    baseline = load_baseline(manifest.policy) if manifest.policy is not None else None
+    baseline = (
+        load_baseline(manifest.policy, allow_lockout=manifest.allow_lockout)
+        if manifest.policy is not None
+        else None
+    )
     if manifest.action != "restore" or manifest.source is None:
         return Checked(baseline=baseline)
-    backup = await Backup.open(Path(manifest.source), allow_incomplete=options.allow_incomplete)
+    backup = await Backup.open(
+        Path(manifest.source),
+        allow_incomplete=options.allow_incomplete or options.rollback,
+        allow_empty=options.rollback,  # a snapshot of a job that changed nothing
+    )
     damaged = await backup.verify(skip_damaged=options.skip_damaged)
-    reasons = {d.entry.bucket: f"damaged in the backup: {d.path.name} {d.problem}" for d in damaged}
-    return Checked(backup=backup, damaged=reasons)
+    return Checked(backup=backup, settled=await _settled(manifest, backup, damaged))
+
+
+async def _settled(
+    manifest: Manifest, backup: Backup, damaged: list[DamagedEntry]
+) -> dict[str, Done]:
+    """The restore targets whose record needs no request: damaged (skipped on request),
+    missing from an incomplete backup (skipped: it cannot be restored), or named by the
+    targets but not in the backup (failed)."""
+    settled = {
+        d.entry.bucket: Done(
+            Outcome.SKIPPED,
+            error_message=f"damaged in the backup: {d.path.name} {d.problem}",
+            note="damaged",
+        )
+        for d in damaged
+    }
+    names = named_in(manifest.targets)
+    rules = manifest.targets.discover if manifest.targets is not None else None
+    for bucket in await backup.missing():
+        wanted = (names is None or bucket in names) and (
+            rules is None
+            or (bucket.startswith(rules.prefix) and matches(bucket, rules.region or "", rules))
+        )
+        if wanted:
+            settled[bucket] = Done(
+                Outcome.SKIPPED,
+                error_message="missing from the backup (its backup job could not read it); "
+                "not restored",
+                note="missing",
+            )
+    for bucket in sorted(names or ()):
+        if backup.get(bucket) is None and bucket not in settled:
+            settled[bucket] = Done(
+                Outcome.FAILED,
+                error_code="NotInBackup",
+                error_message=f"the backup {backup.folder} holds no record of this bucket",
+            )
+    return settled
 
 
 def connection_config(manifest: Manifest) -> ConnectionConfig:
@@ -148,16 +199,17 @@ def _now() -> datetime:
 
 
 class _Listing:
-    """Keeps a failure of the target listing (ListBuckets) as the job's own error."""
+    """Keeps a failure of the target listing (ListBuckets, a buckets file) as the job's
+    own error: the targets listed before it still run; the job then fails, unfinished."""
 
     def __init__(self) -> None:
-        self.error: BackendError | None = None
+        self.error: ListingError | None = None
 
     async def guard(self, targets: AsyncIterator[Target]) -> AsyncIterator[Target]:
         try:
             async for target in targets:
                 yield target
-        except BackendError as exc:
+        except ListingError as exc:
             self.error = exc
 
 
@@ -194,12 +246,14 @@ class _Folders:
     resumed: bool
 
 
-async def _open_folders(manifest: Manifest, options: RunOptions, stack: AsyncExitStack) -> _Folders:
+async def _open_folders(
+    manifest: Manifest, action: Action, options: RunOptions, stack: AsyncExitStack
+) -> _Folders:
     """New report folder and journal, or the resumed job's (contracts §5)."""
     report_dir = Path(manifest.report_dir)
     sha = manifest_sha256(manifest)
     if options.resume is None:
-        job_id = new_job_id("plan" if options.dry_run else manifest.action)
+        job_id = new_job_id(action.name)
         folder = report_dir / job_id
         report = await ReportWriter.create(
             folder, job_id=job_id, manifest_yaml=manifest_yaml(manifest)
@@ -207,14 +261,14 @@ async def _open_folders(manifest: Manifest, options: RunOptions, stack: AsyncExi
         stack.push_async_callback(report.aclose)
         journal = await Journal.create(
             folder / JOURNAL_NAME,
-            manifest_sha256=f"plan:{sha}" if options.dry_run else sha,
+            manifest_sha256=sha if action.resumable else f"{action.name}:{sha}",
             job_id=job_id,
-            action=manifest.action,
+            action=action.name,
         )
         stack.push_async_callback(journal.aclose)
         return _Folders(job_id, folder, report, journal, set(), resumed=False)
-    if options.dry_run:
-        raise ConfigError("a plan cannot be resumed", hint="run the plan again")
+    if not action.resumable:
+        raise ConfigError(f"a {action.name} cannot be resumed", hint=f"run the {action.name} again")
     found = (
         await find_resumable(report_dir, sha)
         if options.resume == "latest"
@@ -256,83 +310,6 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
     )
 
 
-async def _writer(folder: Path, job_id: str, *, resumed: bool) -> BackupWriter:
-    """A backup or snapshot folder: new, or the resumed job's own unfinished one."""
-    if resumed and await anyio.Path(folder).is_dir():
-        return await BackupWriter.resume(folder, job_id=job_id)
-    return await BackupWriter.create(folder, job_id=job_id)
-
-
-async def _account_id(backend: Backend, tries: Tries) -> str:
-    page = await tries(backend.list_buckets_page, "", "", 1)
-    return page.owner_id or ""
-
-
-async def _prepare_step(
-    manifest: Manifest,
-    checked: Checked,
-    backend: Backend,
-    new_tries: Callable[[], Tries],
-    *,
-    job: _Folders,
-    dry_run: bool,
-) -> tuple[Step, BackupWriter | None]:
-    """The per-bucket step of the manifest's action, and the folder it writes."""
-    backup_dir = Path(manifest.backup_dir)
-    if manifest.action == "backup":
-        writer = await _writer(backup_dir / job.job_id, job.job_id, resumed=job.resumed)
-        return backup_step(backend, writer), writer
-    snapshot = None
-    if not dry_run:
-        snapshot = await _writer(backup_dir / f"{job.job_id}-pre", job.job_id, resumed=job.resumed)
-    if manifest.action == "apply" and checked.baseline is not None:
-        baseline = checked.baseline
-        account_id = await _account_id(backend, new_tries()) if baseline.needs_account_id else ""
-        options = ApplyOptions(baseline, account_id, manifest.allow_public, dry_run)
-        return apply_step(backend, snapshot, options), snapshot
-    if manifest.action == "restore" and checked.backup is not None:
-        backup = checked.backup
-
-        async def backed_up(bucket: str) -> bytes | None:
-            entry = backup.get(bucket)
-            return None if entry is None else await backup.read_policy(entry)
-
-        step = restore_step(backend, snapshot, backed_up, dry_run=dry_run)
-        return _skipping(step, checked.damaged), snapshot
-    return delete_step(backend, snapshot, dry_run=dry_run), snapshot
-
-
-def _skipping(step: Step, reasons: dict[str, str]) -> Step:
-    """`step`, except that the buckets in `reasons` are skipped at the user's request."""
-    if not reasons:
-        return step
-
-    async def skip_or_step(target: Target, tries: Tries) -> Done:
-        reason = reasons.get(target.bucket)
-        if reason is not None:
-            return Done(Outcome.SKIPPED, error_message=reason)
-        return await step(target, tries)
-
-    return skip_or_step
-
-
-def _targets(
-    manifest: Manifest,
-    checked: Checked,
-    backend: Backend,
-    new_tries: Callable[[], Tries],
-) -> AsyncIterator[Target]:
-    if checked.backup is not None:
-        return backup_targets(
-            checked.backup.entries(), manifest.targets, manifest.connection.region
-        )
-    if manifest.targets is None:  # pragma: no cover - the manifest model requires it here
-        raise ConfigError("targets: required")
-    return iter_targets(
-        manifest.targets, region=manifest.connection.region, backend=backend, new_tries=new_tries
-    )
-
-
 async def _not_done(targets: AsyncIterator[Target], done: set[str]) -> AsyncIterator[Target]:
     async for target in targets:
         if target.bucket not in done:
@@ -353,15 +330,63 @@ async def run_job(
     """Run the job the manifest describes and return where its files are.
 
     All input checks come first (ConfigError, nothing sent); a missing credential is
-    found when the backend is made, also before any request.
+    found when the backend is made, also before any request. Then, whatever the
+    action: folders → targets → engine(step) → sink → finish.
     """
     checked = await check_job(manifest, options, source=source)
+    action = action_for(
+        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
+    )
     backend = backend if backend is not None else make_backend(manifest)
-    retry_cfg = _retry_config(manifest)
+    new_tries = _tries_factory(manifest, sleep)
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
-    action = "plan" if options.dry_run else manifest.action
+    started_at = _now()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(backend.aclose)
+        job = await _open_folders(manifest, action, options, stack)
+        ctx = JobContext(manifest, checked, backend, new_tries, job.job_id, job.resumed)
+        prepared = await action.prepare(ctx)
+        if prepared.folder is not None:
+            stack.push_async_callback(prepared.folder.aclose)
 
-    # one limiter per job, shared by every worker; every attempt (retries too) waits for it
+        async def work(target: Target) -> Result:
+            return await perform(action.name, target, prepared.step, new_tries())
+
+        def skip(target: Target) -> Result:
+            return skipped(action.name, target, "the job was stopped before this bucket")
+
+        listing = _Listing()
+        targets = _not_done(listing.guard(action.targets(ctx)), job.done)
+        watcher = _Signals(engine)
+        async with anyio.create_task_group() as group:
+            if handle_signals:
+                group.start_soon(watcher.watch)
+            await engine.run(targets, work, _sink(job, on_result), skip)
+            group.cancel_scope.cancel()
+        summary = await _finish(
+            job,
+            prepared,
+            interrupted=watcher.exit_code,
+            listing_error=listing.error,
+            engine=engine,
+            started_at=started_at,
+        )
+    folder = prepared.folder.folder if prepared.folder is not None else None
+    return JobRun(
+        job.job_id,
+        action.name,
+        job.report_folder,
+        folder,
+        summary,
+        summary.exit_code,
+        engine.stats,
+    )
+
+
+def _tries_factory(manifest: Manifest, sleep: Sleep) -> Callable[[], Tries]:
+    """Fresh `Tries` per call, all pacing on one rate limiter per job (every attempt,
+    retries too, waits for it)."""
+    retry_cfg = _retry_config(manifest)
     rate = manifest.rate_limit
     limiter = RateLimit.per_second(rate).new_state() if rate > 0 else None
 
@@ -370,46 +395,7 @@ async def run_job(
             return Tries(retry_cfg, sleep=sleep)
         return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire)
 
-    started_at = _now()
-    async with AsyncExitStack() as stack:
-        stack.push_async_callback(backend.aclose)
-        job = await _open_folders(manifest, options, stack)
-        step, writer = await _prepare_step(
-            manifest, checked, backend, new_tries, job=job, dry_run=options.dry_run
-        )
-        if writer is not None:
-            stack.push_async_callback(writer.aclose)
-
-        async def work(target: Target) -> Result:
-            return await perform(action, target, step, new_tries())
-
-        def skip(target: Target) -> Result:
-            return skipped(action, target, "the job was stopped before this bucket")
-
-        sink = _sink(job, on_result)
-        listing = _Listing()
-        targets = _not_done(
-            listing.guard(_targets(manifest, checked, backend, new_tries)), job.done
-        )
-        watcher = _Signals(engine)
-        async with anyio.create_task_group() as group:
-            if handle_signals:
-                group.start_soon(watcher.watch)
-            await engine.run(targets, work, sink, skip)
-            group.cancel_scope.cancel()
-
-        summary = await _finish(
-            job,
-            writer,
-            interrupted=watcher.exit_code,
-            listing_error=listing.error,
-            engine=engine,
-            started_at=started_at,
-        )
-    backup_folder = writer.folder if writer is not None else None
-    return JobRun(
-        job.job_id, job.report_folder, backup_folder, summary, summary.exit_code, engine.stats
-    )
+    return new_tries
 
 
 def _sink(
@@ -431,42 +417,38 @@ def _sink(
 
 async def _finish(
     job: _Folders,
-    writer: BackupWriter | None,
+    prepared: Prepared,
     *,
     interrupted: int | None,
-    listing_error: BackendError | None,
+    listing_error: ListingError | None,
     engine: Engine[Target, Result],
     started_at: datetime,
 ) -> Summary:
     """Close the job's files in order: backup summary, journal, report summary last.
 
     An interrupted job's backup gets no summary.json and its journal no finished line,
-    so both stay resumable.
+    so both stay resumable; a job whose listing failed gets both summaries (saying so:
+    `complete: false`) but no finished line, so `--resume` lists again.
     """
+    listed = listing_error is None
     exit_code = interrupted
     if exit_code is None:
-        failed = job.report.failure_count or listing_error is not None
-        exit_code = EXIT_FAILURES if failed else EXIT_OK
-    if writer is not None and interrupted is None:
-        await writer.finish()
-    await job.journal.flush()
-    if interrupted is None:
-        await job.journal.mark_finished(exit_code)
-    backup_folder = writer.folder if writer is not None else None
-    return await job.report.finish(
-        started_at=started_at,
-        finished_at=_now(),
-        exit_code=exit_code,
-        extra=_extra(backup_folder, engine.stats, listing_error),
-    )
-
-
-def _extra(
-    backup_folder: Path | None, stats: EngineStats, listing_error: BackendError | None
-) -> dict[str, Any]:
-    extra: dict[str, Any] = {"max_in_flight": stats.max_in_flight}
+        exit_code = exit_code_for(job.report.counts, targets_complete=listed)
+    extra: dict[str, Any] = {"max_in_flight": engine.stats.max_in_flight}
     if listing_error is not None:
-        extra["targets_error"] = f"listing the buckets failed: {listing_error}"
-    if backup_folder is not None:
-        extra["backup_folder"] = str(backup_folder)
-    return extra
+        extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
+    folder = prepared.folder
+    if folder is not None:
+        extra["backup_folder"] = str(folder.folder)
+        if interrupted is None:
+            written = await folder.finish(
+                listing_complete=listed, missing=job.journal.pending if prepared.backup else ()
+            )
+            if prepared.backup:
+                extra.update({key: written[key] for key in _COMPLETENESS})
+    await job.journal.flush()
+    if interrupted is None and listed:
+        await job.journal.mark_finished(exit_code)
+    return await job.report.finish(
+        started_at=started_at, finished_at=_now(), exit_code=exit_code, extra=extra
+    )

@@ -5,13 +5,17 @@
 ```
 {"journal": 1, "job_id": ..., "manifest_sha256": ..., "action": ..., "started_at": ...}
 {...one result record per finished target, as in report.jsonl...}
-{"finished": true, "exit_code": 0, "finished_at": ...}      only when the job ran through
+{"finished": true, "exit_code": 1, "pending": 8, "finished_at": ...}   when the run ended
+{...a resumed run's records, then its own finished line...}
 ```
 
-A torn last line is ignored. A job whose journal has no `finished` line is unfinished
-and may be resumed with the same effective manifest (same sha256); targets with a success
-record are skipped. Call `mark_finished` only when every target got its record: a job
-stopped by a signal stays resumable.
+A torn last line is ignored. A job may be resumed with the same effective manifest (same
+sha256) while it has a target without a success record (contracts §5): its journal does
+not end with a `finished` line (interrupted, or its listing failed), or that line counts
+`pending` targets (failed, conflict, skipped). Targets with a success record are
+skipped; every other one runs again. Call `mark_finished` only when every target the
+job knows of got its record and the listing ran through: a job stopped by a signal, or
+whose listing failed, stays resumable and will list again.
 """
 
 from __future__ import annotations
@@ -81,6 +85,21 @@ def _is_finished_line(record: Mapping[str, Any] | None) -> bool:
     return record is not None and record.get("finished") is True
 
 
+def _has_pending(finished: Mapping[str, Any]) -> bool:
+    """Whether a `finished` line leaves targets to resume (older lines: a failed exit)."""
+    pending = finished.get("pending")
+    return bool(pending) if isinstance(pending, int) else finished.get("exit_code") != 0
+
+
+def _note(result: Result, done: set[str], pending: set[str]) -> None:
+    """Track `result`: a success is done; anything else is pending until one is."""
+    if result.succeeded:
+        done.add(result.bucket)
+        pending.discard(result.bucket)
+    else:
+        pending.add(result.bucket)
+
+
 async def _lines(path: Path) -> AsyncGenerator[tuple[int, dict[str, Any]], None]:
     """(line number, record) of every good line; a bad line but the last raises."""
 
@@ -106,11 +125,20 @@ def _result(path: Path, line_no: int, record: dict[str, Any]) -> Result:
 class Journal(AsyncClosing):
     """One job's journal, open for appending result records."""
 
-    def __init__(self, path: Path, header: JournalHeader, log: AppendLog, done: set[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: JournalHeader,
+        log: AppendLog,
+        done: set[str],
+        pending: set[str] | None = None,
+    ) -> None:
         self.path = path
         self.header = header
         self._log = log
         self._done = done
+        #: buckets whose latest record is not a success (run again on resume)
+        self._pending = pending if pending is not None else set()
         self._finished = False
 
     @property
@@ -150,11 +178,11 @@ class Journal(AsyncClosing):
     async def open_for_resume(
         cls, path: Path, *, manifest_sha256: str, fsync_every: int = _FSYNC_EVERY
     ) -> Journal:
-        """Reopen an unfinished job's journal to append the records of the resumed run.
+        """Reopen a job's journal to append the records of the resumed run.
 
         Refused (`ConfigError`, exit 2) when there is no journal, it is damaged, the job
-        finished, or the effective manifest's sha256 differs from the one it started with.
-        A torn last line is cut off before appending.
+        finished with every target done, or the effective manifest's sha256 differs from
+        the one it started with. A torn last line is cut off before appending.
         """
         if not await anyio.Path(path).is_file():
             raise ConfigError(
@@ -164,23 +192,27 @@ class Journal(AsyncClosing):
             )
         header: JournalHeader | None = None
         done: set[str] = set()
+        pending: set[str] = set()
+        finished: Mapping[str, Any] | None = None
         async with aclosing(_lines(path)) as lines:
             async for line_no, record in lines:
                 if line_no == 1:
                     header = JournalHeader.from_record(record)
                     if header is None:
                         break
-                elif _is_finished_line(record):
-                    raise ConfigError(
-                        f"job {header.job_id if header else path.parent.name} finished "
-                        f"(exit code {record.get('exit_code')}); there is nothing to resume",
-                        hint="run without --resume to start a new job",
-                    )
-                elif (result := _result(path, line_no, record)).succeeded:
-                    done.add(result.bucket)
+                    continue
+                finished = record if _is_finished_line(record) else None
+                if finished is None:
+                    _note(_result(path, line_no, record), done, pending)
         if header is None:
             raise ConfigError(
                 "does not start with a journal header line", place=str(path), hint=_DAMAGED_HINT
+            )
+        if finished is not None and not pending:
+            raise ConfigError(
+                f"job {header.job_id} finished with every target done (exit code "
+                f"{finished.get('exit_code')}); there is nothing to resume",
+                hint="run without --resume to start a new job",
             )
         if header.manifest_sha256 != manifest_sha256:
             raise ConfigError(
@@ -192,7 +224,7 @@ class Journal(AsyncClosing):
                 ),
             )
         log = await AppendLog.open(path, fsync_every=fsync_every)
-        return cls(path, header, log, done)
+        return cls(path, header, log, done, pending)
 
     async def record(self, result: Result) -> None:
         """Append `result`'s record (fsynced with the next batch)."""
@@ -204,12 +236,19 @@ class Journal(AsyncClosing):
             raise ValueError(f"{self.path}: the journal is finished")
         results = list(results)
         await self._log.append_json_many(result.to_record() for result in results)
-        self._done.update(result.bucket for result in results if result.succeeded)
+        for result in results:
+            _note(result, self._done, self._pending)
 
     async def mark_finished(self, exit_code: int) -> None:
-        """Write the final line: the job ran through and is no longer resumable."""
+        """Write the run's final line: every known target has its record and the listing
+        ran through; the job stays resumable only while some target is `pending`."""
         await self._log.append_json(
-            {"finished": True, "exit_code": exit_code, "finished_at": utc_timestamp()}
+            {
+                "finished": True,
+                "exit_code": exit_code,
+                "pending": len(self._pending),
+                "finished_at": utc_timestamp(),
+            }
         )
         await self._log.flush()
         self._finished = True
@@ -217,6 +256,11 @@ class Journal(AsyncClosing):
     def done_buckets(self) -> set[str]:
         """Buckets with a success record: a resumed job skips them."""
         return set(self._done)
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Buckets whose latest record is not a success (of all runs so far)."""
+        return frozenset(self._pending)
 
     async def records(self) -> list[Result]:
         """Every result record in the journal (of all runs), in order."""
@@ -245,10 +289,15 @@ class Journal(AsyncClosing):
         await self._log.aclose()
 
 
+#: jobs that only read and report: never resumed (run them again instead)
+_NOT_RESUMABLE = frozenset({"plan", "check"})
+
+
 async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path | None:
     """The newest job folder in `report_dir` whose journal has this manifest sha256 (any
-    manifest for None) and no `finished` line, or None. Only the first and last lines
-    of each journal are read."""
+    manifest for None) and a target left to do: no `finished` line, or one with
+    `pending` targets. None if there is none. Only the first and last lines of each
+    journal are read; plans and checks are never resumed."""
     root = anyio.Path(report_dir)
     if not await root.is_dir():
         return None
@@ -257,6 +306,8 @@ async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path 
         try:
             job = parse_job_id(folder.name)
         except ValueError:
+            continue
+        if job.action in _NOT_RESUMABLE:
             continue
         journal = folder / JOURNAL_NAME
         try:
@@ -271,6 +322,6 @@ async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path 
             continue
         if manifest_sha256 is not None and header.manifest_sha256 != manifest_sha256:
             continue
-        if not _is_finished_line(last):
+        if last is None or not _is_finished_line(last) or _has_pending(last):
             return folder_path
     return None

@@ -4,13 +4,24 @@ A step is an async function `(target, tries) -> Done`; `perform()` runs it with 
 `Tries` (retries + attempt count), times it and turns every failure into the bucket's own
 `failed` record. This is the one place errors become records: a bucket that fails never
 stops the others, and no exception escapes to the engine.
+
+The actions that change policies (apply, delete, restore) first *decide* what a bucket
+needs (a `Decider`: read the policy, compare it with what the job wants, contracts §6);
+the same decision is then written (`write_step`), shown (`plan_step`) or checked
+(`check_step`), so a plan, a check and a run can never disagree on what a bucket needs.
+
+```
+decide(target) ─► Decision(read, change, body) ─┬─► write_step: snapshot, then PUT/DELETE
+                                                ├─► plan_step:  planned / unchanged + diff
+                                                └─► check_step: drifted / compliant + diff
+```
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,28 +30,38 @@ from .backends import Backend, PolicyRead
 from .baseline import Baseline
 from .errors import BackendError, ConfigError
 from .policy import (
-    diff,
+    diff as policy_diff,
+)
+from .policy import (
     foreign_resources,
-    is_public,
     parse_policy,
     policies_equal,
     public_statements,
+    text_diff,
 )
 from .results import Change, Outcome, Result, Target
 from .retry import Tries
 
 __all__ = (
     "ApplyOptions",
+    "BackupBytes",
     "BackupSink",
+    "Decider",
+    "Decision",
     "Done",
     "SnapshotSink",
     "Step",
-    "apply_step",
+    "WriteGate",
+    "apply_decider",
     "backup_step",
-    "delete_step",
+    "check_step",
+    "delete_decider",
+    "failure",
     "perform",
-    "restore_step",
+    "plan_step",
+    "restore_decider",
     "skipped",
+    "write_step",
 )
 
 
@@ -51,21 +72,50 @@ class Done:
     outcome: Outcome
     request_id: str | None = None
     change: Change | None = None
+    had_policy: bool | None = None
     snapshot: str | None = None
     diff: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     note: str | None = None
+    read_sha256: str | None = None
+    canary: bool = False
 
 
 Step = Callable[[Target, Tries], Awaitable[Done]]
+
+
+def failure(exc: Exception) -> Done | None:
+    """The `failed` record of an error that is one bucket's own (None: not one of those).
+
+    A service error, a policy that renders too large for this bucket, or the disk: the
+    bucket fails alone, the others go on.
+    """
+    if isinstance(exc, BackendError):
+        return Done(
+            Outcome.FAILED,
+            request_id=exc.request_id,
+            error_code=exc.code,
+            error_message=exc.message,
+        )
+    if isinstance(exc, ConfigError):
+        return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
+    if isinstance(exc, OSError):
+        return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
+    return None
 
 
 class BackupSink(Protocol):
     """Where a backup (or a pre-change snapshot) puts one bucket's policy."""
 
     async def add(
-        self, bucket: str, region: str | None, body: bytes | None, request_id: str | None
+        self,
+        bucket: str,
+        region: str | None,
+        body: bytes | None,
+        request_id: str | None,
+        *,
+        account: str = ...,
     ) -> str | None:
         """Store the policy durably; return the file written, or None for no policy."""
         ...
@@ -85,42 +135,39 @@ async def perform(action: str, target: Target, step: Step, tries: Tries) -> Resu
     started = time.monotonic()
     try:
         done = await step(target, tries)
-    except BackendError as exc:
-        done = Done(
-            Outcome.FAILED,
-            request_id=exc.request_id,
-            error_code=exc.code,
-            error_message=exc.message,
-        )
-    except ConfigError as exc:  # e.g. a policy that renders too large for this bucket
-        done = Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
-    except OSError as exc:  # the disk, not the service: still this bucket's own record
-        done = Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
+    except (BackendError, ConfigError, OSError) as exc:
+        done = failure(exc) or Done(Outcome.FAILED)
     return Result(
         bucket=target.bucket,
         region=target.region,
         action=action,
         outcome=done.outcome,
+        account=target.account,
         attempts=tries.count,
         request_id=done.request_id,
         error_code=done.error_code,
         error_message=done.error_message,
         duration_ms=round((time.monotonic() - started) * 1000),
         change=done.change,
+        had_policy=done.had_policy,
+        read_sha256=done.read_sha256,
+        canary=done.canary,
         snapshot=done.snapshot,
         diff=done.diff,
         note=done.note,
     )
 
 
-def skipped(action: str, target: Target, reason: str) -> Result:
+def skipped(action: str, target: Target, reason: str, *, note: str | None = None) -> Result:
     """The record of a target the job did not attempt (stopped, or the user asked)."""
     return Result(
         bucket=target.bucket,
         region=target.region,
         action=action,
         outcome=Outcome.SKIPPED,
+        account=target.account,
         error_message=reason,
+        note=note,
     )
 
 
@@ -129,11 +176,90 @@ def backup_step(backend: Backend, sink: BackupSink) -> Step:
 
     async def step(target: Target, tries: Tries) -> Done:
         read = await tries(backend.get_policy, target.bucket, target.region)
-        await sink.add(target.bucket, target.region, read.body, read.request_id)
+        await sink.add(
+            target.bucket, target.region, read.body, read.request_id, account=target.account
+        )
         outcome = Outcome.FETCHED if read.body is not None else Outcome.NO_POLICY
-        return Done(outcome, request_id=read.request_id)
+        return Done(outcome, request_id=read.request_id, had_policy=read.body is not None)
 
     return step
+
+
+# -- deciding what a bucket needs ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one bucket needs: its policy as read, the change, and the bytes to send.
+
+    `desired` is the parsed policy the job wants (None: no policy) when the decider
+    parsed it anyway (apply); otherwise `diff()` parses `body` only when asked. `public`
+    names the statements of a PUT that grant access to everyone (apply, unless
+    `allow_public`): on a bucket with Block Public Access on that PUT is refused.
+    """
+
+    read: PolicyRead
+    change: Change
+    body: bytes | None = None
+    desired: Mapping[str, Any] | None = None
+    parsed: bool = False
+    public: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def had_policy(self) -> bool:
+        """Whether the bucket had a policy when it was read."""
+        return self.read.body is not None
+
+    @property
+    def read_sha256(self) -> str | None:
+        """The sha256 of the policy as read (None: there was none)."""
+        return None if self.read.body is None else hashlib.sha256(self.read.body).hexdigest()
+
+    def done(
+        self,
+        outcome: Outcome,
+        *,
+        request_id: str | None = None,
+        snapshot: str | None = None,
+        diff: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Done:
+        """A record of this decision: what was read, the change, and the rest given."""
+        return Done(
+            outcome,
+            request_id or self.read.request_id,
+            self.change,
+            self.had_policy,
+            snapshot=snapshot,
+            diff=diff,
+            error_code=error_code,
+            error_message=error_message,
+            note=self.note,
+            read_sha256=self.read_sha256,
+        )
+
+    def diff(self, bucket: str) -> str:
+        """The unified diff from the current policy to the wanted one ("" if equal).
+
+        Canonical texts (contracts §6); where those are equal but the bytes are not (a
+        restore wants the exact bytes back), the diff of the bytes themselves.
+        """
+        current = _parsed(self.read.body, f"{bucket}: current policy")
+        desired = self.desired if self.parsed else _parsed(self.body, f"{bucket}: wanted")
+        found = policy_diff(current, desired, bucket=bucket)
+        if found or self.parsed or self.read.body == self.body:
+            return found
+        return text_diff(self.read.body, self.body, bucket=bucket)
+
+
+Decider = Callable[[Target, Tries], Awaitable[Decision]]
+BackupBytes = Callable[[str], Awaitable[bytes | None]]
+
+
+def _parsed(body: bytes | None, source: str) -> dict[str, Any] | None:
+    return None if body is None else parse_policy(body, source=source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,71 +269,16 @@ class ApplyOptions:
     baseline: Baseline
     account_id: str = ""
     allow_public: bool = False
-    dry_run: bool = False
 
 
-async def _write(
-    backend: Backend,
-    tries: Tries,
-    target: Target,
-    *,
-    read: PolicyRead,
-    change: Change,
-    body: bytes | None,
-    snapshot: SnapshotSink | None,
-) -> Done:
-    """Send the write `change` calls for, after the bucket's snapshot is on disk."""
-    if change is Change.NONE:
-        return Done(Outcome.UNCHANGED, request_id=read.request_id, change=change)
-    if snapshot is None:  # pragma: no cover - run_job always gives writes a snapshot
-        raise ValueError("no snapshot, no write")
-    # durable before the write; on resume the first snapshot of a bucket wins
-    stored = await snapshot.add(target.bucket, target.region, read.body, read.request_id)
-    where = stored or str(snapshot.folder / "index.jsonl")  # no policy: its index line
-    if change is Change.PUT and body is not None:
-        reply = await tries(backend.put_policy, target.bucket, body, target.region)
-        return Done(Outcome.APPLIED, reply.request_id, change=change, snapshot=where)
-    reply = await tries(backend.delete_policy, target.bucket, target.region)
-    return Done(Outcome.DELETED, reply.request_id, change=change, snapshot=where)
-
-
-def _planned(
-    target: Target,
-    read: PolicyRead,
-    change: Change,
-    current: dict[str, Any] | None,
-    desired: dict[str, Any] | None,
-    **extra: str | None,
-) -> Done:
-    """A plan's record: the change that would be sent and the diff of the policies."""
-    return Done(
-        Outcome.PLANNED,
-        read.request_id,
-        change=change,
-        diff=diff(current, desired, bucket=target.bucket),
-        error_message=extra.get("error_message"),
-        note=extra.get("note"),
-    )
-
-
-def _current(target: Target, read: PolicyRead) -> dict[str, Any] | None:
-    if read.body is None:
-        return None
-    return parse_policy(read.body, source=f"{target.bucket}: current policy")
-
-
-def apply_step(backend: Backend, snapshot: SnapshotSink | None, options: ApplyOptions) -> Step:
-    """Apply: merge (or replace) the rendered baseline; write only what differs.
-
-    A bucket already equal to its target (contracts §6) is `unchanged` and gets no
-    write; a public grant on a bucket with Block Public Access on is `blocked_public`
-    before anything is sent, unless `allow_public`.
-    """
+def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
+    """Apply: merge (or replace) the rendered baseline; a bucket already equal to it
+    (canonical equality, contracts §6) needs no change."""
     baseline = options.baseline
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def decide(target: Target, tries: Tries) -> Decision:
         read = await tries(backend.get_policy, target.bucket, target.region)
-        current = _current(target, read)
+        current = _parsed(read.body, f"{target.bucket}: current policy")
         desired = baseline.desired(
             current,
             bucket=target.bucket,
@@ -223,75 +294,148 @@ def apply_step(backend: Backend, snapshot: SnapshotSink | None, options: ApplyOp
             change = Change.PUT
             body = baseline.body(desired)
         foreign = foreign_resources(desired, target.bucket)
-        note = f"resources naming other buckets: {', '.join(foreign)}" if foreign else None
-        blocked = None
-        public = change is Change.PUT and is_public(desired) and not options.allow_public
-        if public and await tries(backend.get_block_public_access, target.bucket, target.region):
-            blocked = (
-                f"public grant ({', '.join(public_statements(desired))}) while Block "
-                "Public Access is on; switch it off for this bucket or set allow_public"
-            )
-        if options.dry_run:
-            refused = f"would be refused: {blocked}" if blocked else None
-            return _planned(
-                target, read, change, current, desired, error_message=refused, note=note
-            )
-        if blocked:
-            return Done(
-                Outcome.BLOCKED_PUBLIC,
-                read.request_id,
-                change=change,
-                error_code="BlockedPublic",
-                error_message=blocked,
-                note=note,
-            )
-        done = await _write(
-            backend, tries, target, read=read, change=change, body=body, snapshot=snapshot
+        public = change is Change.PUT and not options.allow_public
+        return Decision(
+            read,
+            change,
+            body,
+            desired,
+            parsed=True,
+            public=tuple(public_statements(desired)) if public else (),
+            note=f"resources naming other buckets: {', '.join(foreign)}" if foreign else None,
         )
-        return dataclasses.replace(done, note=note)
 
-    return step
+    return decide
 
 
-def delete_step(backend: Backend, snapshot: SnapshotSink | None, *, dry_run: bool) -> Step:
-    """Delete: remove every target's policy, snapshot first; none there is `unchanged`."""
+def delete_decider(backend: Backend) -> Decider:
+    """Delete: every policy goes; a bucket without one needs no change."""
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def decide(target: Target, tries: Tries) -> Decision:
         read = await tries(backend.get_policy, target.bucket, target.region)
         change = Change.NONE if read.body is None else Change.DELETE
-        if dry_run:
-            return _planned(target, read, change, _current(target, read), None)
-        return await _write(
-            backend, tries, target, read=read, change=change, body=None, snapshot=snapshot
-        )
+        return Decision(read, change, parsed=True)
 
-    return step
+    return decide
 
 
-BackupBytes = Callable[[str], Awaitable[bytes | None]]
-
-
-def restore_step(
-    backend: Backend, snapshot: SnapshotSink | None, backed_up: BackupBytes, *, dry_run: bool
-) -> Step:
-    """Restore: put the backed-up bytes back exactly, or delete where there was none.
+def restore_decider(backend: Backend, backed_up: BackupBytes) -> Decider:
+    """Restore: the backed-up bytes exactly, or no policy where there was none.
 
     `backed_up(bucket)` gives the verified bytes of the backup (None: no policy). A
-    bucket whose current policy is byte-equal is `unchanged` and gets no write.
+    bucket whose current policy is byte-equal needs no change (restore's own rule).
     """
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def decide(target: Target, tries: Tries) -> Decision:
         wanted = await backed_up(target.bucket)
         read = await tries(backend.get_policy, target.bucket, target.region)
         if read.body == wanted:
             change = Change.NONE
         else:
             change = Change.PUT if wanted is not None else Change.DELETE
-        if dry_run:
-            goal = parse_policy(wanted, source=f"{target.bucket}: backup") if wanted else None
-            return _planned(target, read, change, _current(target, read), goal)
-        return await _write(
-            backend, tries, target, read=read, change=change, body=wanted, snapshot=snapshot
+        return Decision(read, change, wanted)
+
+    return decide
+
+
+# -- what is done with a decision ------------------------------------------------------
+
+
+async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Decision) -> str:
+    """Why the service would refuse the PUT ("" if it would not): a public grant while
+    the bucket's Block Public Access is on."""
+    if not decision.public:
+        return ""
+    if not await tries(backend.get_block_public_access, target.bucket, target.region):
+        return ""
+    return (
+        f"public grant ({', '.join(decision.public)}) while Block Public Access is on; "
+        "switch it off for this bucket or set allow_public"
+    )
+
+
+class WriteGate(Protocol):
+    """Asked by `write_step` before each write (after the snapshot is decided): None
+    lets the write go; a `Done` is the bucket's record instead (a conflict with a saved
+    plan, a skip because a canary failed). It may wait (the canary's first writes)."""
+
+    async def admit(self, target: Target, decision: Decision) -> Done | None:
+        """None to write, or the record to keep instead of writing."""
+        ...
+
+
+def write_step(
+    backend: Backend, decide: Decider, snapshot: SnapshotSink, gate: WriteGate | None = None
+) -> Step:
+    """Make each bucket what the job wants: snapshot first, then one PUT or DELETE.
+
+    A bucket that needs nothing is `unchanged` and gets no write; a public grant on a
+    bucket with Block Public Access on is `blocked_public` before anything is sent;
+    `gate` may hold or refuse a write (contracts §11).
+    """
+
+    async def step(target: Target, tries: Tries) -> Done:
+        decision = await decide(target, tries)
+        change = decision.change
+        if change is Change.NONE:
+            return decision.done(Outcome.UNCHANGED)
+        blocked = await _blocked(backend, tries, target, decision)
+        if blocked:
+            return decision.done(
+                Outcome.BLOCKED_PUBLIC, error_code="BlockedPublic", error_message=blocked
+            )
+        if gate is not None and (refused := await gate.admit(target, decision)) is not None:
+            return refused
+        # durable before the write; on resume the first snapshot of a bucket wins
+        stored = await snapshot.add(
+            target.bucket,
+            target.region,
+            decision.read.body,
+            decision.read.request_id,
+            account=target.account,
         )
+        where = stored or str(snapshot.folder / "index.jsonl")  # no policy: its index line
+        if change is Change.PUT and decision.body is not None:
+            reply = await tries(backend.put_policy, target.bucket, decision.body, target.region)
+            outcome = Outcome.APPLIED
+        else:
+            reply = await tries(backend.delete_policy, target.bucket, target.region)
+            outcome = Outcome.DELETED
+        return decision.done(outcome, request_id=reply.request_id, snapshot=where)
+
+    return step
+
+
+def plan_step(backend: Backend, decide: Decider) -> Step:
+    """A plan: what the write would be, with the diff; nothing is sent but reads.
+
+    A bucket with nothing to change is `unchanged`; one the service would refuse is
+    still `planned`, with the reason in `error_message`. Each record keeps the sha256 of
+    the policy read, so that a run of this plan writes only what is still as read.
+    """
+
+    async def step(target: Target, tries: Tries) -> Done:
+        decision = await decide(target, tries)
+        if decision.change is Change.NONE:
+            return decision.done(Outcome.UNCHANGED)
+        blocked = await _blocked(backend, tries, target, decision)
+        return decision.done(
+            Outcome.PLANNED,
+            diff=decision.diff(target.bucket),
+            error_message=f"would be refused: {blocked}" if blocked else None,
+        )
+
+    return step
+
+
+def check_step(decide: Decider) -> Step:
+    """A drift check: `compliant` when the job would change nothing, else `drifted`
+    with the change and the diff (contracts §12)."""
+
+    async def step(target: Target, tries: Tries) -> Done:
+        decision = await decide(target, tries)
+        if decision.change is Change.NONE:
+            return decision.done(Outcome.COMPLIANT)
+        return decision.done(Outcome.DRIFTED, diff=decision.diff(target.bucket))
 
     return step

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 import json
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ from osspolicy.errors import PolicyDocumentError
 
 __all__ = (
     "BUILTIN_VARIABLES",
+    "LOCKOUT_ACTIONS",
     "MAX_BODY_BYTES",
     "MAX_VALUE_BYTES",
     "canonical",
@@ -36,6 +38,7 @@ __all__ = (
     "diff",
     "foreign_resources",
     "is_public",
+    "lockout_statements",
     "merge",
     "parse_policy",
     "parse_policy_file_text",
@@ -45,6 +48,7 @@ __all__ = (
     "render",
     "replace",
     "serialize",
+    "text_diff",
     "validate_policy",
 )
 
@@ -54,14 +58,20 @@ MAX_BODY_BYTES = 16_384
 MAX_VALUE_BYTES = 4095
 #: placeholders every job provides; the manifest's `policy.vars` add to them
 BUILTIN_VARIABLES = frozenset({"account_id", "bucket", "region"})
+#: the calls a job needs to undo a policy: a Deny of any of them to everyone locks it out
+LOCKOUT_ACTIONS = ("oss:PutBucketPolicy", "oss:DeleteBucketPolicy", "oss:GetBucketPolicy")
 
 _TOP_KEYS = ("Version", "Statement")
 _SHAPE = 'write {"Version": "1", "Statement": [...]}'
 #: statement keys compared as sets: a single string equals a one-element list
 _SET_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource", "Principal"})
 _STATEMENT_KEYS = ("Sid", "Effect", "Condition", *sorted(_SET_KEYS))
-#: Condition keys that pin an Allow to a network or an access key (compared lower-cased)
-_PINNING_KEYS = frozenset({"acs:sourcevpc", "acs:sourcevpcid", "acs:accessid", "acs:sourceip"})
+#: Condition keys that pin an Allow to everyone when each value is a name without `*`
+#: (compared lower-cased); see `public_statements` for the source
+_PINNING_KEYS = frozenset({"acs:sourcevpc", "acs:sourcevpcid", "acs:accessid"})
+#: acs:SourceIp pins when each value is an address or a network at least this narrow
+_SOURCE_IP_KEY = "acs:sourceip"
+_MIN_PREFIX = {4: 8, 6: 32}
 #: `$${` (an escaped, literal `${`) or a placeholder `${name}`
 _PLACEHOLDER = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 
@@ -393,6 +403,17 @@ def diff(
     return "".join(lines)
 
 
+def text_diff(before: bytes | None, after: bytes | None, *, bucket: str) -> str:
+    """Return a unified diff of two policies' bytes as they are ("" if equal)."""
+    lines = difflib.unified_diff(
+        (before or b"").decode("utf-8", "replace").splitlines(keepends=True),
+        (after or b"").decode("utf-8", "replace").splitlines(keepends=True),
+        fromfile=f"a/{bucket}",
+        tofile=f"b/{bucket}",
+    )
+    return "".join(lines)
+
+
 def _normal(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Return `doc` normalised for contracts §6: every set a sorted list without repeats.
 
@@ -447,10 +468,16 @@ def is_public(doc: Mapping[str, Any] | None) -> bool:
 def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
     """Name each public statement by its Sid, or `Statement[i]` when it has none.
 
-    Public: an Allow whose Principal is `*` (a string, in a list, or an empty list) and
-    whose Condition does not pin it to a VPC, access key or source IP without wildcards.
-    A negated operator (`StringNotEquals`, `NotIpAddress`) or an `...IfExists` one does
-    not pin: requests from elsewhere still match it.
+    The service's rule (OSS "Block Public Access", section "Conditions and examples for
+    non-public access": https://www.alibabacloud.com/help/en/oss/user-guide/block-public-access),
+    which the emulator implements too (`emulator/state.py`): a Deny is never public; an
+    Allow is public unless its Principal names no `*` or a Condition pins it: acs:SourceVpc,
+    acs:SourceVpcId or acs:AccessId with only values without `*`, or acs:SourceIp with only
+    IPv4 networks of /8 or narrower and IPv6 of /32 or narrower. Action and Resource (and
+    their Not forms) never decide. Our readings where the page is silent (README, "What
+    counts as public"): a negated, `...IfExists` or `Null` operator pins nothing, nor does
+    an empty list of values; a Principal `*` inside a role ARN (`.../<role>/*`) is a session
+    name, not everyone.
     """
     return [
         _sid(statement) or f"Statement[{index}]"
@@ -462,24 +489,48 @@ def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
 
 
 def _everyone(principal: object) -> bool:
-    """Return True for a Principal the service reads as `*`."""
+    """Return True for a Principal the service reads as `*`: `*`, or a list with it, or []."""
     if isinstance(principal, list):
         return not principal or "*" in principal
     return principal == "*"
 
 
 def _pinned(condition: object) -> bool:
-    """Return True when a Condition restricts requests to named VPCs, keys or addresses."""
+    """Return True when a Condition restricts requests to named VPCs, keys or networks."""
     if not isinstance(condition, Mapping):
         return False
-    for operator, keys in condition.items():
-        if "Not" in operator or operator.endswith("IfExists") or not isinstance(keys, Mapping):
-            continue
-        for key, values in keys.items():
-            wildcard = any("*" in str(value) for value in _as_list(values))
-            if key.lower() in _PINNING_KEYS and not wildcard:
-                return True
+    return any(
+        _pins(str(key).lower(), _as_list(values))
+        for operator, keys in condition.items()
+        if _matches_only_its_values(str(operator)) and isinstance(keys, Mapping)
+        for key, values in keys.items()
+    )
+
+
+def _matches_only_its_values(operator: str) -> bool:
+    """Return False for an operator that also matches requests outside its values."""
+    name = operator.lower()
+    return "not" not in name and not name.endswith("ifexists") and name != "null"
+
+
+def _pins(key: str, values: list[Any]) -> bool:
+    """Return True when `key` with `values` (ORed, so every one must pin) pins a statement."""
+    if key == _SOURCE_IP_KEY:
+        return bool(values) and all(_narrow_network(value) for value in values)
+    if key in _PINNING_KEYS:
+        return bool(values) and all(isinstance(v, str) and v and "*" not in v for v in values)
     return False
+
+
+def _narrow_network(value: object) -> bool:
+    """Return True for an address, or a network of /8 (IPv4) or /32 (IPv6) or narrower."""
+    if not isinstance(value, str):
+        return False
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen >= _MIN_PREFIX[network.version]
 
 
 def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
@@ -498,6 +549,66 @@ def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
                     if not fnmatch.fnmatchcase(bucket, pattern):
                         found[resource] = None
     return list(found)
+
+
+# --- inspection: self-lockout (contracts §11) ---------------------------------------------
+
+
+def lockout_statements(doc: Mapping[str, Any] | None) -> list[str]:
+    """Name each statement that would lock every job out of the bucket's policy, by its
+    Sid, or `Statement[i]` when it has none.
+
+    A lockout: a Deny whose Principal is everyone (as `is_public` reads it: `*`, in a
+    list, or an empty list), without a Condition (an empty one counts as none), whose
+    Action covers one of `LOCKOUT_ACTIONS` — or whose NotAction leaves one of them out —
+    matching as the service does: `*` any run of characters, `?` one, case-insensitive
+    (`oss:*`, `*`, `oss:*BucketPolicy`). A Resource whose every entry names objects
+    (`.../*`: a `/` no bucket's own resource `acs:oss:<region>:<uid>:<bucket>` has)
+    cannot cover the bucket's policy calls; a NotResource is taken to cover them.
+    """
+    return [
+        _sid(statement) or f"Statement[{index}]"
+        for index, statement in enumerate(_statements(doc))
+        if statement.get("Effect") == "Deny"
+        and _everyone(statement.get("Principal"))
+        and not _has_condition(statement.get("Condition"))
+        and _covers_lockout_action(statement)
+        and _covers_bucket(statement)
+    ]
+
+
+def _has_condition(condition: object) -> bool:
+    """Return True when a Condition names at least one key (an empty one restricts nothing)."""
+    if not isinstance(condition, Mapping):
+        return condition is not None
+    return any(not isinstance(keys, Mapping) or keys for keys in condition.values())
+
+
+def _covers_lockout_action(statement: Mapping[str, Any]) -> bool:
+    """Return True when the statement's Action (or NotAction) covers a LOCKOUT_ACTIONS one."""
+    if "NotAction" in statement:
+        excluded = _as_list(statement["NotAction"])
+        return any(not _matches_any(action, excluded) for action in LOCKOUT_ACTIONS)
+    patterns = _as_list(statement.get("Action"))
+    return any(_matches_any(action, patterns) for action in LOCKOUT_ACTIONS)
+
+
+def _covers_bucket(statement: Mapping[str, Any]) -> bool:
+    """Return False only when every Resource names objects (contains a `/`)."""
+    if "Resource" not in statement:
+        return True
+    return any("/" not in str(resource) for resource in _as_list(statement["Resource"]))
+
+
+def _matches_any(action: str, patterns: Iterable[object]) -> bool:
+    """Return True when `action` matches one of the wildcard `patterns`, ignoring case."""
+    return any(_action_pattern(str(pattern)).fullmatch(action) for pattern in patterns)
+
+
+def _action_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile an Action wildcard: `*` any run of characters, `?` one, nothing else special."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from .files import (
     write_json_atomic,
 )
 from .jobid import utc_timestamp
-from .results import FAILURE_OUTCOMES, SUCCESS_OUTCOMES, Outcome, Result
+from .results import DRIFT_OUTCOMES, FAILURE_OUTCOMES, SUCCESS_OUTCOMES, Change, Outcome, Result
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -49,14 +49,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = (
+    "CHANGE_KINDS",
     "COLUMNS",
     "CSV_NAME",
+    "DIFFS_SHOWN",
     "JSONL_NAME",
     "LISTED_MAX",
     "MANIFEST_NAME",
     "SUMMARY_NAME",
     "ReportWriter",
     "Summary",
+    "change_kind",
 )
 
 JSONL_NAME = "report.jsonl"
@@ -67,12 +70,17 @@ SUMMARY_NAME = "summary.json"
 COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(Result))
 #: failures (and skips) listed by bucket in the summary; the counts cover all of them
 LISTED_MAX = 100
+#: diffs of changing buckets kept for the console (all of them are in the report)
+DIFFS_SHOWN = 20
+#: the kinds of change a plan or a check counts (contracts §12)
+CHANGE_KINDS = ("create", "modify", "delete", "unchanged")
 
 _FSYNC_EVERY = 64
 _LISTED_KEYS = ("bucket", "outcome", "error_code", "error_message")
 _SUMMARY_KEYS = frozenset(
     {"job_id", "exit_code", "started_at", "finished_at", "wall_time_s", "buckets_per_s"}
-    | {"total", "succeeded", "failed", "skipped", "counts", "failures", "skips"}
+    | {"total", "succeeded", "failed", "skipped", "drifted", "counts", "changes"}
+    | {"failures", "skips"}
 )
 
 
@@ -107,8 +115,13 @@ class Summary:
     succeeded: int
     failed: int
     skipped: int
+    drifted: int
+    #: records by kind of change (create, modify, delete, unchanged) of this report
+    changes: Mapping[str, int]
     failures: tuple[Mapping[str, str | None], ...]
     skips: tuple[Mapping[str, str | None], ...]
+    #: (bucket, diff) of the first `DIFFS_SHOWN` changing buckets of this run
+    diffs: tuple[tuple[str, str], ...]
     extra: Mapping[str, Any]
 
     def to_record(self) -> dict[str, Any]:
@@ -124,23 +137,44 @@ class Summary:
             "succeeded": self.succeeded,
             "failed": self.failed,
             "skipped": self.skipped,
+            "drifted": self.drifted,
             "counts": {str(outcome): count for outcome, count in self.counts.items()},
+            "changes": dict(self.changes),
             "failures": [dict(item) for item in self.failures],
             "skips": [dict(item) for item in self.skips],
             **self.extra,
         }
 
 
+def change_kind(result: Result) -> str | None:
+    """The kind of change a record made or would make: create, modify, delete or
+    unchanged (None for records without a change, e.g. a backup's or a failure's)."""
+    if result.change is Change.NONE:
+        return "unchanged"
+    if result.change is Change.DELETE:
+        return "delete"
+    if result.change is Change.PUT and result.outcome not in FAILURE_OUTCOMES:
+        return "modify" if result.had_policy else "create"
+    return None
+
+
 class _Tally:
-    """Counts per outcome and the first failures and skips, as records stream by."""
+    """Counts per outcome and the first failures, skips and diffs, as records stream by."""
 
     def __init__(self) -> None:
         self.counts: Counter[Outcome] = Counter()
+        self.changes: Counter[str] = Counter()
         self.failures: list[Mapping[str, str | None]] = []
         self.skips: list[Mapping[str, str | None]] = []
+        self.diffs: list[tuple[str, str]] = []
 
     def add(self, result: Result) -> None:
         self.counts[result.outcome] += 1
+        kind = change_kind(result)
+        if kind is not None and result.outcome not in FAILURE_OUTCOMES:
+            self.changes[kind] += 1
+        if result.diff and len(self.diffs) < DIFFS_SHOWN:
+            self.diffs.append((result.bucket, result.diff))
         listed = (
             self.failures
             if result.outcome in FAILURE_OUTCOMES
@@ -300,8 +334,11 @@ class ReportWriter(AsyncClosing):
             succeeded=tally.count(SUCCESS_OUTCOMES),
             failed=tally.count(FAILURE_OUTCOMES),
             skipped=tally.counts[Outcome.SKIPPED],
+            drifted=tally.count(DRIFT_OUTCOMES),
+            changes=MappingProxyType({kind: tally.changes[kind] for kind in CHANGE_KINDS}),
             failures=tuple(tally.failures),
             skips=tuple(tally.skips),
+            diffs=tuple(tally.diffs),
             extra=MappingProxyType(dict(extra or {})),
         )
         await write_json_atomic(self.folder / SUMMARY_NAME, summary.to_record())

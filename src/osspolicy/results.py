@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
-__all__ = ("FAILURE_OUTCOMES", "SUCCESS_OUTCOMES", "Change", "Outcome", "Result", "Target")
+__all__ = (
+    "DEFAULT_ACCOUNT",
+    "DRIFT_OUTCOMES",
+    "FAILURE_OUTCOMES",
+    "SUCCESS_OUTCOMES",
+    "Change",
+    "Outcome",
+    "Result",
+    "Target",
+)
+
+#: the account of a job without `accounts:` (contracts §10)
+DEFAULT_ACCOUNT = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +28,7 @@ class Target:
 
     bucket: str
     region: str | None = None
+    account: str = DEFAULT_ACCOUNT
 
 
 class Outcome(enum.StrEnum):
@@ -27,6 +40,8 @@ class Outcome(enum.StrEnum):
     DELETED = "deleted"
     UNCHANGED = "unchanged"
     PLANNED = "planned"
+    COMPLIANT = "compliant"
+    DRIFTED = "drifted"
     BLOCKED_PUBLIC = "blocked_public"
     CONFLICT = "conflict"
     FAILED = "failed"
@@ -49,9 +64,12 @@ SUCCESS_OUTCOMES = frozenset(
         Outcome.DELETED,
         Outcome.UNCHANGED,
         Outcome.PLANNED,
+        Outcome.COMPLIANT,
     }
 )
 FAILURE_OUTCOMES = frozenset({Outcome.BLOCKED_PUBLIC, Outcome.CONFLICT, Outcome.FAILED})
+#: `check` found the bucket other than the job would make it (exit 3)
+DRIFT_OUTCOMES = frozenset({Outcome.DRIFTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +80,19 @@ class Result:
     region: str | None
     action: str
     outcome: Outcome
+    account: str = DEFAULT_ACCOUNT
     attempts: int = 0
     request_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
     duration_ms: int = 0
     change: Change | None = None
+    #: whether the bucket had a policy before the job (None: not read)
+    had_policy: bool | None = None
+    #: sha256 of the policy bytes the job read (None: no policy, or not read)
+    read_sha256: str | None = None
+    #: one of a canary's first targets (contracts §11)
+    canary: bool = False
     snapshot: str | None = None
     diff: str | None = None
     note: str | None = None
@@ -97,6 +122,8 @@ class Result:
         fields["change"] = Change(record["change"]) if record.get("change") else None
         fields["attempts"] = int(record.get("attempts") or 0)
         fields["duration_ms"] = int(record.get("duration_ms") or 0)
+        fields["account"] = record.get("account") or DEFAULT_ACCOUNT
+        fields["canary"] = record.get("canary") is True
         return cls(**fields)
 
 

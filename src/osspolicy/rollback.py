@@ -19,7 +19,7 @@ from .manifest import Manifest, parse_manifest
 __all__ = ("WRITING_ACTIONS", "rollback_manifest")
 
 #: the actions whose jobs take a -pre snapshot
-WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
+WRITING_ACTIONS = frozenset({"apply", "delete", "restore", "rollback"})
 
 
 def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Manifest:

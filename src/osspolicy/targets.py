@@ -15,12 +15,19 @@ import aiofiles
 
 from .backends import Backend
 from .backup import BackupEntry
-from .errors import ManifestError
+from .errors import BackendError, ListingError, ManifestError
 from .manifest import BUCKET_NAME, Discover, Targets
 from .results import Target
 from .retry import Tries
 
-__all__ = ("LIST_PAGE_SIZE", "backup_targets", "check_targets", "iter_targets", "matches")
+__all__ = (
+    "LIST_PAGE_SIZE",
+    "backup_targets",
+    "check_targets",
+    "iter_targets",
+    "matches",
+    "named_in",
+)
 
 #: ListBuckets page size (the service's maximum)
 LIST_PAGE_SIZE = 1000
@@ -82,19 +89,38 @@ async def _listed(names: tuple[str, ...]) -> AsyncIterator[str]:
 
 
 async def _from_file(path: Path) -> AsyncIterator[str]:
-    async with aiofiles.open(path, encoding="utf-8") as handle:
-        async for line in handle:
-            name = _file_name(line)
-            if name is not None:
-                yield name
+    line_no = 0
+    try:
+        async with aiofiles.open(path, encoding="utf-8") as handle:
+            async for line in handle:
+                line_no += 1
+                name = _file_name(line)
+                if name is not None:
+                    yield name
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ListingError(
+            f"reading the buckets file {path} failed after line {line_no}: {exc}"
+        ) from exc
 
 
 async def _discovered(
     rules: Discover, backend: Backend, new_tries: Callable[[], Tries]
 ) -> AsyncIterator[Target]:
     marker = ""
+    pages = listed = 0
     while True:
-        page = await new_tries()(backend.list_buckets_page, rules.prefix, marker, LIST_PAGE_SIZE)
+        try:
+            page = await new_tries()(
+                backend.list_buckets_page, rules.prefix, marker, LIST_PAGE_SIZE
+            )
+        except BackendError as exc:
+            after = f" after marker {marker!r}" if marker else ""
+            raise ListingError(
+                f"ListBuckets failed on page {pages + 1}{after} ({listed} buckets listed "
+                f"before): {exc}"
+            ) from exc
+        pages += 1
+        listed += len(page.buckets)
         for entry in page.buckets:
             if matches(entry.name, entry.region, rules):
                 yield Target(entry.name, entry.region)
@@ -120,8 +146,10 @@ def iter_targets(
     return _discovered(spec.discover, backend, new_tries)
 
 
-def _names_in(spec: Targets) -> set[str] | None:
-    """The bucket names a list or file target names (None for discover)."""
+def named_in(spec: Targets | None) -> set[str] | None:
+    """The bucket names a list or file target names (None for discover or no spec)."""
+    if spec is None:
+        return None
     if spec.buckets is not None:
         return set(spec.buckets)
     if spec.buckets_file is not None:
@@ -135,7 +163,7 @@ async def backup_targets(
 ) -> AsyncIterator[Target]:
     """A restore's targets: the buckets of the backup, narrowed by `targets` if given
     (names, a file, or discover's filters applied to the backup's own list)."""
-    names = _names_in(spec) if spec is not None else None
+    names = named_in(spec)
     rules = spec.discover if spec is not None else None
     for entry in entries:
         bucket_region = entry.region or region
@@ -145,4 +173,4 @@ async def backup_targets(
             entry.bucket.startswith(rules.prefix) and matches(entry.bucket, bucket_region, rules)
         ):
             continue
-        yield Target(entry.bucket, bucket_region)
+        yield Target(entry.bucket, bucket_region, entry.account)

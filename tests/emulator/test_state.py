@@ -25,46 +25,6 @@ def _statement(**fields: object) -> dict[str, object]:
     return base
 
 
-@pytest.mark.parametrize(
-    ("statement", "public"),
-    [
-        pytest.param(_statement(), True, id="principal-star-in-list"),
-        pytest.param(_statement(Principal="*"), True, id="principal-star-string"),
-        pytest.param(_statement(Principal=[]), True, id="principal-empty-list"),
-        pytest.param(_statement(Principal=["123456"]), False, id="named-account"),
-        pytest.param(_statement(Effect="Deny"), False, id="deny-is-never-public"),
-        pytest.param(
-            _statement(Condition={"StringEquals": {"acs:SourceVpc": ["vpc-123"]}}),
-            False,
-            id="pinned-to-a-vpc",
-        ),
-        pytest.param(
-            _statement(Condition={"StringEquals": {"acs:SourceVpcId": "vpc-1"}}),
-            False,
-            id="pinned-to-a-vpc-id",
-        ),
-        pytest.param(
-            _statement(Condition={"StringEquals": {"acs:AccessId": ["LTAI5tX"]}}),
-            False,
-            id="pinned-to-an-access-key",
-        ),
-        pytest.param(
-            _statement(Condition={"StringLike": {"acs:SourceVpc": ["vpc-*"]}}),
-            True,
-            id="wildcard-pin-does-not-count",
-        ),
-        pytest.param(
-            _statement(Condition={"StringEquals": {"oss:Prefix": ["public/"]}}),
-            True,
-            id="non-pinning-condition",
-        ),
-    ],
-)
-def test_public_policy_rules(statement, public):
-    """An Allow to "*" (string, list or []) without a VPC/access-key pin is public; a Deny never."""
-    assert check_policy(_doc(statement)) is public
-
-
 def test_consecutive_wildcards_are_invalid_policy_syntax():
     """A value with `**` is refused with EC 0030-00000007."""
     with pytest.raises(OssError) as excinfo:

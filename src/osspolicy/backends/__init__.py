@@ -17,7 +17,12 @@ __all__ = ("Backend", "BucketEntry", "BucketPage", "ConnectionConfig", "PolicyRe
 
 @dataclass(frozen=True, slots=True)
 class ConnectionConfig:
-    """How to reach OSS: signing region, endpoint, timeouts and pool size."""
+    """How to reach OSS: signing region, endpoint, timeouts and pool size.
+
+    `endpoint` is a URL that may contain `{region}` (expanded to each client's signing
+    region: `manifest.Connection.endpoint_template` gives it, default and `network:
+    internal` included), or None for the SDK's own endpoint of the region.
+    """
 
     region: str
     endpoint: str | None = None

@@ -28,6 +28,7 @@ import alibabacloud_oss_v2 as oss
 import anyio
 
 from ..errors import NoSuchBucketPolicy
+from ..manifest import expand_endpoint
 from . import BucketPage, ConnectionConfig, PolicyRead, Reply
 from .transport import Urllib3HttpClient
 from .wire import (
@@ -57,7 +58,11 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def credentials_from_env() -> Any:
-    """The SDK's environment credentials provider; a missing key is a CredentialsError."""
+    """The SDK's environment credentials provider; a missing key is a CredentialsError.
+
+    What a backend uses when given no provider. A job's accounts get theirs from
+    `credentials.account_provider` (any type of contracts §10, resolved before use).
+    """
     with map_oss_errors():
         return oss.credentials.EnvironmentVariableCredentialsProvider()
 
@@ -87,12 +92,17 @@ def thread_http_client(conn: ConnectionConfig) -> Any:
 
 
 def sdk_config(conn: ConnectionConfig, region: str, credentials: Any, http_client: Any) -> Any:
-    """The SDK Config for one signing region: our timeouts, our pool, its retryer off."""
+    """The SDK Config for one signing region: our timeouts, our pool, its retryer off.
+
+    The endpoint is `conn.endpoint` with `{region}` expanded to `region`; without one
+    the SDK derives the region's public endpoint itself (the same URL as the manifest's
+    default). A bare host is given https, as the SDK itself would.
+    """
     cfg = oss.config.load_default()
     cfg.credentials_provider = credentials
     cfg.region = region
     if conn.endpoint:
-        cfg.endpoint = conn.endpoint
+        cfg.endpoint = expand_endpoint(conn.endpoint, region)
     cfg.connect_timeout = conn.connect_timeout_s
     cfg.readwrite_timeout = conn.read_timeout_s
     cfg.retryer = oss.retry.NopRetryer()

@@ -12,6 +12,7 @@ imports the client side of osspolicy.
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import json
 import re
 import threading
@@ -45,7 +46,11 @@ MAX_POLICY_VALUE_BYTES = 4095
 MAX_LIST_KEYS = 1000
 
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# Condition keys that pin an Allow when each value names one thing (no `*`), lower-cased;
+# acs:SourceIp pins when each value is a network at least as narrow as _MIN_PREFIX_LENGTH.
 _PINNING_CONDITION_KEYS = frozenset({"acs:sourcevpc", "acs:sourcevpcid", "acs:accessid"})
+_SOURCE_IP_KEY = "acs:sourceip"
+_MIN_PREFIX_LENGTH = {4: 8, 6: 32}
 _EFFECTS = frozenset({"Allow", "Deny"})
 
 PolicySource = bytes | Callable[[str], bytes | None] | None
@@ -192,24 +197,56 @@ def _is_condition(condition: object) -> bool:
 
 
 def _statement_is_public(statement: Mapping[str, object]) -> bool:
-    """An Allow to `*` (or `[]`) that no Condition pins to a VPC or access key (§3.1)."""
+    """Whether one statement is public, as the service documents it (README, "What counts
+    as public"; https://www.alibabacloud.com/help/en/oss/user-guide/block-public-access).
+
+    A Deny never is. An Allow is, unless its Principal names no `*` (`[]` reads as `*`) or
+    a Condition pins it: acs:SourceVpc / acs:SourceVpcId / acs:AccessId with only values
+    without `*`, or acs:SourceIp with only IPv4 networks of /8 or narrower, IPv6 /32 or
+    narrower. Negated, `...IfExists` and `Null` operators and empty value lists pin nothing.
+    """
     if statement.get("Effect") != "Allow":
         return False
     principals = _string_list(statement.get("Principal"), allow_empty=True) or []
     if principals and "*" not in principals:
         return False
     condition = statement.get("Condition")
-    if isinstance(condition, dict):
-        for operator, clauses in condition.items():
-            if "not" in str(operator).lower() or not isinstance(clauses, dict):
-                continue
-            for key, values in clauses.items():
-                if str(key).lower() not in _PINNING_CONDITION_KEYS:
-                    continue
-                items = values if isinstance(values, list) else [values]
-                if items and all(isinstance(v, str) and v and "*" not in v for v in items):
-                    return False
-    return True
+    if not isinstance(condition, dict):
+        return True
+    return not any(
+        _condition_pins(str(key).lower(), values if isinstance(values, list) else [values])
+        for operator, clauses in condition.items()
+        if _matches_only_its_values(str(operator)) and isinstance(clauses, dict)
+        for key, values in clauses.items()
+    )
+
+
+def _matches_only_its_values(operator: str) -> bool:
+    """False for an operator that also matches requests outside its values."""
+    name = operator.lower()
+    return "not" not in name and not name.endswith("ifexists") and name != "null"
+
+
+def _condition_pins(key: str, values: list[object]) -> bool:
+    """One Condition key and its values (ORed): do they leave only named requesters?"""
+    if not values:
+        return False
+    if key == _SOURCE_IP_KEY:
+        return all(_is_narrow_network(value) for value in values)
+    if key in _PINNING_CONDITION_KEYS:
+        return all(isinstance(value, str) and value and "*" not in value for value in values)
+    return False
+
+
+def _is_narrow_network(value: object) -> bool:
+    """An address, or a network of /8 or narrower (IPv4) or /32 or narrower (IPv6)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return network.prefixlen >= _MIN_PREFIX_LENGTH[network.version]
 
 
 # --- buckets ------------------------------------------------------------------------------

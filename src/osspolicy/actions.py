@@ -1,0 +1,290 @@
+"""One object per action: its targets, its per-bucket step, its folder, whether it writes.
+
+```
+action        targets               step                       folder          writes
+backup        listed (manifest)     backup_step                <job-id>/       no
+apply         listed (manifest)     write_step(apply_decider)  <job-id>-pre/   yes
+delete        listed (manifest)     write_step(delete_decider) <job-id>-pre/   yes
+restore       the backup's buckets  write_step(restore_decider)<job-id>-pre/   yes
+rollback      the snapshot's        write_step(restore_decider)<job-id>-pre/   yes
+plan(A)       A's targets           plan_step(A's decider)     none            no
+check(A)      A's targets           check_step(A's decider)    none            no
+```
+
+`run_job` asks `action_for` for the object and runs it; nothing else in the job runner
+depends on which action it is (design.md, "One object per action"). A plan and a check
+reuse the decider of the action they look at, so they can never disagree with a run on
+what a bucket needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+
+from .backends import Backend
+from .backup import Backup, BackupWriter
+from .baseline import Baseline
+from .errors import ConfigError
+from .manifest import Manifest
+from .operations import (
+    ApplyOptions,
+    Decider,
+    Done,
+    Step,
+    apply_decider,
+    backup_step,
+    check_step,
+    delete_decider,
+    plan_step,
+    restore_decider,
+    write_step,
+)
+from .results import Target
+from .retry import Tries
+from .targets import backup_targets, iter_targets
+
+__all__ = (
+    "Action",
+    "Checked",
+    "JobContext",
+    "Prepared",
+    "action_for",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What the input checks loaded before any request (used again by the run).
+
+    `settled` holds the buckets whose record is known without a request: damaged in
+    the backup and skipped on request, missing from an incomplete backup, or named by
+    the targets but not in the backup.
+    """
+
+    baseline: Baseline | None = None
+    backup: Backup | None = None
+    settled: Mapping[str, Done] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What an action needs to make its targets and its step."""
+
+    manifest: Manifest
+    checked: Checked
+    backend: Backend
+    new_tries: Callable[[], Tries]
+    job_id: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An action ready to run: its step, and the folder it writes (if any).
+
+    `backup` says the folder is the job's backup (complete or not, contracts §2), not
+    a pre-change snapshot.
+    """
+
+    step: Step
+    folder: BackupWriter | None = None
+    backup: bool = False
+
+
+class Action(Protocol):
+    """One kind of job: where its targets come from, its step, and whether it writes."""
+
+    @property
+    def name(self) -> str:
+        """The action in the job id and every record."""
+        ...
+
+    @property
+    def writes(self) -> bool:
+        """Whether it sends writes (so the safety gates apply)."""
+        ...
+
+    @property
+    def resumable(self) -> bool:
+        """Whether `--resume` may continue it (plans and checks are run again instead)."""
+        ...
+
+    def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
+        """Every target once, streamed."""
+        ...
+
+    async def prepare(self, ctx: JobContext) -> Prepared:
+        """Open its folder (if any) and make its per-bucket step."""
+        ...
+
+
+# -- targets -----------------------------------------------------------------------------
+
+
+def _listed(ctx: JobContext) -> AsyncIterator[Target]:
+    """The manifest's targets: a list, a file, or ListBuckets discovery."""
+    spec = ctx.manifest.targets
+    if spec is None:  # pragma: no cover - the manifest model requires it here
+        raise ConfigError("targets: required")
+    return iter_targets(
+        spec, region=ctx.manifest.connection.region, backend=ctx.backend, new_tries=ctx.new_tries
+    )
+
+
+async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
+    """A restore's targets: the backup's buckets (narrowed by `targets`), then every
+    bucket whose record is settled without a request (missing, not in the backup)."""
+    backup = ctx.checked.backup
+    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+        raise ConfigError("source: required")
+    region = ctx.manifest.connection.region
+    async for target in backup_targets(backup.entries(), ctx.manifest.targets, region):
+        yield target
+    for bucket in ctx.checked.settled:
+        if backup.get(bucket) is None:
+            yield Target(bucket, region)
+
+
+# -- steps -------------------------------------------------------------------------------
+
+
+async def _folder(ctx: JobContext, suffix: str, *, snapshot: bool) -> BackupWriter:
+    """The job's backup (`suffix` "") or snapshot (`-pre`) folder: new, or its own
+    unfinished one on resume (a snapshot is reopened whatever its summary says)."""
+    folder = Path(ctx.manifest.backup_dir) / f"{ctx.job_id}{suffix}"
+    if ctx.resumed and await anyio.Path(folder).is_dir():
+        return await BackupWriter.resume(folder, job_id=ctx.job_id, reopen=snapshot)
+    return await BackupWriter.create(folder, job_id=ctx.job_id)
+
+
+def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
+    """`step`, except for the buckets whose record is already known."""
+    if not settled:
+        return step
+
+    async def settle_or_step(target: Target, tries: Tries) -> Done:
+        done = settled.get(target.bucket)
+        return done if done is not None else await step(target, tries)
+
+    return settle_or_step
+
+
+async def _apply(ctx: JobContext) -> Decider:
+    baseline = ctx.checked.baseline
+    if baseline is None:  # pragma: no cover - check_job loads the baseline of an apply
+        raise ConfigError("policy: required")
+    account_id = ""
+    if baseline.needs_account_id:  # the owner id, looked up once
+        page = await ctx.new_tries()(ctx.backend.list_buckets_page, "", "", 1)
+        account_id = page.owner_id or ""
+    options = ApplyOptions(baseline, account_id, ctx.manifest.allow_public)
+    return apply_decider(ctx.backend, options)
+
+
+async def _delete(ctx: JobContext) -> Decider:
+    return delete_decider(ctx.backend)
+
+
+async def _restore(ctx: JobContext) -> Decider:
+    backup = ctx.checked.backup
+    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+        raise ConfigError("source: required")
+
+    async def backed_up(bucket: str) -> bytes | None:
+        entry = backup.get(bucket)
+        return None if entry is None else await backup.read_policy(entry)
+
+    return restore_decider(ctx.backend, backed_up)
+
+
+# -- the actions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Backup:
+    """Save every target's policy (or that it has none) to a new backup folder."""
+
+    name: str = "backup"
+    writes: bool = False
+    resumable: bool = True
+
+    def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
+        return _listed(ctx)
+
+    async def prepare(self, ctx: JobContext) -> Prepared:
+        folder = await _folder(ctx, "", snapshot=False)
+        return Prepared(backup_step(ctx.backend, folder), folder, backup=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """Make each target what the job wants (snapshot first): apply, delete, restore."""
+
+    name: str
+    decider: Callable[[JobContext], Awaitable[Decider]]
+    source: Callable[[JobContext], AsyncIterator[Target]]
+    writes: bool = True
+    resumable: bool = True
+
+    def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
+        return self.source(ctx)
+
+    async def prepare(self, ctx: JobContext) -> Prepared:
+        decide = await self.decider(ctx)
+        snapshot = await _folder(ctx, "-pre", snapshot=True)
+        step = write_step(ctx.backend, decide, snapshot)
+        return Prepared(_settling(step, ctx.checked.settled), snapshot)
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """Read every target and say what `change` would do, without writing: plan, check."""
+
+    name: str
+    change: _Change
+    writes: bool = False
+    resumable: bool = False
+
+    def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
+        return self.change.targets(ctx)
+
+    async def prepare(self, ctx: JobContext) -> Prepared:
+        decide = await self.change.decider(ctx)
+        step = plan_step(ctx.backend, decide) if self.name == "plan" else check_step(decide)
+        return Prepared(_settling(step, ctx.checked.settled))
+
+
+BACKUP = _Backup()
+APPLY = _Change("apply", _apply, _listed)
+DELETE = _Change("delete", _delete, _listed)
+RESTORE = _Change("restore", _restore, _from_backup)
+ROLLBACK = _Change("rollback", _restore, _from_backup)
+_BY_MANIFEST: Mapping[str, _Backup | _Change] = {
+    "backup": BACKUP,
+    "apply": APPLY,
+    "delete": DELETE,
+    "restore": RESTORE,
+}
+
+
+def action_for(
+    manifest: Manifest, *, dry_run: bool = False, check: bool = False, rollback: bool = False
+) -> Action:
+    """The action object of a manifest, as the command asks for it (run, plan, check,
+    rollback); a combination that makes no sense is a ConfigError (exit 2)."""
+    action = ROLLBACK if rollback else _BY_MANIFEST[manifest.action]
+    if not (dry_run or check):
+        return action
+    kind = "check" if check else "plan"
+    if not isinstance(action, _Change) or (check and action is DELETE):
+        takes = "an apply or a restore" if check else "an apply, delete or restore"
+        raise ConfigError(
+            f"{kind} takes {takes} manifest, not a {manifest.action} one",
+            hint=f"run `osspolicy run` for a {manifest.action} job",
+        )
+    return _Look(kind, action)
