@@ -41,9 +41,17 @@ from .engine import Engine, EngineStats
 from .errors import ConfigError, ListingError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
-from .journal import JOURNAL_NAME, Journal, find_resumable
+from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
 from .lock import ReportDirLock
-from .manifest import Account, Manifest, account_record, accounts_of, manifest_sha256, manifest_yaml
+from .manifest import (
+    Account,
+    Manifest,
+    account_record,
+    accounts_of,
+    manifest_sha256,
+    manifest_yaml,
+    outcome_fields,
+)
 from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
@@ -288,6 +296,7 @@ async def _open_folders(
 ) -> _Folders:
     """New report folder and journal, or the resumed job's (contracts §5)."""
     report_dir = Path(manifest.report_dir)
+    outcome = outcome_fields(manifest)
     sha = manifest_sha256(manifest)
     if options.resume is None:
         job_id = new_job_id(action.name)
@@ -303,6 +312,7 @@ async def _open_folders(
             manifest_sha256=sha if action.resumable else f"{action.name}:{sha}",
             job_id=job_id,
             action=action.name,
+            outcome=outcome,
         )
         stack.push_async_callback(journal.aclose)
         return _Folders(job_id, folder, report, journal, set(), resumed=False)
@@ -314,10 +324,12 @@ async def _open_folders(
         else report_dir / options.resume
     )
     if found is None:
-        raise await _nothing_to_resume(report_dir)
+        raise await _nothing_to_resume(report_dir, outcome)
     if action.writes:
         await stack.enter_async_context(ReportDirLock(report_dir, found.name))
-    journal = await Journal.open_for_resume(found / JOURNAL_NAME, manifest_sha256=sha)
+    journal = await Journal.open_for_resume(
+        found / JOURNAL_NAME, manifest_sha256=sha, outcome=outcome
+    )
     stack.push_async_callback(journal.aclose)
     report = await ReportWriter.resume(
         found, carried=await journal.done_results(), job_id=found.name
@@ -326,7 +338,7 @@ async def _open_folders(
     return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
 
 
-async def _nothing_to_resume(report_dir: Path) -> ConfigError:
+async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
     """Why `--resume` found nothing: no unfinished job at all, or only one that ran
     another manifest (named, with the ways to carry on from it)."""
     other = await find_resumable(report_dir, None)
@@ -336,6 +348,9 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
             hint="run without --resume to start a new job",
         )
     kept = other / MANIFEST_NAME
+    header = await read_header(other)
+    keys = header.differing(outcome) if header is not None else []
+    differ = f" ({', '.join(keys)} differ)" if keys else ""
     undo = (  # only a job that wrote has a snapshot to roll back to
         f", undo it (`osspolicy rollback {other.name} --report-dir {report_dir}`)"
         if parse_job_id(other.name).action in WRITING_ACTIONS
@@ -343,7 +358,7 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
     )
     return ConfigError(
         f"no unfinished job of this manifest in {report_dir}; the unfinished job "
-        f"{other.name} ran another manifest (its copy is {kept})",
+        f"{other.name} ran another manifest{differ} (its copy is {kept})",
         hint=(
             f"resume it with that manifest (`osspolicy run {kept} --resume {other.name}`)"
             f"{undo}, or run without --resume to start a new job"
