@@ -73,6 +73,8 @@ __all__ = (
 )
 
 OnResult = Callable[[Result], Awaitable[None] | None]
+#: called once the job's folders are open: its id, and how many targets it will run
+OnStart = Callable[[str, int | None], None]
 #: what a backup's summary.json says of its completeness, repeated in the job's summary
 _COMPLETENESS = ("complete", "listing_complete", "missing")
 
@@ -92,6 +94,8 @@ class RunOptions:
     rollback: bool = False
     #: write exactly what this plan job showed (contracts §11: `run --plan PLAN_JOB_ID`)
     plan: str | None = None
+    #: read each target's policy, public grant and Block Public Access (`osspolicy status`)
+    status: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,13 @@ async def check_job(
 
     Raises ConfigError (exit 2) for the first problem; nothing has been sent.
     """
-    action_for(manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback)
+    action_for(
+        manifest,
+        dry_run=options.dry_run,
+        check=options.check,
+        rollback=options.rollback,
+        status=options.status,
+    )
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
     baseline = (
@@ -379,6 +389,7 @@ async def run_job(
     source: str = "manifest",
     backend: Backend | None = None,
     on_result: OnResult | None = None,
+    on_start: OnStart | None = None,
     sleep: Sleep = anyio.sleep,
     handle_signals: bool = False,
     engine: Engine[Target, Result] | None = None,
@@ -391,7 +402,11 @@ async def run_job(
     """
     checked = await check_job(manifest, options, source=source)
     action = action_for(
-        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
+        manifest,
+        dry_run=options.dry_run,
+        check=options.check,
+        rollback=options.rollback,
+        status=options.status,
     )
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     safety = await _safety(manifest, action, options, engine)
@@ -411,6 +426,10 @@ async def run_job(
         if prepared.folder is not None:
             stack.push_async_callback(prepared.folder.aclose)
         step = safety.step(prepared.step, prepared.decide)
+        if on_start is not None:  # for progress: the job's id, and its targets if known
+            total = safety.total()
+            total = total if total is not None else await action.total(ctx)
+            on_start(job.job_id, None if total is None else max(total - len(job.done), 0))
 
         async def work(target: Target) -> Result:
             return await perform(action.name, target, step, new_tries())
