@@ -316,7 +316,8 @@ async def _run_with_progress(manifest: Manifest, options: RunOptions, source: st
     async def status_lines() -> None:
         while True:
             await anyio.sleep(_State.stats_interval)
-            err.print(status.line(), markup=False, soft_wrap=True)
+            if status.job_id is not None:  # the job has started
+                err.print(status.line(), markup=False, soft_wrap=True)
 
     run = partial(
         run_job,
