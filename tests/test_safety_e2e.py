@@ -517,7 +517,7 @@ def test_a_second_writing_job_in_the_same_report_folder_is_refused_until_the_fir
     """While a job writes, a second one in the same report folder exits 2 naming the
     first's job id and pid, and writes nothing; after `kill -9` of the first, a new job
     runs to the end."""
-    with make_emulator(latency_ms=30) as emu:
+    with make_emulator(latency_ms=50) as emu:  # the first job lasts about 15 s
         names = bucket_names(600)
         originals = seed_mix(emu, names)
         job = apply_job(emu, tmp_path, concurrency=4)
