@@ -287,11 +287,13 @@ def osspolicy_command(*args: str | Path) -> list[str]:
 
 
 def run_cli(emu: Emulator, *args: str | Path, cwd: Path) -> CliRun:
-    """Run `osspolicy ARGS` to the end; its output never holds the secret."""
+    """Run `osspolicy ARGS` to the end, stdin not a terminal; its output never holds the
+    secret."""
     done = subprocess.run(
         osspolicy_command(*args),
         cwd=cwd,
         env=credentials_env(emu),
+        stdin=subprocess.DEVNULL,  # never the terminal pytest runs in (contracts §11 gate)
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT_S,
@@ -327,7 +329,12 @@ class JobProcess:
         self._err = self._out.with_name(self._out.name.replace("stdout", "stderr"))
         with self._out.open("wb") as out, self._err.open("wb") as err:
             self.process = subprocess.Popen(
-                osspolicy_command(*args), cwd=cwd, env=credentials_env(emu), stdout=out, stderr=err
+                osspolicy_command(*args),
+                cwd=cwd,
+                env=credentials_env(emu),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
             )
 
     def wait_for_records(self, report_dir: Path, count: int, *, timeout_s: float = 30.0) -> Path:

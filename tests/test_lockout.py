@@ -201,3 +201,24 @@ def test_validate_accepts_a_lockout_with_allow_lockout(
     """With `allow_lockout: true` in the manifest, validate passes (exit 0)."""
     done = cli("validate", str(write_job(tmp_path, oss_emulator, extra="allow_lockout: true\n")))
     assert done.returncode == 0, done.stderr
+
+
+def test_plan_and_run_accept_a_lockout_with_allow_lockout(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """With `allow_lockout: true`, plan shows the lockout (exit 0, nothing written) and
+    run writes it to every target (exit 0)."""
+    oss_emulator.seed_buckets(["locked-1", "locked-2"])
+    job = str(write_job(tmp_path, oss_emulator, extra="allow_lockout: true\n"))
+
+    planned = cli("plan", job)
+    assert planned.returncode == 0, planned.stderr
+    assert "2 buckets would change: 2 create" in planned.stdout
+    assert oss_emulator.state.get_policy("locked-1") is None
+
+    done = cli("run", job, "--yes")
+    assert done.returncode == 0, done.stderr
+    for bucket in ("locked-1", "locked-2"):
+        body = oss_emulator.state.get_policy(bucket)
+        assert body is not None
+        assert [s["Sid"] for s in json.loads(body)["Statement"]] == ["deny-everything"]

@@ -36,7 +36,7 @@ from .errors import ConfigError, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .job import JobRun, RunOptions, check_job, run_job
 from .manifest import Manifest, load_manifest, parse_manifest
-from .report import CHANGE_KINDS, MANIFEST_NAME, Summary
+from .report import CHANGE_KINDS, MANIFEST_NAME, SUMMARY_NAME, Summary
 from .results import Result
 from .rollback import rollback_manifest
 
@@ -353,8 +353,12 @@ def _execute(
     manifest: Manifest, options: RunOptions, source: str, *, as_json: bool, yes: bool = True
 ) -> int:
     console = err if as_json else out  # with --json, stdout holds only the JSON object
-    if not yes and options.plan is None and _writes(manifest, options):
-        confirmed = _confirm(manifest, options, source, console)
+    if not yes and _writes(manifest, options):
+        confirmed = (
+            _confirm(manifest, options, source, console)
+            if options.plan is None
+            else _confirm_saved(manifest, options)
+        )
         if isinstance(confirmed, int):
             return confirmed
         options = confirmed
@@ -380,12 +384,7 @@ def _confirm(
 ) -> RunOptions | int:
     """The confirmation gate (contracts §11): plan, show, ask; what is confirmed is
     written through that plan, so a bucket changed since it was shown is a conflict."""
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "this job writes, and standard input is not a terminal to confirm it",
-            hint="pass --yes to confirm (after `osspolicy plan`), or run a saved plan with "
-            "--plan PLAN_JOB_ID --yes",
-        )
+    _need_terminal()
     plan_options = dataclasses.replace(options, dry_run=True, resume=None)
     plan = anyio.run(_run_with_progress, manifest, plan_options, source)
     render_summary(plan, console)
@@ -393,17 +392,51 @@ def _confirm(
     count = sum(changes[kind] for kind in ("create", "modify", "delete"))
     if count == 0:
         return plan.exit_code
+    if not _ask(count, plan.job_id, plan.report_folder):
+        return EXIT_USAGE
+    return dataclasses.replace(options, plan=plan.job_id)
+
+
+def _confirm_saved(manifest: Manifest, options: RunOptions) -> RunOptions | int:
+    """The gate for `run --plan PLAN_JOB_ID` without `--yes`: the plan was shown when it
+    was made; its counts are shown again and asked about. A plan that cannot be read
+    here is left to `run_job`, which refuses it (exit 2) before any request."""
+    _need_terminal()
+    folder = Path(manifest.report_dir) / str(options.plan)
+    try:
+        changes = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))["changes"]
+        count = sum(int(changes[kind]) for kind in ("create", "modify", "delete"))
+        shown = ", ".join(f"{int(changes[kind])} {kind}" for kind in CHANGE_KINDS)
+    except (OSError, ValueError, TypeError, KeyError):
+        return options
+    err.print(f"plan {options.plan}: {shown}", markup=False)
+    if count and not _ask(count, str(options.plan), folder):
+        return EXIT_USAGE
+    return options
+
+
+def _need_terminal() -> None:
+    """A writing job without `--yes` asks; without a terminal to ask on, exit 2."""
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "this job writes, and standard input is not a terminal to confirm it",
+            hint="pass --yes to confirm (after `osspolicy plan`), or run a saved plan with "
+            "--plan PLAN_JOB_ID --yes",
+        )
+
+
+def _ask(count: int, plan_id: str, folder: Path) -> bool:
+    """Ask on the terminal whether to write `count` changes; only y/yes says yes."""
     err.print(
-        f"Write these {count} changes (plan {plan.job_id}; diffs in "
-        f"{plan.report_folder}/report.jsonl)? [y/N] ",
+        f"Write these {count} changes (plan {plan_id}; diffs in {folder}/report.jsonl)? [y/N] ",
         end="",
         markup=False,
     )
     answer = sys.stdin.readline().strip().lower()
     if answer not in {"y", "yes"}:
         err.print("nothing written", markup=False)
-        return EXIT_USAGE
-    return dataclasses.replace(options, plan=plan.job_id)
+        return False
+    return True
 
 
 def _resume_value(args: list[str]) -> list[str]:

@@ -184,7 +184,7 @@ class SavedPlan:
 
     Its buckets are the run's targets; a bucket whose policy is no longer what the plan
     read, or whose change would differ from the one shown, is a `conflict` and is not
-    written. A bucket the plan could not read is skipped (note `plan`).
+    written. A bucket the plan could not read fails (`NotPlanned`, note `plan`).
     """
 
     def __init__(self, job_id: str, changes: Mapping[str, PlannedChange]) -> None:
@@ -236,10 +236,12 @@ class SavedPlan:
             yield planned.target
 
     def settled(self) -> dict[str, Done]:
-        """The buckets the plan could not read: skipped, since it showed nothing."""
+        """The buckets the plan could not read: it showed nothing for them, so nothing
+        is written, and since nobody asked for that they are failures (exit 1)."""
         return {
             bucket: Done(
-                Outcome.SKIPPED,
+                Outcome.FAILED,
+                error_code="NotPlanned",
                 error_message=f"plan {self.job_id} could not read this bucket; plan again",
                 note="plan",
             )
