@@ -233,3 +233,14 @@ def test_a_negative_skip_is_refused(emu):
     """A scripted fault with a negative skip is a ValueError, not a silent no-op."""
     with pytest.raises(ValueError, match="skip"):
         emu.script_fault("GET", skip=-1)
+
+
+def test_cleared_scripts_fail_nothing_more(emu_bucket):
+    """After `clear_scripted_faults`, a script with requests left fails none of them."""
+    emu, bucket = emu_bucket
+    emu.script_fault("GET", bucket, count=100)
+    client = make_client(emu)
+    _status(client, bucket)
+    emu.clear_scripted_faults()
+    _status(client, bucket)
+    assert [e.status for e in emu.request_log] == [503, 200]

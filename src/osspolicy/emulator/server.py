@@ -303,6 +303,10 @@ class Emulator:
         """Random faults from now on; the per-key ordinals restart from zero."""
         self._faults.configure(rate, after_rate, seed)
 
+    def clear_scripted_faults(self) -> None:
+        """Forget every scripted fault not spent yet (the cause of a failure is fixed)."""
+        self._faults.clear_scripts()
+
     def script_fault(
         self,
         method: str,
