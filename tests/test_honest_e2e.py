@@ -16,12 +16,14 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import alibabacloud_oss_v2 as oss
 import pytest
 
 from osspolicy.cli import main
 from osspolicy.emulator import Emulator
 
 from .e2e_helpers import (
+    BASELINE_SID,
     CliRun,
     apply_manifest,
     assert_no_secret,
@@ -31,6 +33,7 @@ from .e2e_helpers import (
     make_emulator,
     read_jsonl,
     records_by_bucket,
+    run_cli,
     seed_mix,
     snapshot_index,
     write_manifest,
@@ -291,3 +294,301 @@ def test_rollback_of_a_job_that_changed_nothing_exits_0_and_writes_nothing(
 
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert [e for e in emu.request_log if e.method in {"PUT", "DELETE"}] == []
+
+
+# -- changes by hand, through the SDK ------------------------------------------------------
+
+
+def sdk(emu: Emulator) -> oss.Client:
+    """A plain SDK client of the emulator: how someone changes a bucket by hand."""
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        emu.access_key_id, emu.access_key_secret
+    )
+    cfg.region = emu.region
+    cfg.endpoint = emu.endpoint
+    return oss.Client(cfg)
+
+
+def put_by_hand(client: oss.Client, bucket: str, doc: dict[str, Any]) -> None:
+    client.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=bucket, body=json.dumps(doc)))
+
+
+def delete_by_hand(client: oss.Client, bucket: str) -> None:
+    client.delete_bucket_policy(oss.DeleteBucketPolicyRequest(bucket=bucket))
+
+
+def policy_doc(emu: Emulator, bucket: str) -> dict[str, Any]:
+    body = emu.state.get_policy(bucket)
+    assert body is not None, bucket
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+def baseline_statement(doc: dict[str, Any]) -> dict[str, Any]:
+    (statement,) = [s for s in doc["Statement"] if s.get("Sid") == BASELINE_SID]
+    return statement  # type: ignore[no-any-return]
+
+
+def report_records(folder: Path) -> dict[str, Any]:
+    return records_by_bucket(read_jsonl(folder / "report.jsonl"))
+
+
+def newest_job(emu_folder: Path, before: set[str]) -> Path:
+    """The one report folder made since `before` was taken."""
+    (name,) = {p.name for p in (emu_folder / "reports").iterdir()} - before
+    return emu_folder / "reports" / name
+
+
+def report_names(folder: Path) -> set[str]:
+    reports = folder / "reports"
+    return {p.name for p in reports.iterdir()} if reports.is_dir() else set()
+
+
+# -- 3. plan tells the truth ---------------------------------------------------------------
+
+
+def test_plan_after_apply_says_no_changes_then_shows_exactly_the_hand_made_ones(
+    emu: Emulator, tmp_path: Path, osspolicy: Osspolicy
+) -> None:
+    """Right after an apply, `plan` prints `No changes.` and records only `unchanged`;
+    after 3 buckets are changed through the SDK it shows their 3 diffs and the counts by
+    kind (1 create, 2 modify)."""
+    names = bucket_names(36, "pl-")
+    originals = seed_mix(emu, names)
+    job = write_manifest(tmp_path / "apply.yaml", apply_manifest(emu, tmp_path, prefix="pl-"))
+    assert osspolicy("run", job, "--yes").returncode == 0
+
+    before = report_names(tmp_path)
+    quiet = osspolicy("plan", job)
+
+    assert quiet.returncode == 0, quiet.stdout
+    assert "No changes." in quiet.stdout
+    assert "0 buckets would change: 0 create, 0 modify, 0 delete, 36 unchanged" in quiet.stdout
+    plan = newest_job(tmp_path, before)
+    assert {r["outcome"] for r in report_records(plan).values()} == {"unchanged"}
+    assert len(report_records(plan)) == 36
+
+    with_policy = [n for n in names if originals[n] is not None]
+    created, modified = with_policy[0], with_policy[1:3]
+    client = sdk(emu)
+    delete_by_hand(client, created)  # apply puts the baseline back: a create
+    put_by_hand(client, modified[0], json.loads(OTHER_POLICY))  # baseline gone: a modify
+    changed = policy_doc(emu, modified[1])
+    baseline_statement(changed)["Action"] = ["oss:GetObject"]  # baseline altered: a modify
+    put_by_hand(client, modified[1], changed)
+
+    before = report_names(tmp_path)
+    shown = osspolicy("plan", job)
+
+    assert shown.returncode == 0, shown.stdout
+    assert "No changes." not in shown.stdout
+    assert "3 buckets would change: 1 create, 2 modify, 0 delete, 33 unchanged" in shown.stdout
+    headers = [line[4:] for line in shown.stdout.splitlines() if line.startswith("--- ")]
+    assert sorted(h for h in headers if not h.startswith("a/")) == sorted([created, *modified])
+    assert shown.stdout.count("+++ b/") == 3
+    plan = newest_job(tmp_path, before)
+    records = report_records(plan)
+    planned = {b: r for b, r in records.items() if r["outcome"] == "planned"}
+    assert set(planned) == {created, *modified}
+    assert all(r["diff"] and r["change"] == "put" for r in planned.values())
+    assert (planned[created]["had_policy"], planned[modified[0]]["had_policy"]) == (False, True)
+    assert summary_of(plan)["changes"] == {"create": 1, "modify": 2, "delete": 0, "unchanged": 33}
+
+
+# -- 4. check reports drift, and only drift ------------------------------------------------
+
+
+def test_check_reports_exactly_the_buckets_that_drifted_by_the_rule_of_each_kind(
+    emu: Emulator, tmp_path: Path, osspolicy: Osspolicy
+) -> None:
+    """Over 200 applied buckets, 15 changed in ways that matter and 5 only reordered:
+    check of the apply reports exactly the 15 (exit 3), check of a restore of a backup
+    taken before reports all 20 (bytes), a re-apply makes it exit 0, an unreadable bucket
+    makes it exit 1."""
+    names = bucket_names(200, "ck-")
+    seed_mix(emu, names)
+    apply_job = write_manifest(tmp_path / "apply.yaml", apply_manifest(emu, tmp_path, prefix="ck-"))
+    assert osspolicy("run", apply_job, "--yes").returncode == 0
+    backup_job(emu, tmp_path, prefix="ck-")
+    before = report_names(tmp_path)
+    assert osspolicy("run", tmp_path / "backup.yaml").returncode == 0
+    backup = tmp_path / "backups" / newest_job(tmp_path, before).name
+
+    # buckets with the baseline statement and at least one other
+    rich = [n for n in names if len(policy_doc(emu, n)["Statement"]) >= 2][:20]
+    assert len(rich) == 20
+    client = sdk(emu)
+    matter, reordered = rich[:15], rich[15:]
+    for position, bucket in enumerate(matter):
+        doc = policy_doc(emu, bucket)
+        statement = baseline_statement(doc)
+        kind = position % 5
+        if kind == 0:  # a statement removed
+            doc["Statement"].remove(statement)
+        elif kind == 1:  # an Action changed
+            statement["Action"] = ["oss:GetObject"]
+        elif kind == 2:  # a Principal added
+            statement["Principal"] = [*statement["Principal"], "20214760404935"]
+        elif kind == 3:  # the policy deleted
+            delete_by_hand(client, bucket)
+            continue
+        else:  # a Condition value changed
+            statement["Condition"] = {"Bool": {"acs:SecureTransport": ["true"]}}
+        put_by_hand(client, bucket, doc)
+    for position, bucket in enumerate(reordered):
+        doc = policy_doc(emu, bucket)
+        statement = baseline_statement(doc)
+        if position < 2:  # statements reordered
+            doc["Statement"].reverse()
+        elif position < 4:  # list values reordered
+            statement["Resource"].reverse()
+            other = next(s for s in doc["Statement"] if s is not statement)
+            other["Action"].reverse()
+        else:  # a string for a one-element list
+            statement["Principal"] = "*"
+        put_by_hand(client, bucket, doc)
+
+    before = report_names(tmp_path)
+    drift = osspolicy("check", apply_job)
+
+    assert drift.returncode == 3, drift.stdout
+    records = report_records(newest_job(tmp_path, before))
+    drifted = {b: r for b, r in records.items() if r["outcome"] == "drifted"}
+    assert set(drifted) == set(matter)
+    assert {b for b, r in records.items() if r["outcome"] == "compliant"} == set(names) - set(
+        matter
+    )
+    assert all(r["change"] == "put" and r["diff"] for r in drifted.values())
+    assert "15 buckets drifted" in drift.stdout
+
+    restore_job = write_manifest(
+        tmp_path / "restore.yaml",
+        {
+            "action": "restore",
+            "source": str(backup),
+            "connection": connection(emu),
+            "backup_dir": "backups",
+            "report_dir": "reports",
+        },
+    )
+    before = report_names(tmp_path)
+    by_bytes = osspolicy("check", restore_job)
+
+    assert by_bytes.returncode == 3, by_bytes.stdout
+    records = report_records(newest_job(tmp_path, before))
+    assert {b for b, r in records.items() if r["outcome"] == "drifted"} == set(rich)
+    assert len(records) == 200
+
+    assert osspolicy("run", apply_job, "--yes").returncode == 0
+    emu.clear_log()
+    clean = osspolicy("check", apply_job)
+    assert clean.returncode == 0, clean.stdout
+    assert "No drift." in clean.stdout
+    assert [e for e in emu.request_log if e.method in {"PUT", "DELETE"}] == []
+
+    deny(emu, [names[7]])
+    before = report_names(tmp_path)
+    unreadable = osspolicy("check", apply_job)
+    assert unreadable.returncode == 1, unreadable.stdout
+    records = report_records(newest_job(tmp_path, before))
+    assert (records[names[7]]["outcome"], records[names[7]]["error_code"]) == (
+        "failed",
+        "AccessDenied",
+    )
+
+
+def test_check_of_a_delete_or_a_backup_manifest_is_refused_in_one_line(
+    emu: Emulator, tmp_path: Path, osspolicy: Osspolicy
+) -> None:
+    """`check` takes an apply or a restore manifest: a delete or a backup one exits 2 with
+    one line, nothing sent."""
+    emu.seed_buckets(bucket_names(3, "nc-"))
+    backup = backup_job(emu, tmp_path, prefix="nc-")
+    delete = write_manifest(
+        tmp_path / "delete.yaml",
+        {
+            "action": "delete",
+            "targets": {"discover": {"prefix": "nc-"}},
+            "connection": connection(emu),
+        },
+    )
+    for job in (delete, backup):
+        refused = osspolicy("check", job)
+        assert_one_line_error(refused)
+        assert "check takes an apply or a restore manifest" in refused.stderr
+    assert emu.request_log == []
+    assert not (tmp_path / "reports").exists()
+
+
+# -- 5. --json --------------------------------------------------------------------------------
+
+JSON_KEYS = {"job_id", "action", "exit_code", "counts", "report", "backup", "complete"}
+
+
+def assert_json_matches_its_report(run: CliRun, action: str) -> dict[str, Any]:
+    """stdout is exactly one JSON object with the documented keys, matching the report
+    folder's summary.json; the human summary went to stderr."""
+    assert run.stdout.count("\n") == 1, run.stdout
+    obj: dict[str, Any] = json.loads(run.stdout)
+    assert set(obj) == JSON_KEYS
+    assert obj["action"] == action
+    summary = summary_of(Path(obj["report"]))
+    assert obj["job_id"] == summary["job_id"] == Path(obj["report"]).name
+    assert obj["exit_code"] == summary["exit_code"] == run.returncode
+    assert obj["counts"] == {k: v for k, v in summary["counts"].items() if v}
+    assert sum(obj["counts"].values()) == summary["total"] > 0
+    assert f"job {obj['job_id']}" in run.stderr
+    return obj
+
+
+def test_json_prints_one_object_that_matches_the_report_for_every_command(
+    emu: Emulator, tmp_path: Path, osspolicy: Osspolicy
+) -> None:
+    """`--json` on run (backup, apply), plan, check, restore and rollback: one JSON object
+    on stdout matching summary.json (counts, exit code), everything human on stderr."""
+    names = bucket_names(18, "js-")
+    seed_mix(emu, names)
+    backup_path = backup_job(emu, tmp_path, prefix="js-")
+    apply_job = write_manifest(tmp_path / "apply.yaml", apply_manifest(emu, tmp_path, prefix="js-"))
+
+    # once as a real process: nothing else reaches its stdout
+    backed_up = run_cli(emu, "run", backup_path, "--json", cwd=tmp_path)
+    backup = assert_json_matches_its_report(backed_up, "backup")
+    assert (backup["complete"], backup["exit_code"]) == (True, 0)
+    assert backup["backup"] == str(tmp_path / "backups" / backup["job_id"])
+
+    plan = assert_json_matches_its_report(osspolicy("plan", apply_job, "--json"), "plan")
+    assert (plan["backup"], plan["complete"]) == (None, None)
+    assert "planned" in plan["counts"]
+
+    applied = assert_json_matches_its_report(
+        osspolicy("run", apply_job, "--json", "--yes"), "apply"
+    )
+    assert applied["backup"] == str(tmp_path / "backups" / f"{applied['job_id']}-pre")
+    assert applied["counts"]["applied"] == plan["counts"]["planned"]
+
+    checked = assert_json_matches_its_report(osspolicy("check", apply_job, "--json"), "check")
+    assert (checked["exit_code"], checked["counts"]) == (0, {"compliant": 18})
+
+    restored = assert_json_matches_its_report(
+        osspolicy(
+            "restore",
+            backup["backup"],
+            "--region",
+            emu.region,
+            "--endpoint",
+            emu.endpoint,
+            "--json",
+            "--yes",
+        ),
+        "restore",
+    )
+    assert restored["exit_code"] == 0
+    assert set(restored["counts"]) <= {"applied", "deleted", "unchanged"}
+
+    rolled = assert_json_matches_its_report(
+        osspolicy("rollback", restored["job_id"], "--report-dir", "reports", "--json", "--yes"),
+        "rollback",
+    )
+    assert rolled["exit_code"] == 0
