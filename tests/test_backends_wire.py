@@ -7,7 +7,7 @@ import requests
 from alibabacloud_oss_v2 import exceptions as sdk
 
 from osspolicy import errors
-from osspolicy.backends.wire import ERROR_CODES, map_oss_errors, translate
+from osspolicy.backends.wire import ERROR_CODES, credentials_reason, map_oss_errors, translate
 
 #: every code of oss_wire_spec.md §3 with its status, and whether it must be retried
 SPEC_CODES = [
@@ -26,13 +26,13 @@ SPEC_CODES = [
 ]
 
 
-def service_error(code: str | None, status: int) -> sdk.OperationError:
+def service_error(code: str | None, status: int, ec: str = "0000") -> sdk.OperationError:
     inner = sdk.ServiceError(
         status_code=status,
         code=code,
         message=f"{code} happened",
         request_id="RID1",
-        ec="0000",
+        ec=ec,
         timestamp="",
         request_target="GET http://127.0.0.1/b/?policy",
     )
@@ -104,3 +104,43 @@ def test_map_oss_errors_translates_and_chains() -> None:
     with pytest.raises(errors.NoSuchBucket) as info, map_oss_errors():
         raise original
     assert info.value.__cause__ is original
+
+
+@pytest.mark.parametrize("code", ["InvalidAccessKeyId", "AccessDenied", "SecurityTokenExpired"])
+def test_an_expired_security_token_is_retried_with_fresh_credentials(code: str) -> None:
+    """A 403 with EC 0002-00000007 is CredentialsExpired, whatever its code: transient, so
+    the retry signs again and the SDK asks the credentials provider for fresh ones."""
+    mapped = translate(service_error(code, 403, ec="0002-00000007"))
+    assert type(mapped) is errors.CredentialsExpired
+    assert isinstance(mapped, errors.TransientError)
+    assert (mapped.code, mapped.ec) == (code, "0002-00000007")
+
+
+class LibraryError(Exception):
+    """Shaped like the credentials library's exception: a `message`, no args."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def test_a_failed_refresh_is_transient_and_shows_no_response_body() -> None:
+    """Credentials that cannot be fetched during a job (resolved before it) are retried;
+    the message drops the response body and URL queries the library quotes."""
+    cause = LibraryError(
+        "error refreshing credentials from http://h/c?token=t0k, http_code=500, "
+        'result: {"AccessKeySecret": "s3cr3t"}'
+    )
+    exc = sdk.OperationError(name="GetBucketPolicy", error=sdk.CredentialsFetchError(error=cause))
+    mapped = translate(exc)
+    assert type(mapped) is errors.CredentialsExpired
+    assert mapped.code == "CredentialsFetchError"
+    assert "s3cr3t" not in str(mapped)
+    assert "t0k" not in str(mapped)
+    assert "http_code=500" in str(mapped)
+
+
+def test_a_credentials_reason_is_one_short_line() -> None:
+    """Whatever the library says, the reason is one line of at most 300 characters."""
+    reason = credentials_reason(LibraryError("a\nb " * 400))
+    assert "\n" not in reason
+    assert len(reason) <= 300

@@ -185,12 +185,13 @@ def test_sigterm_exits_143_and_leaves_the_job_resumable(
 def test_resume_with_a_changed_manifest_is_refused_before_any_request(
     emu: Emulator, originals: dict[str, bytes | None], manifest: Path, by_id: bool
 ) -> None:
-    """`--resume` after the manifest changed (concurrency) exits 2 with one line and
-    sends nothing. Without a job id the line names the unfinished job and the copy of
-    the manifest it ran, and the command it suggests finishes that job."""
+    """`--resume` after the manifest changed in what decides the outcome (the policy
+    mode) exits 2 with one line and sends nothing. Without a job id the line names the
+    unfinished job and the copy of the manifest it ran, and the command it suggests
+    finishes that job."""
     _, folder = interrupted(emu, manifest, signal.SIGKILL, after=20)
     data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    data["concurrency"] = CONCURRENCY // 2
+    data["policy"]["mode"] = "replace"
     write_manifest(manifest, data)
     wait_until_quiet(emu)
     emu.clear_log()

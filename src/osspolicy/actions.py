@@ -30,12 +30,13 @@ from .backends import Backend
 from .backup import Backup, BackupWriter
 from .baseline import Baseline
 from .errors import ConfigError
-from .manifest import Manifest
+from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
     Decider,
     Done,
     Step,
+    WriteGate,
     apply_decider,
     backup_step,
     check_step,
@@ -81,6 +82,8 @@ class JobContext:
     new_tries: Callable[[], Tries]
     job_id: str
     resumed: bool
+    #: asked before each write (a saved plan's guard, a canary); None: write
+    gate: WriteGate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,8 @@ class Prepared:
     step: Step
     folder: BackupWriter | None = None
     backup: bool = False
+    #: what the step decides a bucket needs (for a canary's read-back); None: no writes
+    decide: Decider | None = None
 
 
 class Action(Protocol):
@@ -126,14 +131,19 @@ class Action(Protocol):
 # -- targets -----------------------------------------------------------------------------
 
 
-def _listed(ctx: JobContext) -> AsyncIterator[Target]:
-    """The manifest's targets: a list, a file, or ListBuckets discovery."""
-    spec = ctx.manifest.targets
-    if spec is None:  # pragma: no cover - the manifest model requires it here
-        raise ConfigError("targets: required")
-    return iter_targets(
-        spec, region=ctx.manifest.connection.region, backend=ctx.backend, new_tries=ctx.new_tries
-    )
+async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
+    """The manifest's targets, account by account: a list, a file, or discovery."""
+    for account in accounts_of(ctx.manifest):
+        if account.targets is None:  # pragma: no cover - the manifest model requires them
+            raise ConfigError(f"accounts: {account.name} has no targets")
+        async for target in iter_targets(
+            account.targets,
+            region=ctx.manifest.connection.region,
+            backend=ctx.backend,
+            new_tries=ctx.new_tries,
+            account=account.name,
+        ):
+            yield target
 
 
 async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
@@ -178,11 +188,14 @@ async def _apply(ctx: JobContext) -> Decider:
     baseline = ctx.checked.baseline
     if baseline is None:  # pragma: no cover - check_job loads the baseline of an apply
         raise ConfigError("policy: required")
-    account_id = ""
-    if baseline.needs_account_id:  # the owner id, looked up once
-        page = await ctx.new_tries()(ctx.backend.list_buckets_page, "", "", 1)
-        account_id = page.owner_id or ""
-    options = ApplyOptions(baseline, account_id, ctx.manifest.allow_public)
+    account_ids: dict[str, str] = {}
+    if baseline.needs_account_id:  # each account's owner id, looked up once
+        for account in accounts_of(ctx.manifest):
+            page = await ctx.new_tries()(
+                ctx.backend.list_buckets_page, "", "", 1, account=account.name
+            )
+            account_ids[account.name] = page.owner_id or ""
+    options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public)
     return apply_decider(ctx.backend, options)
 
 
@@ -237,8 +250,8 @@ class _Change:
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.decider(ctx)
         snapshot = await _folder(ctx, "-pre", snapshot=True)
-        step = write_step(ctx.backend, decide, snapshot)
-        return Prepared(_settling(step, ctx.checked.settled), snapshot)
+        step = write_step(ctx.backend, decide, snapshot, ctx.gate)
+        return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
 
 
 @dataclass(frozen=True, slots=True)

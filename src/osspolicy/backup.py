@@ -41,6 +41,7 @@ from .files import (
     write_json_atomic,
 )
 from .jobid import utc_timestamp
+from .manifest import Account, account_from_record
 from .results import DEFAULT_ACCOUNT
 
 if TYPE_CHECKING:
@@ -368,6 +369,16 @@ class Backup:
         #: the parsed `summary.json`, None for an unfinished backup
         self.summary = summary
         self._entries = entries
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts its job recorded (name and credential source), for a restore
+        that names none; empty for an older backup or one without a summary."""
+        records = (self.summary or {}).get("accounts")
+        if not isinstance(records, list):
+            return ()
+        found = [account_from_record(record) for record in records]
+        return tuple(account for account in found if account is not None)
 
     @property
     def complete(self) -> bool:

@@ -1,32 +1,33 @@
 """The baseline of an apply job: loaded and checked once, before any request.
 
 Everything the service would refuse, and every placeholder we could not fill, stops the
-job here with one sentence naming the file (or `policy.document`) and the fix. What can
-only be known per bucket (the rendered size) is checked again in the bucket's step.
+job here with one sentence naming the file (or `policy.document`) and the fix, and so
+does a baseline that would lock every job out of the policy it puts (contracts §11),
+unless the manifest says `allow_lockout: true`. What can only be known per bucket (the
+rendered size) is checked again in the bucket's step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from .errors import PolicyDocumentError
-from .manifest import PolicySpec
+from .manifest import PolicySpec, read_policy_document
 from .policy import (
     BUILTIN_VARIABLES,
     check_mergeable,
     check_placeholders,
     check_size,
     desired_policy,
-    parse_policy_file_text,
+    lockout_statements,
     placeholders,
     render,
     serialize,
     validate_policy,
 )
 
-__all__ = ("Baseline", "load_baseline")
+__all__ = ("Baseline", "check_no_lockout", "load_baseline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +60,14 @@ class Baseline:
         return data
 
 
-def load_baseline(spec: PolicySpec) -> Baseline:
-    """Read, validate and check the manifest's baseline (file or inline document)."""
-    if spec.file is not None:
-        source = str(spec.file)
-        try:
-            text = Path(spec.file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise PolicyDocumentError(
-                "no such file", place=source, hint="check policy.file in the manifest"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyDocumentError(f"cannot be read ({exc})", place=source) from None
-        document = parse_policy_file_text(text, source=source)
-    else:
-        source = "policy.document"
-        document = dict(spec.document or {})
+def load_baseline(spec: PolicySpec, *, allow_lockout: bool = False) -> Baseline:
+    """Read, validate and check the manifest's baseline (file or inline document).
+
+    A statement that denies everyone the bucket's policy calls is refused unless
+    `allow_lockout` (the manifest's `allow_lockout: true`).
+    """
+    source = "policy.document" if spec.file is None else str(spec.file)
+    document = read_policy_document(spec)
     validate_policy(document, source=source)
     if spec.mode == "merge":
         check_mergeable(document, source=source)
@@ -86,4 +79,20 @@ def load_baseline(spec: PolicySpec) -> Baseline:
             hint="rename the variable",
         )
     check_size(serialize(document), source=source)
+    if not allow_lockout:
+        check_no_lockout(document, source=source)
     return Baseline(document, source, spec.mode, tuple(spec.remove_sids), dict(spec.vars))
+
+
+def check_no_lockout(document: dict[str, Any], *, source: str) -> None:
+    """Refuse a baseline with a statement that would lock every job out of the policy."""
+    found = lockout_statements(document)
+    if found:
+        names = ", ".join(repr(name) for name in found)
+        raise PolicyDocumentError(
+            f"statement {names} denies everyone, without a Condition, the calls that change "
+            "or read the bucket policy: once on a bucket, no job could undo it",
+            place=source,
+            hint="narrow its Action or Principal, add a Condition, or set allow_lockout: true "
+            "in the manifest if that is meant",
+        )

@@ -7,6 +7,7 @@ access key could be among them).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import traceback
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .actions import action_for
 from .demo import run_demo
 from .emulator.command import emulator
 from .errors import ConfigError, OssPolicyError
@@ -83,8 +85,14 @@ def _root(
     _State.debug = debug
 
 
-def _load(job: Path, endpoint: str | None, region: str | None, concurrency: int | None) -> Manifest:
-    overrides = {"endpoint": endpoint, "region": region, "concurrency": concurrency}
+def _load(
+    job: Path,
+    endpoint: str | None,
+    region: str | None,
+    concurrency: int | None,
+    **more: object,
+) -> Manifest:
+    overrides = {"endpoint": endpoint, "region": region, "concurrency": concurrency, **more}
     return load_manifest(job, overrides)
 
 
@@ -110,8 +118,9 @@ def render_summary(run: JobRun, console: Console = out) -> None:
         )
     if summary.failed > 20:
         console.print(f"  … and {summary.failed - 20} more in the report")
-    if "targets_error" in summary.extra:
-        console.print(str(summary.extra["targets_error"]), markup=False)
+    for key in ("targets_error", "stopped"):
+        if key in summary.extra:
+            console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
     if summary.extra.get("complete") is False:
         console.print(
             f"the backup is INCOMPLETE: {summary.extra.get('missing', 0)} buckets missing"
@@ -166,14 +175,58 @@ async def _run_with_progress(manifest: Manifest, options: RunOptions, source: st
         )
 
 
-def _execute(manifest: Manifest, options: RunOptions, source: str, *, as_json: bool) -> int:
+def _execute(
+    manifest: Manifest, options: RunOptions, source: str, *, as_json: bool, yes: bool = True
+) -> int:
+    console = err if as_json else out  # with --json, stdout holds only the JSON object
+    if not yes and options.plan is None and _writes(manifest, options):
+        confirmed = _confirm(manifest, options, source, console)
+        if isinstance(confirmed, int):
+            return confirmed
+        options = confirmed
     result = anyio.run(_run_with_progress, manifest, options, source)
-    if as_json:  # the object on stdout, everything for humans on stderr
-        render_summary(result, err)
+    render_summary(result, console)
+    if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        render_summary(result)
     return result.exit_code
+
+
+def _writes(manifest: Manifest, options: RunOptions) -> bool:
+    action = action_for(
+        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
+    )
+    return action.writes
+
+
+def _confirm(
+    manifest: Manifest, options: RunOptions, source: str, console: Console
+) -> RunOptions | int:
+    """The confirmation gate (contracts §11): plan, show, ask; what is confirmed is
+    written through that plan, so a bucket changed since it was shown is a conflict."""
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "this job writes, and standard input is not a terminal to confirm it",
+            hint="pass --yes to confirm (after `osspolicy plan`), or run a saved plan with "
+            "--plan PLAN_JOB_ID --yes",
+        )
+    plan_options = dataclasses.replace(options, dry_run=True, resume=None)
+    plan = anyio.run(_run_with_progress, manifest, plan_options, source)
+    render_summary(plan, console)
+    changes = plan.summary.changes
+    count = sum(changes[kind] for kind in ("create", "modify", "delete"))
+    if count == 0:
+        return plan.exit_code
+    err.print(
+        f"Write these {count} changes (plan {plan.job_id}; diffs in "
+        f"{plan.report_folder}/report.jsonl)? [y/N] ",
+        end="",
+        markup=False,
+    )
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in {"y", "yes"}:
+        err.print("nothing written", markup=False)
+        return EXIT_USAGE
+    return dataclasses.replace(options, plan=plan.job_id)
 
 
 def _resume_value(args: list[str]) -> list[str]:
@@ -206,19 +259,32 @@ def _run(
     ] = None,
     allow_incomplete: AllowIncomplete = False,
     skip_damaged: SkipDamaged = False,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PLAN_JOB_ID",
+            help="Write exactly what this plan showed; a bucket changed since is a conflict.",
+        ),
+    ] = None,
+    canary: Annotated[
+        int | None, typer.Option(min=0, help="Override canary: the first N writes alone.")
+    ] = None,
+    max_failures: Annotated[
+        int | None, typer.Option(min=0, help="Override max_failures: stop after N failures.")
+    ] = None,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
     """Run a job manifest end to end and write its report."""
-    del yes  # accepted from the start; a confirmation gate will ask without it
-    manifest = _load(job, endpoint, region, concurrency)
+    manifest = _load(job, endpoint, region, concurrency, canary=canary, max_failures=max_failures)
     options = RunOptions(
         dry_run=dry_run,
         resume=resume,
         allow_incomplete=allow_incomplete,
         skip_damaged=skip_damaged,
+        plan=plan,
     )
-    return _execute(manifest, options, str(job), as_json=as_json)
+    return _execute(manifest, options, str(job), as_json=as_json, yes=yes)
 
 
 @app.command("plan")
@@ -280,7 +346,6 @@ def _restore(
     as_json: Json = False,
 ) -> int:
     """Put every bucket of a backup back exactly as it was."""
-    del yes
     manifest = parse_manifest(
         {
             "action": "restore",
@@ -294,7 +359,7 @@ def _restore(
         base=Path.cwd(),
     )
     options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
-    return _execute(manifest, options, "osspolicy restore", as_json=as_json)
+    return _execute(manifest, options, "osspolicy restore", as_json=as_json, yes=yes)
 
 
 @app.command("rollback")
@@ -306,10 +371,9 @@ def _rollback(
     as_json: Json = False,
 ) -> int:
     """Restore the -pre snapshot of a job: only the buckets it changed go back."""
-    del yes
     manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
     source = f"osspolicy rollback {job_id}"
-    return _execute(manifest, RunOptions(rollback=True), source, as_json=as_json)
+    return _execute(manifest, RunOptions(rollback=True), source, as_json=as_json, yes=yes)
 
 
 @app.command("demo")

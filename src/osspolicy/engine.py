@@ -14,7 +14,8 @@ and journal append once per batch rather than once per bucket.
 `stop()` is the graceful stop of SIGINT/SIGTERM: the producer stops pulling targets, the
 workers finish the calls in flight, the targets already buffered become `skip(target)`
 records, and every result reaches the sink before `run()` returns. Nothing is cancelled
-half-way.
+half-way. `stop(drain=True)` (a canary that failed, a failure threshold) keeps pulling
+instead, so that every remaining target gets its `skip(target)` record.
 """
 
 from __future__ import annotations
@@ -63,12 +64,16 @@ class Engine(Generic[T, R]):
         self.buffer = buffer if buffer is not None else workers
         self.stats = EngineStats()
         self._stopping = False
+        self._draining = False
         self._producer_scope: anyio.CancelScope | None = None
 
-    def stop(self) -> None:
-        """Take no more targets; finish what is in flight; skip what is buffered."""
+    def stop(self, *, drain: bool = False) -> None:
+        """Start no more work; finish what is in flight; skip what is buffered, and with
+        `drain` every target still to come (else they are not pulled at all)."""
+        first = not self._stopping
         self._stopping = True
-        if self._producer_scope is not None:
+        self._draining = drain and (first or self._draining)
+        if not self._draining and self._producer_scope is not None:
             self._producer_scope.cancel()
 
     async def run(
@@ -102,7 +107,7 @@ class Engine(Generic[T, R]):
         done = object()
         iterator = aiter(targets)
         async with send:
-            while not self._stopping:
+            while not self._stopping or self._draining:
                 with anyio.CancelScope() as scope:
                     self._producer_scope = scope
                     target = await anext(iterator, done)

@@ -5,8 +5,9 @@ OssPolicyError
 ├── ConfigError                 bad input: exit 2, nothing sent
 │   ├── ManifestError           the job manifest (file, key path, fix)
 │   ├── PolicyDocumentError     a baseline policy that the service would refuse
-│   ├── CredentialsError        no access key in the environment
-│   └── BackupError             a damaged or unfinished backup folder
+│   ├── CredentialsError        an account's credentials cannot be resolved
+│   ├── BackupError             a damaged or unfinished backup folder
+│   └── ReportDirBusy           another writing job holds the report folder's lock
 ├── ListingError                the targets could not all be listed (the job's problem)
 └── BackendError                a call to OSS failed (one bucket's problem)
     ├── TransientError          retried: the same call may succeed later
@@ -14,7 +15,8 @@ OssPolicyError
     │   ├── ServerError         other 5xx
     │   ├── NetworkError        reset, refused, DNS, TLS: no response
     │   ├── Timeout             connect or read timeout
-    │   └── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
+    │   ├── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
+    │   └── CredentialsExpired  expired token (EC 0002-00000007) or a failed refresh
     └── PermanentError          not retried: the request itself is wrong
         ├── NoSuchBucket
         ├── NoSuchBucketPolicy
@@ -39,6 +41,7 @@ __all__ = (
     "ClockSkewed",
     "ConfigError",
     "CredentialsError",
+    "CredentialsExpired",
     "InvalidAccessKeyId",
     "InvalidArgument",
     "InvalidPolicyDocument",
@@ -50,6 +53,7 @@ __all__ = (
     "OssPolicyError",
     "PermanentError",
     "PolicyDocumentError",
+    "ReportDirBusy",
     "ServerError",
     "SignatureDoesNotMatch",
     "Throttled",
@@ -66,6 +70,11 @@ class ListingError(OssPolicyError):
     """The job's targets could not all be listed (ListBuckets failed after its retries,
     or the buckets file could not be read to its end): the job fails, stays resumable,
     and its records cover only the targets listed before (contracts §5)."""
+
+    def __init__(self, message: str, *, cause: BackendError | None = None) -> None:
+        super().__init__(message)
+        #: the service's error, when the listing failed on one
+        self.cause = cause
 
 
 class ConfigError(OssPolicyError):
@@ -97,11 +106,16 @@ class PolicyDocumentError(ConfigError):
 
 
 class CredentialsError(ConfigError):
-    """No usable access key: OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET are not set."""
+    """An account's credentials cannot be resolved (no access key, a missing profile, an
+    unreachable credentials URI, a refused AssumeRole…); names the account and source."""
 
 
 class BackupError(ConfigError):
     """A backup folder that is unfinished, unreadable or does not match its checksums."""
+
+
+class ReportDirBusy(ConfigError):
+    """Another writing job holds the report folder's lock: wait for it, or use another."""
 
 
 class BackendError(OssPolicyError):
@@ -162,6 +176,15 @@ class ClockSkewed(TransientError):
     """RequestTimeTooSkewed: the request is signed again with a fresh date on retry."""
 
     default_code = "RequestTimeTooSkewed"
+
+
+class CredentialsExpired(TransientError):
+    """The service called the security token expired (403, EC 0002-00000007), or fresh
+    credentials could not be fetched: retried, the request signed with fresh ones (the
+    SDK asks the credentials provider on every request; the library refreshes a stale
+    token)."""
+
+    default_code = "SecurityTokenExpired"
 
 
 class PermanentError(BackendError):

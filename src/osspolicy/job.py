@@ -19,6 +19,7 @@ journal says succeeded is skipped, the rest runs again (contracts §5).
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -31,6 +32,7 @@ import anyio
 
 from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
+from .backends.credentials import account_provider
 from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
@@ -40,13 +42,15 @@ from .errors import ConfigError, ListingError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable
-from .manifest import Manifest, manifest_sha256, manifest_yaml
-from .operations import Done, perform, skipped
+from .lock import ReportDirLock
+from .manifest import Account, Manifest, account_record, accounts_of, manifest_sha256, manifest_yaml
+from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
+from .safety import Safety, SavedPlan
 from .targets import check_targets, matches, named_in
 
 __all__ = (
@@ -55,6 +59,7 @@ __all__ = (
     "RunOptions",
     "check_job",
     "connection_config",
+    "job_accounts",
     "make_backend",
     "run_job",
 )
@@ -77,6 +82,8 @@ class RunOptions:
     check: bool = False
     #: the manifest restores a job's own -pre snapshot (`osspolicy rollback`)
     rollback: bool = False
+    #: write exactly what this plan job showed (contracts §11: `run --plan PLAN_JOB_ID`)
+    plan: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,11 @@ async def check_job(
     action_for(manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback)
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
-    baseline = load_baseline(manifest.policy) if manifest.policy is not None else None
+    baseline = (
+        load_baseline(manifest.policy, allow_lockout=manifest.allow_lockout)
+        if manifest.policy is not None
+        else None
+    )
     if manifest.action != "restore" or manifest.source is None:
         return Checked(baseline=baseline)
     backup = await Backup.open(
@@ -168,21 +179,51 @@ async def _settled(
 def connection_config(manifest: Manifest) -> ConnectionConfig:
     """The backend's connection settings from the manifest."""
     conn = manifest.connection
+    # no endpoint: the SDK derives the region's public one (the same URL as ours)
+    endpoint = conn.endpoint or (conn.endpoint_template if conn.network == "internal" else None)
     return ConnectionConfig(
         region=conn.region,
-        endpoint=conn.endpoint,
+        endpoint=endpoint,
         connect_timeout_s=conn.connect_timeout_s,
         read_timeout_s=conn.read_timeout_s,
         max_connections=manifest.concurrency,
     )
 
 
-def make_backend(manifest: Manifest) -> Backend:
-    """The SDK backend the manifest asks for; a missing credential raises here, before
-    any request (CredentialsError, exit 2)."""
+def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Account, ...]:
+    """The accounts a job signs with: the manifest's; for a restore without `accounts:`,
+    those its backup recorded (contracts §2, §10); else the one `default` account.
+
+    A restore whose backup holds buckets of an account it has no credentials for is
+    refused before any request (ConfigError naming the account).
+    """
+    accounts = accounts_of(manifest)
+    if manifest.accounts is None and backup is not None and backup.accounts:
+        accounts = backup.accounts
+    if backup is not None:
+        names = {account.name for account in accounts}
+        if unknown := sorted({entry.account for entry in backup.entries()} - names):
+            raise ConfigError(
+                f"the backup holds buckets of account {', '.join(unknown)}, which this job "
+                "has no credentials for",
+                place=str(backup.folder),
+                hint="name it under accounts: in the manifest",
+            )
+    return accounts
+
+
+async def make_backend(manifest: Manifest, accounts: Sequence[Account] = ()) -> Backend:
+    """The SDK backend the manifest asks for, with each account's credentials resolved
+    once, off the event loop; one that cannot be resolved raises here, before any
+    request (CredentialsError naming the account and the source, exit 2)."""
+    providers = {}
+    for account in accounts or accounts_of(manifest):
+        providers[account.name] = await anyio.to_thread.run_sync(
+            account_provider, account.name, account.credentials
+        )
     if manifest.engine == "aio":
-        return AioOssBackend(connection_config(manifest))
-    return OssBackend(connection_config(manifest))
+        return AioOssBackend(connection_config(manifest), credentials=providers)
+    return OssBackend(connection_config(manifest), credentials=providers)
 
 
 def _retry_config(manifest: Manifest) -> RetryConfig:
@@ -250,6 +291,8 @@ async def _open_folders(
     sha = manifest_sha256(manifest)
     if options.resume is None:
         job_id = new_job_id(action.name)
+        if action.writes:  # one writing job per report folder, before any file or request
+            await stack.enter_async_context(ReportDirLock(report_dir, job_id))
         folder = report_dir / job_id
         report = await ReportWriter.create(
             folder, job_id=job_id, manifest_yaml=manifest_yaml(manifest)
@@ -272,6 +315,8 @@ async def _open_folders(
     )
     if found is None:
         raise await _nothing_to_resume(report_dir)
+    if action.writes:
+        await stack.enter_async_context(ReportDirLock(report_dir, found.name))
     journal = await Journal.open_for_resume(found / JOURNAL_NAME, manifest_sha256=sha)
     stack.push_async_callback(journal.aclose)
     report = await ReportWriter.resume(
@@ -333,38 +378,47 @@ async def run_job(
     action = action_for(
         manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
     )
-    backend = backend if backend is not None else make_backend(manifest)
-    new_tries = _tries_factory(manifest, sleep)
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
+    safety = await _safety(manifest, action, options, engine)
+    if safety.plan is not None:  # a saved plan's unread buckets are settled too
+        checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
+    accounts = job_accounts(manifest, checked.backup)
+    backend = backend if backend is not None else await make_backend(manifest, accounts)
+    new_tries = _tries_factory(manifest, sleep)
     started_at = _now()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
         job = await _open_folders(manifest, action, options, stack)
-        ctx = JobContext(manifest, checked, backend, new_tries, job.job_id, job.resumed)
+        ctx = JobContext(
+            manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
+        )
         prepared = await action.prepare(ctx)
         if prepared.folder is not None:
             stack.push_async_callback(prepared.folder.aclose)
+        step = safety.step(prepared.step, prepared.decide)
 
         async def work(target: Target) -> Result:
-            return await perform(action.name, target, prepared.step, new_tries())
+            return await perform(action.name, target, step, new_tries())
 
         def skip(target: Target) -> Result:
-            return skipped(action.name, target, "the job was stopped before this bucket")
+            return safety.skip(action.name, target)
 
         listing = _Listing()
-        targets = _not_done(listing.guard(action.targets(ctx)), job.done)
+        targets = _not_done(listing.guard(safety.targets(action.targets(ctx))), job.done)
         watcher = _Signals(engine)
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
-            await engine.run(targets, work, _sink(job, on_result), skip)
+            await engine.run(targets, work, safety.sink(_sink(job, on_result)), skip)
             group.cancel_scope.cancel()
+        safety.finish()
         summary = await _finish(
             job,
             prepared,
             interrupted=watcher.exit_code,
             listing_error=listing.error,
-            engine=engine,
+            extra={"max_in_flight": engine.stats.max_in_flight, **safety.summary_extra()},
+            folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,
         )
     folder = prepared.folder.folder if prepared.folder is not None else None
@@ -376,6 +430,31 @@ async def run_job(
         summary,
         summary.exit_code,
         engine.stats,
+    )
+
+
+async def _safety(
+    manifest: Manifest, action: Action, options: RunOptions, engine: Engine[Target, Result]
+) -> Safety:
+    """The job's canary, failure threshold and saved plan (contracts §11)."""
+    plan_id = options.plan
+
+    async def load_plan() -> SavedPlan:
+        if plan_id is None:  # pragma: no cover - only called with a plan id
+            raise ValueError("no plan")
+        if not action.writes:
+            raise ConfigError(f"--plan runs a plan's writes; a {action.name} job writes nothing")
+        return await SavedPlan.load(
+            Path(manifest.report_dir), plan_id, manifest_sha256=manifest_sha256(manifest)
+        )
+
+    return await Safety.open(
+        writes=action.writes,
+        engine=engine,
+        canary=manifest.canary,
+        max_failures=manifest.max_failures,
+        max_failure_rate=manifest.max_failure_rate,
+        plan=load_plan if plan_id is not None else None,
     )
 
 
@@ -417,7 +496,8 @@ async def _finish(
     *,
     interrupted: int | None,
     listing_error: ListingError | None,
-    engine: Engine[Target, Result],
+    extra: dict[str, Any],
+    folder_extra: dict[str, Any],
     started_at: datetime,
 ) -> Summary:
     """Close the job's files in order: backup summary, journal, report summary last.
@@ -430,7 +510,6 @@ async def _finish(
     exit_code = interrupted
     if exit_code is None:
         exit_code = exit_code_for(job.report.counts, targets_complete=listed)
-    extra: dict[str, Any] = {"max_in_flight": engine.stats.max_in_flight}
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
     folder = prepared.folder
@@ -438,7 +517,9 @@ async def _finish(
         extra["backup_folder"] = str(folder.folder)
         if interrupted is None:
             written = await folder.finish(
-                listing_complete=listed, missing=job.journal.pending if prepared.backup else ()
+                listing_complete=listed,
+                missing=job.journal.pending if prepared.backup else (),
+                extra=folder_extra,
             )
             if prepared.backup:
                 extra.update({key: written[key] for key in _COMPLETENESS})

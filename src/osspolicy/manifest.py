@@ -3,7 +3,17 @@
 Every problem becomes one `ManifestError` sentence naming the file, the key path
 (`targets.discover.include[1]`) and the fix. Relative paths resolve from the manifest's
 own folder. `effective()` applies the CLI overrides; the effective manifest is what a job
-records (`manifest.yaml`) and hashes (`sha256`).
+records (`manifest.yaml`).
+
+Accounts and credentials (contracts §10): `accounts:` names each account and where its
+credentials come from (`type:` picks one of the credential models below, a discriminated
+union, so each type takes only its own keys); no secret can be written here. Without
+`accounts:` a manifest has one account, `default`, of `type: default` (`accounts_of`).
+Regions are checked against a pattern of OSS region ids (`REGION_ID`), not a closed
+list, so a region opened after this release still works; the list of known regions
+(`KNOWN_REGIONS`) only feeds the "did you mean" hint.
+records (`manifest.yaml`). Resume compares only what decides the outcome (contracts §5):
+`outcome_fields()`, hashed by `manifest_sha256()`, its keys named by `differing_keys()`.
 """
 
 from __future__ import annotations
@@ -11,9 +21,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
 
 import yaml
@@ -26,28 +38,67 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ManifestError
+from .errors import ManifestError, PolicyDocumentError
+from .policy import parse_policy_file_text
 
 __all__ = (
+    "ACCOUNT_NAME",
     "BUCKET_NAME",
+    "DEFAULT_ENDPOINT",
+    "INTERNAL_ENDPOINT",
+    "KNOWN_REGIONS",
+    "OUTCOME_KEYS",
+    "REGION_ID",
+    "WRITING_ACTIONS",
+    "Account",
     "Connection",
+    "CredentialsSpec",
+    "CredentialsUriCredentials",
+    "DefaultCredentials",
     "Discover",
+    "EcsRamRoleCredentials",
+    "EnvCredentials",
     "Manifest",
+    "OidcCredentials",
     "PolicySpec",
+    "ProfileCredentials",
+    "RamRoleArnCredentials",
     "Retry",
     "Targets",
+    "account_from_record",
+    "account_record",
+    "accounts_of",
     "check_bucket_name",
+    "check_region",
+    "differing_keys",
     "effective",
+    "endpoint_for",
+    "expand_endpoint",
     "load_manifest",
     "manifest_sha256",
     "manifest_yaml",
+    "outcome_fields",
     "parse_manifest",
+    "read_policy_document",
 )
 
 #: a valid OSS bucket name: 3-63 chars of lowercase letters, digits and hyphens, not
 #: starting or ending with a hyphen
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 Action = Literal["backup", "apply", "delete", "restore"]
+#: the actions that write to buckets (the ones a canary, the gate and the lock are for)
+WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
+#: the top-level keys that decide a job's outcome, so its resume hash (contracts §5);
+#: `policy` holds the loaded document, mode, remove_sids and vars
+OUTCOME_KEYS = (
+    "action",
+    "accounts",
+    "targets",
+    "policy",
+    "allow_public",
+    "allow_lockout",
+    "source",
+)
 
 
 def check_bucket_name(name: str) -> str:
@@ -71,6 +122,7 @@ class Discover(_Model):
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     region: str | None = None
+    regions: tuple[str, ...] | None = None
 
 
 class Targets(_Model):
@@ -101,23 +153,326 @@ class Targets(_Model):
         return self
 
 
+#: an OSS region id: a two-letter area, a place, optional suffixes (cn-hangzhou,
+#: us-west-1, cn-shanghai-finance-1); a pattern, so that a new region needs no release
+REGION_ID = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
+#: the OSS regions known to this release: only for the "did you mean" of a bad region
+KNOWN_REGIONS = (
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-nanjing",
+    "cn-fuzhou",
+    "cn-wuhan-lr",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-wulanchabu",
+    "cn-shenzhen",
+    "cn-heyuan",
+    "cn-guangzhou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+    "cn-north-2-gov-1",
+    "us-west-1",
+    "us-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "eu-central-1",
+    "eu-west-1",
+    "me-east-1",
+    "me-central-1",
+    "na-south-1",
+)
+#: the endpoint when none is given (contracts §10); `{region}` is the bucket's region
+DEFAULT_ENDPOINT = "https://oss-{region}.aliyuncs.com"
+#: the same with `network: internal` (from inside the region's VPC / classic network)
+INTERNAL_ENDPOINT = "https://oss-{region}-internal.aliyuncs.com"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_OSS_HOST = re.compile(r"^(?:https?://)?(?:oss-)?(.*?)(?:-internal)?(?:\.aliyuncs\.com)?/?$")
+
+
+def _region_hint(value: str) -> str:
+    """`did you mean cn-hangzhou?` for `hangzhou`, `oss-cn-hangzhou`, an endpoint host…"""
+    stripped = _OSS_HOST.fullmatch(value.strip().lower())
+    guess = stripped.group(1) if stripped else value.lower()
+    if guess in KNOWN_REGIONS:
+        return f"did you mean {guess}?"
+    by_place = [r for r in KNOWN_REGIONS if r.split("-", 1)[1] == guess]
+    near = by_place or difflib.get_close_matches(guess, KNOWN_REGIONS, n=1)
+    return f"did you mean {near[0]}?" if near else "write a region id such as cn-hangzhou"
+
+
+def check_region(value: str) -> str:
+    """Return `value` if it has the shape of an OSS region id, else raise ValueError with
+    a hint (`hangzhou` or `oss-cn-hangzhou` are not region ids: `cn-hangzhou` is)."""
+    if not REGION_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an OSS region id; {_region_hint(value)}")
+    return value
+
+
+def expand_endpoint(template: str, region: str) -> str:
+    """An endpoint template with `{region}` replaced by `region`."""
+    return template.replace("{region}", region)
+
+
+def _endpoint_url(value: str) -> str:
+    """A URL (http or https) or a bare host (https assumed), `{region}` allowed in it;
+    returned as a URL without a trailing slash."""
+    url = value.strip() if _SCHEME.match(value.strip()) else f"https://{value.strip()}"
+    probe = urlparse(expand_endpoint(url, "cn-hangzhou"))
+    example = "write a URL (http://127.0.0.1:9000) or a host (oss-cn-hangzhou.aliyuncs.com)"
+    try:
+        port_ok = probe.port is None or probe.port > 0
+    except ValueError:
+        port_ok = False
+    if probe.scheme not in {"http", "https"} or not probe.hostname or not port_ok:
+        raise ValueError(f"{value!r} is not an http(s) URL or host; {example}")
+    if probe.username is not None or probe.password is not None:
+        raise ValueError("an endpoint carries no credentials; remove the user:password@ part")
+    if probe.path not in {"", "/"} or probe.query or probe.fragment:
+        raise ValueError(f"{value!r} has a path or query; an endpoint is scheme://host[:port]")
+    if "{" in probe.netloc or "}" in probe.netloc:
+        raise ValueError(f"{value!r}: the only placeholder an endpoint takes is {{region}}")
+    return url.rstrip("/")
+
+
 class Connection(_Model):
-    """Where and how to reach OSS; credentials come from the environment, never from here."""
+    """Where and how to reach OSS; credentials come from `accounts:`, never from here.
+
+    `endpoint` is a URL or a bare host (`https` assumed), normalised to a URL; it may
+    contain `{region}`, expanded to each bucket's region (`endpoint_for`). Without it the
+    endpoint is the region's public one (`network: internal`: the `-internal` one); an
+    explicit endpoint wins over `network`. `ca_file` is an extra CA bundle, resolved
+    from the manifest's folder.
+    """
 
     region: str
     endpoint: str | None = None
+    network: Literal["public", "internal"] = "public"
+    ca_file: Path | None = None
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(20.0, gt=0)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return check_region(value)
 
     @field_validator("endpoint")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parsed = urlparse(value)
-            if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-                raise ValueError(
-                    f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:9000"
-                )
+        return None if value is None else _endpoint_url(value)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}; give the path of a PEM CA bundle")
+        return value
+
+    @property
+    def endpoint_template(self) -> str:
+        """The endpoint as a URL, `{region}` not yet expanded (the default if none)."""
+        if self.endpoint is not None:
+            return self.endpoint
+        return INTERNAL_ENDPOINT if self.network == "internal" else DEFAULT_ENDPOINT
+
+
+def endpoint_for(connection: Connection, region: str) -> str:
+    """The URL (with its scheme) that a bucket of `region` is reached at."""
+    return expand_endpoint(connection.endpoint_template, region)
+
+
+#: an account name: recorded in every record and index line
+ACCOUNT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: keys that would put a secret into a manifest, refused with a pointer to the right way
+_SECRET_KEYS = frozenset(
+    {
+        "access_key_id",
+        "access_key_secret",
+        "accesskeyid",
+        "accesskeysecret",
+        "secret",
+        "security_token",
+        "sts_token",
+        "password",
+    }
+)
+_ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[^\s]+$")
+
+
+class _CredentialsModel(_Model):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in data:
+                if str(key).lower().replace("-", "_") in _SECRET_KEYS:
+                    raise ValueError(
+                        f"{key}: a secret never goes into a manifest; use type env, profile, "
+                        "ram_role_arn, ecs_ram_role, oidc or credentials_uri"
+                    )
+        return data
+
+    def describe(self) -> str:
+        """Where these credentials come from, for errors and records (never a secret)."""
+        raise NotImplementedError
+
+
+def _role_arn(value: str) -> str:
+    if not _ROLE_ARN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a RAM role ARN; write acs:ram::<account-id>:role/<name>"
+        )
+    return value
+
+
+class DefaultCredentials(_CredentialsModel):
+    """The SDK's OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET when set, else the credentials
+    library's default chain (its variables, OIDC, the aliyun CLI profile, ECS RAM role,
+    credentials URI)."""
+
+    type: Literal["default"] = "default"
+
+    def describe(self) -> str:
+        """`default (OSS_ACCESS_KEY_ID, else the default chain)`."""
+        return "default (OSS_ACCESS_KEY_ID, else the default credentials chain)"
+
+
+class EnvCredentials(_CredentialsModel):
+    """OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN (the SDK's names)."""
+
+    type: Literal["env"]
+
+    def describe(self) -> str:
+        """`env (OSS_ACCESS_KEY_ID)`."""
+        return "env (OSS_ACCESS_KEY_ID)"
+
+
+class ProfileCredentials(_CredentialsModel):
+    """A profile of the aliyun CLI's `~/.aliyun/config.json`."""
+
+    type: Literal["profile"]
+    profile: str = Field(min_length=1)
+
+    def describe(self) -> str:
+        """`profile 'NAME'`."""
+        return f"profile {self.profile!r}"
+
+
+class RamRoleArnCredentials(_CredentialsModel):
+    """AssumeRole with the credentials of `source` (another type; the default chain if
+    not given), refreshed before they expire."""
+
+    type: Literal["ram_role_arn"]
+    role_arn: str
+    session_name: str = Field("osspolicy", min_length=2, max_length=64)
+    external_id: str | None = None
+    source: CredentialsSpec = Field(default_factory=DefaultCredentials)
+    #: [the library's: sts.aliyuncs.com, or from ALIBABA_CLOUD_STS_REGION]
+    sts_endpoint: str | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _role_arn(value)
+
+    def describe(self) -> str:
+        """`ram_role_arn ARN (source: …)`."""
+        return f"ram_role_arn {self.role_arn} (source: {self.source.describe()})"
+
+
+class EcsRamRoleCredentials(_CredentialsModel):
+    """The RAM role attached to this ECS instance, from its metadata service."""
+
+    type: Literal["ecs_ram_role"]
+    #: [discovered from the metadata service]
+    role_name: str | None = None
+
+    def describe(self) -> str:
+        """`ecs_ram_role 'NAME'` or `ecs_ram_role (discovered)`."""
+        return f"ecs_ram_role {self.role_name!r}" if self.role_name else "ecs_ram_role (discovered)"
+
+
+class OidcCredentials(_CredentialsModel):
+    """AssumeRoleWithOIDC with a token file (e.g. ACK RRSA); the library's own keys."""
+
+    type: Literal["oidc"]
+    role_arn: str
+    oidc_provider_arn: str = Field(min_length=1)
+    oidc_token_file_path: Path
+    role_session_name: str = Field("osspolicy", min_length=2, max_length=64)
+    #: [the library's]
+    sts_endpoint: str | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _role_arn(value)
+
+    def describe(self) -> str:
+        """`oidc ARN`."""
+        return f"oidc {self.role_arn}"
+
+
+class CredentialsUriCredentials(_CredentialsModel):
+    """A URI that answers with temporary credentials (the library's credentials URI)."""
+
+    type: Literal["credentials_uri"]
+    uri: str
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:8080/")
+        return value
+
+    def describe(self) -> str:
+        """`credentials_uri scheme://host/path` (the query left out: it may hold a token)."""
+        parsed = urlparse(self.uri)
+        return f"credentials_uri {parsed.scheme}://{parsed.netloc}{parsed.path}"
+
+
+#: one account's credentials: `type` picks the model, each takes only its own keys
+CredentialsSpec = Annotated[
+    DefaultCredentials
+    | EnvCredentials
+    | ProfileCredentials
+    | RamRoleArnCredentials
+    | EcsRamRoleCredentials
+    | OidcCredentials
+    | CredentialsUriCredentials,
+    Field(discriminator="type"),
+]
+RamRoleArnCredentials.model_rebuild()
+
+
+class Account(_Model):
+    """One account: its name, where its credentials come from, its own targets."""
+
+    name: str
+    credentials: CredentialsSpec = Field(default_factory=DefaultCredentials)
+    targets: Targets | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not ACCOUNT_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an account name; use lowercase letters, digits and hyphens"
+            )
         return value
 
 
@@ -150,6 +505,7 @@ class Manifest(_Model):
 
     version: Literal[1] = 1
     action: Action
+    accounts: tuple[Account, ...] | None = None
     targets: Targets | None = None
     connection: Connection
     concurrency: int = Field(16, ge=1, le=1024)
@@ -158,13 +514,32 @@ class Manifest(_Model):
     retry: Retry = Field(default_factory=Retry)
     policy: PolicySpec | None = None
     allow_public: bool = False
+    allow_lockout: bool = False
+    canary: int = 0
+    max_failures: int = 0
+    max_failure_rate: float = 0.0
     source: Path | None = None
     backup_dir: Path = Path("backups")
     report_dir: Path = Path("reports")
 
+    @field_validator("canary", "max_failures")
+    @classmethod
+    def _count(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"is {value}; write 0 (none) or a number of targets")
+        return value
+
+    @field_validator("max_failure_rate")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            shown = value if math.isfinite(value) else str(value)
+            raise ValueError(f"is {shown}; write a fraction in (0, 1], e.g. 0.1, or 0 for none")
+        return value
+
     @model_validator(mode="after")
     def _per_action(self) -> Manifest:
-        if self.targets is None and self.action != "restore":
+        if self.targets is None and self.action != "restore" and not _all_have_targets(self):
             raise ValueError("targets: required; give buckets, buckets_file or discover")
         if self.action == "apply" and self.policy is None:
             raise ValueError("policy: an apply job needs a policy section (file or document)")
@@ -174,7 +549,72 @@ class Manifest(_Model):
             raise ValueError("source: a restore job needs the backup folder to restore from")
         if self.action != "restore" and self.source is not None:
             raise ValueError(f"source: only a restore job takes a source, not {self.action}")
+        if self.canary and self.action not in WRITING_ACTIONS:
+            raise ValueError(
+                f"canary: only a writing job (apply, delete, restore) takes a canary, "
+                f"not {self.action}; remove it"
+            )
+        if self.allow_lockout and self.action != "apply":
+            raise ValueError(
+                f"allow_lockout: only an apply job takes allow_lockout, not {self.action}; "
+                "remove it"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _accounts(self) -> Manifest:
+        """Contracts §10: names unique; with several accounts, named targets (a list or a
+        file) belong to one account, so only `discover` may stand at the top."""
+        if self.accounts is None:
+            return self
+        if not self.accounts:
+            raise ValueError("accounts: the list is empty; name an account or remove the key")
+        seen: set[str] = set()
+        for account in self.accounts:
+            if account.name in seen:
+                raise ValueError(f"accounts: the name {account.name!r} is used twice; rename one")
+            seen.add(account.name)
+        top = self.targets
+        if len(self.accounts) > 1 and top is not None and top.discover is None:
+            raise ValueError(
+                "targets: with several accounts each account names its own buckets "
+                "(accounts[i].targets); only discover may be given for all of them"
+            )
+        return self
+
+
+def _all_have_targets(manifest: Manifest) -> bool:
+    return bool(manifest.accounts) and all(a.targets is not None for a in manifest.accounts or ())
+
+
+def account_record(account: Account) -> dict[str, Any]:
+    """An account as a backup records it: its name and where its credentials come
+    from (no secret is ever in a spec), without targets (contracts §2)."""
+    return account.model_dump(mode="json", include={"name", "credentials"})
+
+
+def account_from_record(record: object) -> Account | None:
+    """An account a backup recorded, or None if `record` is not one."""
+    try:
+        return Account.model_validate(record)
+    except ValidationError:
+        return None
+
+
+def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
+    """The job's accounts, always at least one, each with its effective targets.
+
+    Without `accounts:` that is one account named `default` of `type: default`. An
+    account without targets of its own gets the manifest's (which, for a restore, may
+    be none: the backup's buckets).
+    """
+    accounts = manifest.accounts or (Account(name="default"),)
+    return tuple(
+        a
+        if a.targets is not None or manifest.targets is None
+        else a.model_copy(update={"targets": manifest.targets})
+        for a in accounts
+    )
 
 
 def _path_of(loc: tuple[int | str, ...]) -> str:
@@ -187,25 +627,46 @@ def _path_of(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The keys allowed where `loc` points, for 'did you mean' suggestions."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int) or not (
-            isinstance(current, type) and issubclass(current, BaseModel)
-        ):
+def _models_in(annotation: object) -> type[BaseModel] | dict[str, type[BaseModel]] | None:
+    """The model a field holds (through Optional, tuple, …), or {tag: model} for a
+    discriminated union of models (the credential types)."""
+    found: list[type[BaseModel]] = []
+    stack: list[object] = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            found.append(item)
+        else:
+            stack.extend(getattr(item, "__args__", ()))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        return None
+    tags = {
+        m: get_args(m.model_fields["type"].annotation) for m in found if "type" in m.model_fields
+    }
+    return {str(tag[0]): m for m, tag in tags.items() if tag}
+
+
+def _walk(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], list[str]]:
+    """The key path of `loc` as the user wrote it (pydantic adds a union's tag, e.g.
+    `credentials.ram_role_arn.role_arn`: left out), and the keys allowed where its
+    last key stands, for 'did you mean' suggestions."""
+    clean: list[int | str] = []
+    container: type[BaseModel] | None = None
+    current: type[BaseModel] | dict[str, type[BaseModel]] | None = Manifest
+    for part in loc:
+        if isinstance(part, int):
+            clean.append(part)
             continue
-        field = current.model_fields.get(part)
-        if field is None:
-            return []
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            continue
+        clean.append(part)
+        container = current if isinstance(current, type) else None
+        field = container.model_fields.get(part) if container is not None else None
+        current = _models_in(field.annotation) if field is not None else None
+    return tuple(clean), list(container.model_fields) if container is not None else []
 
 
 def _first_error(source: str, exc: ValidationError) -> ManifestError:
@@ -215,12 +676,23 @@ def _first_error(source: str, exc: ValidationError) -> ManifestError:
     """
     found = exc.errors()
     error = next((e for e in found if e["type"] == "extra_forbidden"), found[0])
-    loc = tuple(error["loc"])
+    loc, known = _walk(tuple(error["loc"]))
     place = f"{source}: {_path_of(loc)}" if loc else source
     kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "union_tag_invalid":
+        return ManifestError(
+            f"type {ctx.get('tag')!r} is not allowed",
+            place=place,
+            hint=f"use one of {ctx.get('expected_tags')}",
+        )
+    if kind == "union_tag_not_found":
+        return ManifestError(
+            "required key is missing", place=f"{place}.type", hint="add it (e.g. type: default)"
+        )
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        near = difflib.get_close_matches(key, _known_keys(Manifest, loc), n=1)
+        near = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {near[0]}?" if near else "remove it"
         return ManifestError("unknown key", place=place, hint=hint)
     if kind == "missing":
@@ -251,6 +723,22 @@ def _resolve(data: dict[str, Any], base: Path) -> None:
         fix(data["targets"], "buckets_file")
     if isinstance(data.get("policy"), dict):
         fix(data["policy"], "file")
+    if isinstance(data.get("connection"), dict):
+        fix(data["connection"], "ca_file")
+    _resolve_accounts(data.get("accounts"), fix)
+
+
+def _resolve_accounts(accounts: object, fix: Callable[[dict[str, Any], str], None]) -> None:
+    """The paths inside `accounts:`: targets files and OIDC token files."""
+    for account in accounts if isinstance(accounts, list) else ():
+        if not isinstance(account, dict):
+            continue
+        if isinstance(account.get("targets"), dict):
+            fix(account["targets"], "buckets_file")
+        credentials = account.get("credentials")
+        while isinstance(credentials, dict):  # through ram_role_arn's source chain
+            fix(credentials, "oidc_token_file_path")
+            credentials = credentials.get("source")
 
 
 def parse_manifest(
@@ -309,7 +797,69 @@ def manifest_yaml(manifest: Manifest) -> str:
     return yaml.safe_dump(effective(manifest), sort_keys=False, allow_unicode=True)
 
 
-def manifest_sha256(manifest: Manifest) -> str:
-    """A stable hash of the effective manifest (resume refuses a different one)."""
-    canonical = json.dumps(effective(manifest), sort_keys=True, separators=(",", ":"))
+def read_policy_document(spec: PolicySpec) -> dict[str, Any]:
+    """The baseline as written: `policy.file` read and parsed (JSON or YAML), or a copy of
+    `policy.document`; a file that cannot be read or parsed is a `PolicyDocumentError`."""
+    if spec.file is None:
+        return dict(spec.document or {})
+    source = str(spec.file)
+    try:
+        text = Path(spec.file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyDocumentError(
+            "no such file", place=source, hint="check policy.file in the manifest"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyDocumentError(f"cannot be read ({exc})", place=source) from None
+    return parse_policy_file_text(text, source=source)
+
+
+def outcome_fields(manifest: Manifest, document: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What decides the job's outcome (contracts §5), as the plain data its hash covers.
+
+    The `OUTCOME_KEYS` with every default left out (given explicitly or not), so that a
+    newer version adding keys with defaults still resumes; pace and safety settings
+    (concurrency, engine, rate_limit, retry, timeouts, canary, thresholds) are not in it.
+    `policy.document` is the baseline's content, never its file's path: `document` when
+    given (the one `load_baseline` checked), else the file is read here.
+    """
+    fields: dict[str, Any] = manifest.model_dump(
+        mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True
+    )
+    if manifest.policy is not None:
+        policy = {key: value for key, value in fields["policy"].items() if key != "file"}
+        loaded = read_policy_document(manifest.policy) if document is None else document
+        policy["document"] = json.loads(json.dumps(loaded))
+        fields["policy"] = policy
+    return fields
+
+
+_ABSENT = object()
+
+
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The dotted key paths whose values differ between two `outcome_fields` (a key only
+    one side has counts), sorted; nested mappings are followed, lists compared whole."""
+    return _differing(old, new, "")
+
+
+def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
+    found: list[str] = []
+    for key in sorted({*old, *new}, key=str):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if before == after:
+            continue
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            found += _differing(before, after, path)
+        else:
+            found.append(path)
+    return found
+
+
+def manifest_sha256(manifest: Manifest, document: Mapping[str, Any] | None = None) -> str:
+    """The resume hash: sha256 of the canonical JSON of `outcome_fields(manifest, document)`
+    (resume refuses a job whose hash differs)."""
+    fields = outcome_fields(manifest, document)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -19,6 +19,8 @@ decide(target) ─► Decision(read, change, body) ─┬─► write_step: snap
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +31,9 @@ from .backends import Backend, PolicyRead
 from .baseline import Baseline
 from .errors import BackendError, ConfigError
 from .policy import (
-    diff,
+    diff as policy_diff,
+)
+from .policy import (
     foreign_resources,
     parse_policy,
     policies_equal,
@@ -48,10 +52,12 @@ __all__ = (
     "Done",
     "SnapshotSink",
     "Step",
+    "WriteGate",
     "apply_decider",
     "backup_step",
     "check_step",
     "delete_decider",
+    "failure",
     "perform",
     "plan_step",
     "restore_decider",
@@ -73,9 +79,31 @@ class Done:
     error_code: str | None = None
     error_message: str | None = None
     note: str | None = None
+    read_sha256: str | None = None
+    canary: bool = False
 
 
 Step = Callable[[Target, Tries], Awaitable[Done]]
+
+
+def failure(exc: Exception) -> Done | None:
+    """The `failed` record of an error that is one bucket's own (None: not one of those).
+
+    A service error, a policy that renders too large for this bucket, or the disk: the
+    bucket fails alone, the others go on.
+    """
+    if isinstance(exc, BackendError):
+        return Done(
+            Outcome.FAILED,
+            request_id=exc.request_id,
+            error_code=exc.code,
+            error_message=exc.message,
+        )
+    if isinstance(exc, ConfigError):
+        return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
+    if isinstance(exc, OSError):
+        return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
+    return None
 
 
 class BackupSink(Protocol):
@@ -108,17 +136,8 @@ async def perform(action: str, target: Target, step: Step, tries: Tries) -> Resu
     started = time.monotonic()
     try:
         done = await step(target, tries)
-    except BackendError as exc:
-        done = Done(
-            Outcome.FAILED,
-            request_id=exc.request_id,
-            error_code=exc.code,
-            error_message=exc.message,
-        )
-    except ConfigError as exc:  # e.g. a policy that renders too large for this bucket
-        done = Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
-    except OSError as exc:  # the disk, not the service: still this bucket's own record
-        done = Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
+    except (BackendError, ConfigError, OSError) as exc:
+        done = failure(exc) or Done(Outcome.FAILED)
     return Result(
         bucket=target.bucket,
         region=target.region,
@@ -132,6 +151,8 @@ async def perform(action: str, target: Target, step: Step, tries: Tries) -> Resu
         duration_ms=round((time.monotonic() - started) * 1000),
         change=done.change,
         had_policy=done.had_policy,
+        read_sha256=done.read_sha256,
+        canary=done.canary,
         snapshot=done.snapshot,
         diff=done.diff,
         note=done.note,
@@ -155,7 +176,7 @@ def backup_step(backend: Backend, sink: BackupSink) -> Step:
     """Backup: read the policy and store it exactly, or record that there is none."""
 
     async def step(target: Target, tries: Tries) -> Done:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         await sink.add(
             target.bucket, target.region, read.body, read.request_id, account=target.account
         )
@@ -191,6 +212,35 @@ class Decision:
         """Whether the bucket had a policy when it was read."""
         return self.read.body is not None
 
+    @property
+    def read_sha256(self) -> str | None:
+        """The sha256 of the policy as read (None: there was none)."""
+        return None if self.read.body is None else hashlib.sha256(self.read.body).hexdigest()
+
+    def done(
+        self,
+        outcome: Outcome,
+        *,
+        request_id: str | None = None,
+        snapshot: str | None = None,
+        diff: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Done:
+        """A record of this decision: what was read, the change, and the rest given."""
+        return Done(
+            outcome,
+            request_id or self.read.request_id,
+            self.change,
+            self.had_policy,
+            snapshot=snapshot,
+            diff=diff,
+            error_code=error_code,
+            error_message=error_message,
+            note=self.note,
+            read_sha256=self.read_sha256,
+        )
+
     def diff(self, bucket: str) -> str:
         """The unified diff from the current policy to the wanted one ("" if equal).
 
@@ -199,7 +249,7 @@ class Decision:
         """
         current = _parsed(self.read.body, f"{bucket}: current policy")
         desired = self.desired if self.parsed else _parsed(self.body, f"{bucket}: wanted")
-        found = diff(current, desired, bucket=bucket)
+        found = policy_diff(current, desired, bucket=bucket)
         if found or self.parsed or self.read.body == self.body:
             return found
         return text_diff(self.read.body, self.body, bucket=bucket)
@@ -218,7 +268,8 @@ class ApplyOptions:
     """What an apply job decides once for all buckets."""
 
     baseline: Baseline
-    account_id: str = ""
+    #: each account's owner id, for `${account_id}` (only looked up when it is used)
+    account_ids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     allow_public: bool = False
 
 
@@ -228,13 +279,13 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
     baseline = options.baseline
 
     async def decide(target: Target, tries: Tries) -> Decision:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         current = _parsed(read.body, f"{target.bucket}: current policy")
         desired = baseline.desired(
             current,
             bucket=target.bucket,
             region=target.region or "",
-            account_id=options.account_id,
+            account_id=options.account_ids.get(target.account, ""),
         )
         body: bytes | None = None
         if desired is None:
@@ -263,7 +314,7 @@ def delete_decider(backend: Backend) -> Decider:
     """Delete: every policy goes; a bucket without one needs no change."""
 
     async def decide(target: Target, tries: Tries) -> Decision:
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         change = Change.NONE if read.body is None else Change.DELETE
         return Decision(read, change, parsed=True)
 
@@ -279,7 +330,7 @@ def restore_decider(backend: Backend, backed_up: BackupBytes) -> Decider:
 
     async def decide(target: Target, tries: Tries) -> Decision:
         wanted = await backed_up(target.bucket)
-        read = await tries(backend.get_policy, target.bucket, target.region)
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         if read.body == wanted:
             change = Change.NONE
         else:
@@ -297,7 +348,9 @@ async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Dec
     the bucket's Block Public Access is on."""
     if not decision.public:
         return ""
-    if not await tries(backend.get_block_public_access, target.bucket, target.region):
+    if not await tries(
+        backend.get_block_public_access, target.bucket, target.region, account=target.account
+    ):
         return ""
     return (
         f"public grant ({', '.join(decision.public)}) while Block Public Access is on; "
@@ -305,42 +358,62 @@ async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Dec
     )
 
 
-def write_step(backend: Backend, decide: Decider, snapshot: SnapshotSink) -> Step:
+class WriteGate(Protocol):
+    """Asked by `write_step` before each write (after the snapshot is decided): None
+    lets the write go; a `Done` is the bucket's record instead (a conflict with a saved
+    plan, a skip because a canary failed). It may wait (the canary's first writes)."""
+
+    async def admit(self, target: Target, decision: Decision) -> Done | None:
+        """None to write, or the record to keep instead of writing."""
+        ...
+
+
+def write_step(
+    backend: Backend, decide: Decider, snapshot: SnapshotSink, gate: WriteGate | None = None
+) -> Step:
     """Make each bucket what the job wants: snapshot first, then one PUT or DELETE.
 
     A bucket that needs nothing is `unchanged` and gets no write; a public grant on a
-    bucket with Block Public Access on is `blocked_public` before anything is sent.
+    bucket with Block Public Access on is `blocked_public` before anything is sent;
+    `gate` may hold or refuse a write (contracts §11).
     """
 
     async def step(target: Target, tries: Tries) -> Done:
         decision = await decide(target, tries)
-        read, change = decision.read, decision.change
-        had = decision.had_policy
+        change = decision.change
         if change is Change.NONE:
-            return Done(Outcome.UNCHANGED, read.request_id, change, had, note=decision.note)
+            return decision.done(Outcome.UNCHANGED)
         blocked = await _blocked(backend, tries, target, decision)
         if blocked:
-            return Done(
-                Outcome.BLOCKED_PUBLIC,
-                read.request_id,
-                change,
-                had,
-                error_code="BlockedPublic",
-                error_message=blocked,
-                note=decision.note,
+            return decision.done(
+                Outcome.BLOCKED_PUBLIC, error_code="BlockedPublic", error_message=blocked
             )
+        if gate is not None and (refused := await gate.admit(target, decision)) is not None:
+            return refused
         # durable before the write; on resume the first snapshot of a bucket wins
         stored = await snapshot.add(
-            target.bucket, target.region, read.body, read.request_id, account=target.account
+            target.bucket,
+            target.region,
+            decision.read.body,
+            decision.read.request_id,
+            account=target.account,
         )
         where = stored or str(snapshot.folder / "index.jsonl")  # no policy: its index line
         if change is Change.PUT and decision.body is not None:
-            reply = await tries(backend.put_policy, target.bucket, decision.body, target.region)
+            reply = await tries(
+                backend.put_policy,
+                target.bucket,
+                decision.body,
+                target.region,
+                account=target.account,
+            )
             outcome = Outcome.APPLIED
         else:
-            reply = await tries(backend.delete_policy, target.bucket, target.region)
+            reply = await tries(
+                backend.delete_policy, target.bucket, target.region, account=target.account
+            )
             outcome = Outcome.DELETED
-        return Done(outcome, reply.request_id, change, had, where, note=decision.note)
+        return decision.done(outcome, request_id=reply.request_id, snapshot=where)
 
     return step
 
@@ -349,25 +422,19 @@ def plan_step(backend: Backend, decide: Decider) -> Step:
     """A plan: what the write would be, with the diff; nothing is sent but reads.
 
     A bucket with nothing to change is `unchanged`; one the service would refuse is
-    still `planned`, with the reason in `error_message`.
+    still `planned`, with the reason in `error_message`. Each record keeps the sha256 of
+    the policy read, so that a run of this plan writes only what is still as read.
     """
 
     async def step(target: Target, tries: Tries) -> Done:
         decision = await decide(target, tries)
-        read, change = decision.read, decision.change
-        if change is Change.NONE:
-            return Done(
-                Outcome.UNCHANGED, read.request_id, change, decision.had_policy, note=decision.note
-            )
+        if decision.change is Change.NONE:
+            return decision.done(Outcome.UNCHANGED)
         blocked = await _blocked(backend, tries, target, decision)
-        return Done(
+        return decision.done(
             Outcome.PLANNED,
-            read.request_id,
-            change,
-            decision.had_policy,
             diff=decision.diff(target.bucket),
             error_message=f"would be refused: {blocked}" if blocked else None,
-            note=decision.note,
         )
 
     return step
@@ -379,16 +446,8 @@ def check_step(decide: Decider) -> Step:
 
     async def step(target: Target, tries: Tries) -> Done:
         decision = await decide(target, tries)
-        read, change = decision.read, decision.change
-        if change is Change.NONE:
-            return Done(Outcome.COMPLIANT, read.request_id, change, decision.had_policy)
-        return Done(
-            Outcome.DRIFTED,
-            read.request_id,
-            change,
-            decision.had_policy,
-            diff=decision.diff(target.bucket),
-            note=decision.note,
-        )
+        if decision.change is Change.NONE:
+            return decision.done(Outcome.COMPLIANT)
+        return decision.done(Outcome.DRIFTED, diff=decision.diff(target.bucket))
 
     return step

@@ -26,6 +26,7 @@ from osspolicy.errors import PolicyDocumentError
 
 __all__ = (
     "BUILTIN_VARIABLES",
+    "LOCKOUT_ACTIONS",
     "MAX_BODY_BYTES",
     "MAX_VALUE_BYTES",
     "canonical",
@@ -37,6 +38,7 @@ __all__ = (
     "diff",
     "foreign_resources",
     "is_public",
+    "lockout_statements",
     "merge",
     "parse_policy",
     "parse_policy_file_text",
@@ -56,6 +58,8 @@ MAX_BODY_BYTES = 16_384
 MAX_VALUE_BYTES = 4095
 #: placeholders every job provides; the manifest's `policy.vars` add to them
 BUILTIN_VARIABLES = frozenset({"account_id", "bucket", "region"})
+#: the calls a job needs to undo a policy: a Deny of any of them to everyone locks it out
+LOCKOUT_ACTIONS = ("oss:PutBucketPolicy", "oss:DeleteBucketPolicy", "oss:GetBucketPolicy")
 
 _TOP_KEYS = ("Version", "Statement")
 _SHAPE = 'write {"Version": "1", "Statement": [...]}'
@@ -545,6 +549,66 @@ def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
                     if not fnmatch.fnmatchcase(bucket, pattern):
                         found[resource] = None
     return list(found)
+
+
+# --- inspection: self-lockout (contracts §11) ---------------------------------------------
+
+
+def lockout_statements(doc: Mapping[str, Any] | None) -> list[str]:
+    """Name each statement that would lock every job out of the bucket's policy, by its
+    Sid, or `Statement[i]` when it has none.
+
+    A lockout: a Deny whose Principal is everyone (as `is_public` reads it: `*`, in a
+    list, or an empty list), without a Condition (an empty one counts as none), whose
+    Action covers one of `LOCKOUT_ACTIONS` — or whose NotAction leaves one of them out —
+    matching as the service does: `*` any run of characters, `?` one, case-insensitive
+    (`oss:*`, `*`, `oss:*BucketPolicy`). A Resource whose every entry names objects
+    (`.../*`: a `/` no bucket's own resource `acs:oss:<region>:<uid>:<bucket>` has)
+    cannot cover the bucket's policy calls; a NotResource is taken to cover them.
+    """
+    return [
+        _sid(statement) or f"Statement[{index}]"
+        for index, statement in enumerate(_statements(doc))
+        if statement.get("Effect") == "Deny"
+        and _everyone(statement.get("Principal"))
+        and not _has_condition(statement.get("Condition"))
+        and _covers_lockout_action(statement)
+        and _covers_bucket(statement)
+    ]
+
+
+def _has_condition(condition: object) -> bool:
+    """Return True when a Condition names at least one key (an empty one restricts nothing)."""
+    if not isinstance(condition, Mapping):
+        return condition is not None
+    return any(not isinstance(keys, Mapping) or keys for keys in condition.values())
+
+
+def _covers_lockout_action(statement: Mapping[str, Any]) -> bool:
+    """Return True when the statement's Action (or NotAction) covers a LOCKOUT_ACTIONS one."""
+    if "NotAction" in statement:
+        excluded = _as_list(statement["NotAction"])
+        return any(not _matches_any(action, excluded) for action in LOCKOUT_ACTIONS)
+    patterns = _as_list(statement.get("Action"))
+    return any(_matches_any(action, patterns) for action in LOCKOUT_ACTIONS)
+
+
+def _covers_bucket(statement: Mapping[str, Any]) -> bool:
+    """Return False only when every Resource names objects (contains a `/`)."""
+    if "Resource" not in statement:
+        return True
+    return any("/" not in str(resource) for resource in _as_list(statement["Resource"]))
+
+
+def _matches_any(action: str, patterns: Iterable[object]) -> bool:
+    """Return True when `action` matches one of the wildcard `patterns`, ignoring case."""
+    return any(_action_pattern(str(pattern)).fullmatch(action) for pattern in patterns)
+
+
+def _action_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile an Action wildcard: `*` any run of characters, `?` one, nothing else special."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -89,6 +89,10 @@ class Result:
     change: Change | None = None
     #: whether the bucket had a policy before the job (None: not read)
     had_policy: bool | None = None
+    #: sha256 of the policy bytes the job read (None: no policy, or not read)
+    read_sha256: str | None = None
+    #: one of a canary's first targets (contracts §11)
+    canary: bool = False
     snapshot: str | None = None
     diff: str | None = None
     note: str | None = None
@@ -119,6 +123,7 @@ class Result:
         fields["attempts"] = int(record.get("attempts") or 0)
         fields["duration_ms"] = int(record.get("duration_ms") or 0)
         fields["account"] = record.get("account") or DEFAULT_ACCOUNT
+        fields["canary"] = record.get("canary") is True
         return cls(**fields)
 
 

@@ -60,4 +60,9 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
         "backup_dir": data["backup_dir"],
         "report_dir": data["report_dir"],
     }
+    if data.get("accounts"):  # the job's own accounts; the snapshot says whose bucket is whose
+        restore["accounts"] = [
+            {"name": a["name"], "credentials": a.get("credentials") or {"type": "default"}}
+            for a in data["accounts"]
+        ]
     return parse_manifest(restore, source=f"rollback {job_id}", base=report_folder)

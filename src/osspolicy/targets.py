@@ -7,17 +7,19 @@ buckets file once before any request, so a bad name stops the job at the door.
 
 from __future__ import annotations
 
+import collections
 import fnmatch
-from collections.abc import AsyncIterator, Callable, Iterable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiofiles
 
-from .backends import Backend
+from .backends import Backend, BucketEntry
 from .backup import BackupEntry
 from .errors import BackendError, ListingError, ManifestError
 from .manifest import BUCKET_NAME, Discover, Targets
-from .results import Target
+from .results import DEFAULT_ACCOUNT, Target
 from .retry import Tries
 
 __all__ = (
@@ -76,17 +78,25 @@ def matches(name: str, region: str, rules: Discover) -> bool:
     """Whether a listed bucket passes the discover filters."""
     if rules.region is not None and region != rules.region:
         return False
+    if rules.regions is not None and region not in rules.regions:
+        return False
     if not any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.include):
         return False
     return not any(fnmatch.fnmatchcase(name, pattern) for pattern in rules.exclude)
 
 
-async def _named(names: AsyncIterator[str], region: str) -> AsyncIterator[Target]:
+async def _named(
+    names: AsyncIterator[str], regions: Callable[[], Awaitable[dict[str, str]]], *, account: str
+) -> AsyncIterator[Target]:
+    """Each named bucket once, with its region as ListBuckets reports it (contracts §10)."""
     seen: set[str] = set()
+    known: dict[str, str] | None = None
     async for name in names:
         if name not in seen:
             seen.add(name)
-            yield Target(name, region)
+            if known is None:  # listed once, when the first name is pulled
+                known = await regions()
+            yield Target(name, known.get(name), account)
 
 
 async def _listed(names: tuple[str, ...]) -> AsyncIterator[str]:
@@ -109,30 +119,39 @@ async def _from_file(path: Path) -> AsyncIterator[str]:
         ) from exc
 
 
-async def _discovered(
-    rules: Discover, backend: Backend, new_tries: Callable[[], Tries]
-) -> AsyncIterator[Target]:
+async def _pages(
+    prefix: str, backend: Backend, new_tries: Callable[[], Tries], account: str
+) -> AsyncIterator[BucketEntry]:
+    """Every bucket of `account` whose name starts with `prefix`, page by page."""
     marker = ""
     pages = listed = 0
     while True:
         try:
             page = await new_tries()(
-                backend.list_buckets_page, rules.prefix, marker, LIST_PAGE_SIZE
+                backend.list_buckets_page, prefix, marker, LIST_PAGE_SIZE, account=account
             )
         except BackendError as exc:
             after = f" after marker {marker!r}" if marker else ""
             raise ListingError(
-                f"ListBuckets failed on page {pages + 1}{after} ({listed} buckets listed "
-                f"before): {exc}"
+                f"ListBuckets of account {account} failed on page {pages + 1}{after} "
+                f"({listed} buckets listed before): {exc}",
+                cause=exc,
             ) from exc
         pages += 1
         listed += len(page.buckets)
         for entry in page.buckets:
-            if matches(entry.name, entry.region, rules):
-                yield Target(entry.name, entry.region)
+            yield entry
         if page.next_marker is None:
             return
         marker = page.next_marker
+
+
+async def _discovered(
+    rules: Discover, backend: Backend, new_tries: Callable[[], Tries], account: str
+) -> AsyncIterator[Target]:
+    async for entry in _pages(rules.prefix, backend, new_tries, account):
+        if matches(entry.name, entry.region, rules):
+            yield Target(entry.name, entry.region, account)
 
 
 def iter_targets(
@@ -141,15 +160,36 @@ def iter_targets(
     region: str,
     backend: Backend,
     new_tries: Callable[[], Tries],
+    account: str = DEFAULT_ACCOUNT,
 ) -> AsyncIterator[Target]:
-    """Every target once, in order; `region` is the default for named buckets."""
+    """Every target of `account` once, in order, each with its region.
+
+    Named buckets (a list, a file) get their region from one ListBuckets listing of
+    the account (by their common prefix), or `region` where the listing fails (denied,
+    say) or does not show them: the names are known, so each still gets its record.
+    """
+
+    async def regions(prefix: str) -> dict[str, str]:
+        try:
+            return {e.name: e.region async for e in _pages(prefix, backend, new_tries, account)}
+        except ListingError:
+            return {}
+
+    def with_default(names: AsyncIterator[str], prefix: str) -> AsyncIterator[Target]:
+        async def lookup() -> dict[str, str]:
+            return collections.defaultdict(lambda: region, await regions(prefix))
+
+        return _named(names, lookup, account=account)
+
     if spec.buckets is not None:
-        return _named(_listed(spec.buckets), region)
+        # the names' common prefix, character by character (ListBuckets' own prefix)
+        prefix = os.path.commonprefix(list(spec.buckets))  # noqa: RUF071
+        return with_default(_listed(spec.buckets), prefix)
     if spec.buckets_file is not None:
-        return _named(_from_file(spec.buckets_file), region)
+        return with_default(_from_file(spec.buckets_file), "")
     if spec.discover is None:  # pragma: no cover - the manifest model guarantees one kind
         raise ValueError("targets has no kind")
-    return _discovered(spec.discover, backend, new_tries)
+    return _discovered(spec.discover, backend, new_tries, account)
 
 
 def named_in(spec: Targets | None) -> set[str] | None:

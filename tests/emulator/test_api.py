@@ -13,22 +13,31 @@ from tests.emulator.conftest import AK, SK, make_client
 
 MODULES = [
     "osspolicy.emulator",
+    "osspolicy.emulator.accounts",
     "osspolicy.emulator.auth",
+    "osspolicy.emulator.bucket_config",
     "osspolicy.emulator.command",
+    "osspolicy.emulator.errors",
     "osspolicy.emulator.faults",
     "osspolicy.emulator.handler",
+    "osspolicy.emulator.hosts",
     "osspolicy.emulator.pytest_plugin",
+    "osspolicy.emulator.requestlog",
+    "osspolicy.emulator.routes",
     "osspolicy.emulator.server",
     "osspolicy.emulator.state",
+    "osspolicy.emulator.sts",
+    "osspolicy.emulator.tls",
     "osspolicy.emulator.xml",
 ]
 
 
 def test_package_exports_exactly_the_public_api():
-    """osspolicy.emulator exports Emulator, the state and log types and the demo key pair."""
+    """osspolicy.emulator exports Emulator, Account, the state and log types and the demo pair."""
     assert osspolicy.emulator.__all__ == (
         "DEMO_ACCESS_KEY_ID",
         "DEMO_ACCESS_KEY_SECRET",
+        "Account",
         "BucketPage",
         "BucketSummary",
         "Emulator",

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import alibabacloud_oss_v2 as oss
 import pytest
 import typer
+from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
 from typer.testing import CliRunner
 
 from osspolicy.emulator.command import build_app, emulator
+from tests.resolver import resolve_to_loopback
 
 COMMAND = [sys.executable, "-m", "osspolicy.emulator.command"]
 CLI_SECRET = "CliOnlySecretValue987"
+MAIN = [sys.executable, "-m", "osspolicy"]
 
 
 class Running:
@@ -155,6 +160,16 @@ def test_unknown_flag_exits_2_without_serving():
         pytest.param(["--port", "70000"], id="port-out-of-range"),
         pytest.param(["--latency-ms", "-5"], id="negative-latency"),
         pytest.param(["--access-key-id", "only-the-id"], id="id-without-secret"),
+        pytest.param(["--account", "1:AK:S", "--account-id", "5"], id="account-and-account-id"),
+        pytest.param(
+            ["--account", "1:AK:S", "--access-key-id", "K", "--access-key-secret", "S"],
+            id="account-and-key-pair",
+        ),
+        pytest.param(["--account", "1:only-two"], id="account-without-secret"),
+        pytest.param(["--seed-buckets", "a-:1::999"], id="seed-of-unknown-account"),
+        pytest.param(["--hostname", "localhost"], id="one-label-hostname"),
+        pytest.param(["--ca-file", "ca.pem"], id="ca-file-without-tls"),
+        pytest.param(["--sts-duration-s", "0"], id="zero-sts-duration"),
     ],
 )
 def test_bad_values_are_usage_errors(args):
@@ -178,3 +193,83 @@ def test_command_registers_on_a_typer_app_as_the_main_cli_does():
     app.command("other")(lambda: None)
     result = CliRunner().invoke(app, ["emulator", "--fault-rate", "7"])
     assert result.exit_code == 2
+
+
+def test_accounts_and_seeds_per_account(start):
+    """--account twice and --seed-buckets with region and account give each its own buckets."""
+    running = start(
+        "--account",
+        "1111111111111111:AK1:SK1",
+        "--account",
+        "2222222222222222:AK2:SK2",
+        "--seed-buckets",
+        "one-:2",
+        "--seed-buckets",
+        "two-:1:cn-shanghai:2222222222222222",
+    )
+    listed = {}
+    for ak, sk in (("AK1", "SK1"), ("AK2", "SK2")):
+        result = _client(running.endpoint, ak, sk).list_buckets(oss.ListBucketsRequest())
+        listed[ak] = [(b.name, b.region) for b in result.buckets]
+    assert listed == {
+        "AK1": [("one-00000", "cn-hangzhou"), ("one-00001", "cn-hangzhou")],
+        "AK2": [("two-00000", "cn-shanghai")],
+    }
+
+
+def test_mixing_account_forms_is_one_line_exit_2_in_the_main_cli():
+    """`osspolicy emulator --account ... --account-id ...` exits 2 with one line on stderr."""
+    pytest.importorskip("osspolicy.cli")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "osspolicy",
+            "emulator",
+            "--account",
+            "1:AK:SecretX",
+            "--account-id",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, len(lines), "SecretX" in result.stderr) == (2, 1, False)
+
+
+def test_hostname_tls_ca_file_request_log_and_sts_duration(start, tmp_path, monkeypatch):
+    """The CLI serves HTTPS at its hostname with the CA it wrote, STS keys for
+    --sts-duration-s, and logs both requests to --request-log."""
+    ca_file, log_file = tmp_path / "ca.pem", tmp_path / "requests.jsonl"
+    running = start(
+        "--hostname", "oss-{region}.emu.test", "--tls", "--ca-file", str(ca_file),
+        "--request-log", str(log_file), "--sts-duration-s", "5",
+        "--access-key-id", "AK1", "--access-key-secret", "SK1", "--seed-buckets", "cli-:1",
+    )  # fmt: skip
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_file))  # the OSS SDK (requests)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # the credentials library's own context
+    with resolve_to_loopback("emu.test"):
+        names = [
+            b.name
+            for b in _client(running.endpoint, "AK1", "SK1")
+            .list_buckets(oss.ListBucketsRequest())
+            .buckets
+        ]
+        before = time.time()
+        creds = RamRoleArnCredentialsProvider(
+            access_key_id="AK1",
+            access_key_secret="SK1",
+            role_arn="acs:ram::1234567890123456:role/ci",
+            role_session_name="cli",
+            sts_endpoint=running.endpoint,
+        ).get_credentials()
+    lifetime = creds.get_expiration() - before
+    actions = [json.loads(line)["action"] for line in log_file.read_text().splitlines()]
+    assert (running.endpoint.startswith("https://oss-cn-hangzhou.emu.test:"), names) == (
+        True,
+        ["cli-00000"],
+    )
+    assert (3 <= lifetime <= 6, actions) == (True, [None, "AssumeRole"])

@@ -12,12 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..results import DEFAULT_ACCOUNT
+
 __all__ = ("Backend", "BucketEntry", "BucketPage", "ConnectionConfig", "PolicyRead", "Reply")
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionConfig:
-    """How to reach OSS: signing region, endpoint, timeouts and pool size."""
+    """How to reach OSS: signing region, endpoint, timeouts and pool size.
+
+    `endpoint` is a URL that may contain `{region}` (expanded to each client's signing
+    region: `manifest.Connection.endpoint_template` gives it, default and `network:
+    internal` included), or None for the SDK's own endpoint of the region.
+    """
 
     region: str
     endpoint: str | None = None
@@ -60,26 +67,46 @@ class BucketPage:
 
 
 class Backend(Protocol):
-    """Bucket-policy operations, async at the engine's side; one request per call."""
+    """Bucket-policy operations, async at the engine's side; one request per call.
 
-    async def get_policy(self, bucket: str, region: str | None = None) -> PolicyRead:
+    Every call is made as `account` (its credentials; contracts §10) and, for a bucket,
+    signed for and sent to `region` (None: the connection's region).
+    """
+
+    async def get_policy(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> PolicyRead:
         """GetBucketPolicy; `body` is None when the bucket has no policy."""
         ...
 
-    async def put_policy(self, bucket: str, body: bytes, region: str | None = None) -> Reply:
+    async def put_policy(
+        self,
+        bucket: str,
+        body: bytes,
+        region: str | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> Reply:
         """PutBucketPolicy with `body` sent byte for byte."""
         ...
 
-    async def delete_policy(self, bucket: str, region: str | None = None) -> Reply:
+    async def delete_policy(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> Reply:
         """DeleteBucketPolicy (succeeds when there is no policy)."""
         ...
 
-    async def get_block_public_access(self, bucket: str, region: str | None = None) -> bool:
+    async def get_block_public_access(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> bool:
         """Whether Block Public Access is on for the bucket."""
         ...
 
-    async def list_buckets_page(self, prefix: str, marker: str, max_keys: int) -> BucketPage:
-        """One page of ListBuckets: names after `marker` that start with `prefix`."""
+    async def list_buckets_page(
+        self, prefix: str, marker: str, max_keys: int, *, account: str = DEFAULT_ACCOUNT
+    ) -> BucketPage:
+        """One page of ListBuckets of `account`: names after `marker` that start with
+        `prefix`."""
         ...
 
     async def aclose(self) -> None:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +29,8 @@ import alibabacloud_oss_v2 as oss
 import anyio
 
 from ..errors import NoSuchBucketPolicy
+from ..manifest import expand_endpoint
+from ..results import DEFAULT_ACCOUNT
 from . import BucketPage, ConnectionConfig, PolicyRead, Reply
 from .transport import Urllib3HttpClient
 from .wire import (
@@ -57,7 +60,11 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def credentials_from_env() -> Any:
-    """The SDK's environment credentials provider; a missing key is a CredentialsError."""
+    """The SDK's environment credentials provider; a missing key is a CredentialsError.
+
+    What a backend uses when given no provider. A job's accounts get theirs from
+    `credentials.account_provider` (any type of contracts §10, resolved before use).
+    """
     with map_oss_errors():
         return oss.credentials.EnvironmentVariableCredentialsProvider()
 
@@ -87,12 +94,17 @@ def thread_http_client(conn: ConnectionConfig) -> Any:
 
 
 def sdk_config(conn: ConnectionConfig, region: str, credentials: Any, http_client: Any) -> Any:
-    """The SDK Config for one signing region: our timeouts, our pool, its retryer off."""
+    """The SDK Config for one signing region: our timeouts, our pool, its retryer off.
+
+    The endpoint is `conn.endpoint` with `{region}` expanded to `region`; without one
+    the SDK derives the region's public endpoint itself (the same URL as the manifest's
+    default). A bare host is given https, as the SDK itself would.
+    """
     cfg = oss.config.load_default()
     cfg.credentials_provider = credentials
     cfg.region = region
     if conn.endpoint:
-        cfg.endpoint = conn.endpoint
+        cfg.endpoint = expand_endpoint(conn.endpoint, region)
     cfg.connect_timeout = conn.connect_timeout_s
     cfg.readwrite_timeout = conn.read_timeout_s
     cfg.retryer = oss.retry.NopRetryer()
@@ -129,59 +141,86 @@ class SdkBackend:
     the same for the blocking and the async client (`wire.py`).
     """
 
-    def __init__(self, conn: ConnectionConfig, credentials: Any | None) -> None:
+    def __init__(self, conn: ConnectionConfig, credentials: Any | Mapping[str, Any] | None) -> None:
         self._conn = conn
-        self._credentials = credentials if credentials is not None else credentials_from_env()
-        self._clients: dict[str, Any] = {}
+        if credentials is None:
+            credentials = credentials_from_env()
+        #: account name -> its SDK credentials provider
+        self._credentials: Mapping[str, Any] = (
+            credentials if isinstance(credentials, Mapping) else {DEFAULT_ACCOUNT: credentials}
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
 
-    def _new_client(self, region: str) -> Any:
+    def _new_client(self, region: str, credentials: Any) -> Any:
         raise NotImplementedError
 
-    async def _invoke(self, region: str | None, op_input: Any) -> Any:
+    async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
         raise NotImplementedError
 
-    def _client(self, region: str | None) -> Any:
-        """The SDK client of a signing region (one per region, all on one HTTP pool)."""
-        key = region or self._conn.region
+    def _client(self, where: tuple[str, str | None]) -> Any:
+        """The SDK client of an (account, signing region): made once, shared by every
+        worker, all on one HTTP pool."""
+        account, region = where
+        key = (account, region or self._conn.region)
         client = self._clients.get(key)
         if client is None:
-            client = self._new_client(key)
+            credentials = self._credentials.get(account)
+            if credentials is None:
+                raise ValueError(f"no credentials for account {account!r}")
+            client = self._new_client(key[1], credentials)
             self._clients[key] = client
         return client
 
-    async def get_policy(self, bucket: str, region: str | None = None) -> PolicyRead:
+    async def get_policy(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> PolicyRead:
         """GetBucketPolicy; NoSuchBucketPolicy becomes `body=None`."""
         try:
-            output = await self._invoke(region, get_policy_input(bucket))
+            output = await self._invoke((account, region), get_policy_input(bucket))
         except NoSuchBucketPolicy as exc:
             return PolicyRead(body=None, request_id=exc.request_id)
         return PolicyRead(body=output.http_response.content, request_id=request_id_of(output))
 
-    async def put_policy(self, bucket: str, body: bytes, region: str | None = None) -> Reply:
+    async def put_policy(
+        self,
+        bucket: str,
+        body: bytes,
+        region: str | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> Reply:
         """PutBucketPolicy, body byte for byte."""
-        output = await self._invoke(region, put_policy_input(bucket, body))
+        output = await self._invoke((account, region), put_policy_input(bucket, body))
         return Reply(request_id=request_id_of(output))
 
-    async def delete_policy(self, bucket: str, region: str | None = None) -> Reply:
+    async def delete_policy(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> Reply:
         """DeleteBucketPolicy."""
-        output = await self._invoke(region, delete_policy_input(bucket))
+        output = await self._invoke((account, region), delete_policy_input(bucket))
         return Reply(request_id=request_id_of(output))
 
-    async def get_block_public_access(self, bucket: str, region: str | None = None) -> bool:
+    async def get_block_public_access(
+        self, bucket: str, region: str | None = None, *, account: str = DEFAULT_ACCOUNT
+    ) -> bool:
         """GetBucketPublicAccessBlock."""
-        output = await self._invoke(region, get_block_public_access_input(bucket))
+        output = await self._invoke((account, region), get_block_public_access_input(bucket))
         return read_block_public_access(output)
 
-    async def list_buckets_page(self, prefix: str, marker: str, max_keys: int) -> BucketPage:
-        """One ListBuckets page, signed with the connection's region."""
-        output = await self._invoke(None, list_buckets_input(prefix, marker, max_keys))
+    async def list_buckets_page(
+        self, prefix: str, marker: str, max_keys: int, *, account: str = DEFAULT_ACCOUNT
+    ) -> BucketPage:
+        """One ListBuckets page of `account`, signed with the connection's region."""
+        output = await self._invoke((account, None), list_buckets_input(prefix, marker, max_keys))
         return bucket_page(output)
 
 
 class OssBackend(SdkBackend):
     """`Backend` over `alibabacloud_oss_v2.Client`, blocking calls run in our threads."""
 
-    def __init__(self, conn: ConnectionConfig, *, credentials: Any | None = None) -> None:
+    def __init__(
+        self, conn: ConnectionConfig, *, credentials: Any | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(conn, credentials)
         self._http = thread_http_client(conn)
         # as many threads as connections: a call never waits for a thread, nor a thread
@@ -191,11 +230,11 @@ class OssBackend(SdkBackend):
         )
         _start_threads(self._threads, conn.max_connections)
 
-    def _new_client(self, region: str) -> Any:
-        return oss.Client(sdk_config(self._conn, region, self._credentials, self._http))
+    def _new_client(self, region: str, credentials: Any) -> Any:
+        return oss.Client(sdk_config(self._conn, region, credentials, self._http))
 
-    async def _invoke(self, region: str | None, op_input: Any) -> Any:
-        future = self._threads.submit(_call, self._client(region), op_input)
+    async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
+        future = self._threads.submit(_call, self._client(where), op_input)
         # shielded: the thread runs to the end anyway, so its answer is always awaited
         with anyio.CancelScope(shield=True):
             return await asyncio.wrap_future(future)

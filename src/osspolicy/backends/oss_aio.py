@@ -18,6 +18,7 @@ a thread call, so both engines record the same answers on Ctrl-C.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -35,7 +36,9 @@ __all__ = ("AioOssBackend",)
 class AioOssBackend(SdkBackend):
     """`Backend` over `alibabacloud_oss_v2.aio.AsyncClient` (aiohttp), no threads."""
 
-    def __init__(self, conn: ConnectionConfig, *, credentials: Any | None = None) -> None:
+    def __init__(
+        self, conn: ConnectionConfig, *, credentials: Any | Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(conn, credentials)
         self._session: aiohttp.ClientSession | None = None
         self._http: Any = None
@@ -57,12 +60,12 @@ class AioOssBackend(SdkBackend):
             )
         return self._http
 
-    def _new_client(self, region: str) -> Any:
-        cfg = sdk_config(self._conn, region, self._credentials, self._http_client())
+    def _new_client(self, region: str, credentials: Any) -> Any:
+        cfg = sdk_config(self._conn, region, credentials, self._http_client())
         return AsyncClient(cfg)
 
-    async def _invoke(self, region: str | None, op_input: Any) -> Any:
-        client = self._client(region)
+    async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
+        client = self._client(where)
         with anyio.CancelScope(shield=True), map_oss_errors():
             return await client.invoke_operation(op_input)
 

@@ -6,11 +6,13 @@ backends only differ in how they await the call. Building the input ourselves al
 the policy bytes exactly as the service sent them (no decode/encode round trip).
 
 `map_oss_errors()` is the one place SDK exceptions become `osspolicy.errors`: a table by
-service code, then by HTTP status; an unknown code becomes a PermanentError carrying it.
+the service's EC (a finer code, e.g. an expired security token), then by service code,
+then by HTTP status; an unknown code becomes a PermanentError carrying it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +27,7 @@ from ..errors import (
     BackendError,
     ClockSkewed,
     CredentialsError,
+    CredentialsExpired,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidPolicyDocument,
@@ -42,7 +45,9 @@ from . import BucketEntry, BucketPage
 __all__ = (
     "EMPTY_MD5",
     "ERROR_CODES",
+    "ERROR_ECS",
     "bucket_page",
+    "credentials_reason",
     "delete_policy_input",
     "get_block_public_access_input",
     "get_policy_input",
@@ -77,7 +82,35 @@ ERROR_CODES: dict[str, type[BackendError]] = {
 }
 
 
-def _class_for(code: str | None, status: int) -> type[BackendError]:
+#: service ECs that decide the class whatever the code says (contracts §10: a 403 for an
+#: expired token is answered by fetching fresh credentials and retrying)
+ERROR_ECS: dict[str, type[BackendError]] = {
+    "0002-00000007": CredentialsExpired,
+}
+#: the credentials library puts whole response bodies after "result:"; never shown
+_RESULT = re.compile(r",?\s*result:.*", re.DOTALL)
+#: a URL's query (a credentials URI may carry a token in it)
+_QUERY = re.compile(r"\?[^\s'\")]+")
+_REASON_MAX = 300
+
+
+def credentials_reason(exc: BaseException) -> str:
+    """One line saying why credentials could not be fetched, never a secret: the
+    library's message up to any response body it quotes, URL queries left out, cut to a
+    readable length."""
+    inner: BaseException = exc
+    while isinstance(inner, sdk_errors.BaseError) and isinstance(
+        inner.kwargs.get("error"), BaseException
+    ):
+        inner = inner.kwargs["error"]
+    text = str(getattr(inner, "message", None) or inner) or type(inner).__name__
+    text = " ".join(_QUERY.sub("?…", _RESULT.sub("", text)).split())
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"
+
+
+def _class_for(code: str | None, status: int, ec: str | None = None) -> type[BackendError]:
+    if ec and ec in ERROR_ECS:
+        return ERROR_ECS[ec]
     if code and code in ERROR_CODES:
         return ERROR_CODES[code]
     if status in {429, 503}:
@@ -101,7 +134,7 @@ def translate(exc: BaseException) -> BackendError | CredentialsError:
     if isinstance(inner, sdk_errors.ServiceError):
         status = int(inner.status_code or 0)
         code = inner.code or f"HTTP{status}"
-        cls = _class_for(inner.code, status)
+        cls = _class_for(inner.code, status, inner.ec)
         return cls(
             inner.message or f"HTTP {status}",
             code=code,
@@ -109,7 +142,14 @@ def translate(exc: BaseException) -> BackendError | CredentialsError:
             status=status,
             ec=inner.ec or None,
         )
-    if isinstance(inner, sdk_errors.CredentialsEmptyError | sdk_errors.CredentialsFetchError):
+    if isinstance(inner, sdk_errors.CredentialsFetchError):
+        # the accounts' credentials were resolved before any request: failing now is a
+        # refresh that failed (STS, metadata or URI unreachable), retried like a network error
+        return CredentialsExpired(
+            f"fresh credentials could not be fetched: {credentials_reason(inner)}",
+            code="CredentialsFetchError",
+        )
+    if isinstance(inner, sdk_errors.CredentialsEmptyError):
         return CredentialsError(
             "no access key found",
             place="environment",

@@ -2,11 +2,17 @@
 
 It speaks the OSS wire protocol (path-style and virtual-host addressing), verifies V4
 and V1 signatures, keeps buckets, policies and Block Public Access like the service,
-and injects latency and deterministic faults on request. Start it from Python::
+and injects latency and deterministic faults on request. It plays several accounts,
+answers STS AssumeRole on the same endpoint, serves hostnames (per region, too) and
+HTTPS from a test CA. Start it from Python::
 
     with Emulator() as emu:
         emu.seed_buckets(["app-logs"])
         cfg.endpoint = emu.endpoint
+
+    with Emulator(accounts=[Account("1111111111111111", "AK1", "SK1")],
+                  hostname="oss-{region}.emu.test", tls=True) as emu:
+        emu.write_ca("ca.pem")
 
 from the command line (``osspolicy emulator``), or in any project's tests through the
 ``oss_emulator`` pytest fixture. It never imports the client side of osspolicy.
@@ -14,6 +20,7 @@ from the command line (``osspolicy emulator``), or in any project's tests throug
 
 from __future__ import annotations
 
+from osspolicy.emulator.accounts import Account as Account
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID as DEMO_ACCESS_KEY_ID
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_SECRET as DEMO_ACCESS_KEY_SECRET
 from osspolicy.emulator.handler import RequestLogEntry as RequestLogEntry
@@ -26,6 +33,7 @@ from osspolicy.emulator.state import OssError as OssError
 __all__ = (
     "DEMO_ACCESS_KEY_ID",
     "DEMO_ACCESS_KEY_SECRET",
+    "Account",
     "BucketPage",
     "BucketSummary",
     "Emulator",

@@ -5,7 +5,13 @@ Transport-neutral: the handler (or a test replaying captured requests) builds a
 service's 403/400 as an `OssError`. Derived V4 signing keys are cached per
 (secret, date, region), so a request costs one SHA-256 and one HMAC.
 
-Secrets live only in `KeyStore` and `KeyPair`, whose reprs never show them.
+Every key belongs to an account (`KeyPair.account_id`); a temporary key issued by STS
+(`sts.py`) also carries its security token and expiry. A request with such a key must
+carry the token, in `x-oss-security-token` (V4, and oss2's V1) or `security-token` (the
+V2 SDK's V1 signer sends it so, unsigned); after expiry it gets the service's 403
+SecurityTokenExpired.
+
+Secrets and tokens live only in `KeyStore` and `KeyPair`, whose reprs never show them.
 """
 
 from __future__ import annotations
@@ -14,15 +20,17 @@ import base64
 import calendar
 import hashlib
 import hmac
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote
 
-from osspolicy.emulator.state import EC, OssError
+from osspolicy.emulator.errors import EC, OssError
+from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID
 
 __all__ = (
     "DEMO_ACCESS_KEY_ID",
@@ -98,23 +106,47 @@ V1_SUBRESOURCES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:
-    """An access key id and its secret (the secret stays out of repr)."""
+    """An access key of an account: id and secret; an STS key also its token and expiry.
+
+    The secret and the token stay out of repr. `expires_at` is seconds since the epoch.
+    """
 
     access_key_id: str
     access_key_secret: str = field(repr=False)
+    account_id: str = DEFAULT_ACCOUNT_ID
+    security_token: str | None = field(default=None, repr=False)
+    expires_at: float | None = None
 
 
 class KeyStore:
-    """The key pairs the emulator accepts, by access key id."""
+    """The keys the emulator accepts, by access key id; STS adds keys while it serves.
 
-    def __init__(self, pairs: Iterable[KeyPair]) -> None:
-        self._secrets = {pair.access_key_id: pair.access_key_secret for pair in pairs}
+    `clock` (seconds since the epoch) decides when a temporary key has expired; tests
+    inject one to expire a token without waiting.
+    """
+
+    def __init__(self, pairs: Iterable[KeyPair], *, clock: Callable[[], float] = time.time) -> None:
+        self._pairs = {pair.access_key_id: pair for pair in pairs}
+        self._lock = threading.Lock()
+        self.clock = clock
 
     def __repr__(self) -> str:
-        return f"KeyStore(access_key_ids={sorted(self._secrets)!r})"
+        permanent = sorted(k for k, p in self._pairs.items() if p.security_token is None)
+        return (
+            f"KeyStore(access_key_ids={permanent!r}, temporary={len(self._pairs) - len(permanent)})"
+        )
 
     def secret(self, access_key_id: str) -> str | None:
-        return self._secrets.get(access_key_id)
+        pair = self._pairs.get(access_key_id)
+        return None if pair is None else pair.access_key_secret
+
+    def get(self, access_key_id: str) -> KeyPair | None:
+        return self._pairs.get(access_key_id)
+
+    def add(self, pair: KeyPair) -> None:
+        """Accept one more key (an STS temporary key)."""
+        with self._lock:
+            self._pairs[pair.access_key_id] = pair
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +170,7 @@ class Identity:
     access_key_id: str
     version: Literal["v1", "v4"]
     region: str | None
+    account_id: str = DEFAULT_ACCOUNT_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,19 +252,21 @@ class Verifier:
         `now` (seconds since the epoch) defaults to the clock; requests more than 15
         minutes off get RequestTimeTooSkewed.
         """
-        auth, secret = self._credentials(request)
+        auth, pair = self._credentials(request)
+        _check_token(request, pair, self._keys.clock())
         self._check_time(request, auth, time.time() if now is None else now)
-        expected, string_to_sign = self._expected(request, auth, secret)
+        expected, string_to_sign = self._expected(request, auth, pair.access_key_secret)
         if not hmac.compare_digest(expected, auth.signature):
             raise _signature_mismatch(auth, string_to_sign)
-        return Identity(auth.access_key_id, auth.version, auth.region or None)
+        return Identity(auth.access_key_id, auth.version, auth.region or None, pair.account_id)
 
     def find_bucket(self, request: SignedRequest, candidates: Iterable[str]) -> str | None:
         """The first candidate bucket under which `request`'s signature verifies (cname)."""
         try:
-            auth, secret = self._credentials(request)
+            auth, pair = self._credentials(request)
         except OssError:
             return None
+        secret = pair.access_key_secret
         for bucket in candidates:
             candidate = SignedRequest(
                 request.method, bucket, request.key, request.query, request.headers
@@ -241,22 +276,22 @@ class Verifier:
                 return bucket
         return None
 
-    def _credentials(self, request: SignedRequest) -> tuple[_Authorization, str]:
+    def _credentials(self, request: SignedRequest) -> tuple[_Authorization, KeyPair]:
         header = request.headers.get("authorization")
         if not header:
             raise _access_denied(
                 "Anonymous access is denied: sign the request with the emulator's key pair."
             )
         auth = _parse_authorization(header)
-        secret = self._keys.secret(auth.access_key_id)
-        if secret is None:
+        pair = self._keys.get(auth.access_key_id)
+        if pair is None:
             raise OssError(
                 "InvalidAccessKeyId",
                 "The OSS Access Key Id you provided does not exist in our records.",
                 status=403,
                 extra={"OSSAccessKeyId": auth.access_key_id},
             )
-        return auth, secret
+        return auth, pair
 
     def _check_time(self, request: SignedRequest, auth: _Authorization, now: float) -> None:
         headers = request.headers
@@ -303,6 +338,42 @@ class Verifier:
                 self._v4_keys.clear()
             self._v4_keys[cache_key] = key
         return key
+
+
+def _check_token(request: SignedRequest, pair: KeyPair, now: float) -> None:
+    """An STS key needs its own token, and works until it expires (EC 0002-0000000{3,7,8})."""
+    if pair.security_token is None:
+        return
+    headers = request.headers
+    token = headers.get("x-oss-security-token") or headers.get("security-token")
+    if token is None:
+        token = next((v for k, v in request.query if k == "security-token"), None)
+    extra = {"OSSAccessKeyId": pair.access_key_id}
+    if not token:
+        raise OssError(
+            "InvalidAccessKeyId",
+            "The OSS Access Key Id you provided does not exist in our records. The Security "
+            "Token may be lost to specify that it is a STS Access Id.",
+            status=403,
+            ec=EC["MissingSecurityToken"],
+            extra=extra,
+        )
+    if not hmac.compare_digest(token.encode(), pair.security_token.encode()):
+        raise OssError(
+            "InvalidSecurityToken",
+            "The security token you provided is invalid.",
+            status=403,
+            ec=EC["InvalidSecurityToken"],
+            extra=extra,
+        )
+    if pair.expires_at is not None and now >= pair.expires_at:
+        raise OssError(
+            "SecurityTokenExpired",
+            "The security token you provided has expired.",
+            status=403,
+            ec=EC["SecurityTokenExpired"],
+            extra=extra,
+        )
 
 
 def _signature_mismatch(auth: _Authorization, string_to_sign: str) -> OssError:

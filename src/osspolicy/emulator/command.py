@@ -2,7 +2,12 @@
 
 The first line on stdout is the endpoint URL (flushed), so a script can start it and
 read where to connect. It serves until SIGINT or SIGTERM and then exits 0. Other
-information goes to stderr; the secret is never printed.
+information goes to stderr; no secret is ever printed.
+
+    osspolicy emulator --account 1111111111111111:AK1:SECRET1 \
+        --account 2222222222222222:AK2:SECRET2 \
+        --seed-buckets app-:3 --seed-buckets other-:2:cn-shanghai:2222222222222222 \
+        --hostname 'oss-{region}.emu.test' --tls --ca-file ca.pem --request-log requests.jsonl
 
 `src/osspolicy/cli.py` registers `emulator` as a command; `python -m
 osspolicy.emulator.command` runs it on its own.
@@ -11,38 +16,19 @@ osspolicy.emulator.command` runs it on its own.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from osspolicy.emulator.accounts import Account, SeedSpec, parse_account_spec, parse_seed_spec
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID
+from osspolicy.emulator.hosts import validate_hostname
 from osspolicy.emulator.server import Emulator
-from osspolicy.emulator.state import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_REGION,
-    OssError,
-    validate_bucket_name,
-)
+from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S
 
 __all__ = ("build_app", "emulator", "main", "parse_seed_spec")
-
-
-def parse_seed_spec(spec: str) -> tuple[str, int]:
-    """`PREFIX:N` -> (PREFIX, N); buckets are f"{PREFIX}{i:05d}" for i in range(N)."""
-    prefix, sep, count = spec.rpartition(":")
-    if not sep or not count.isdigit():
-        raise ValueError(f"expected PREFIX:N (e.g. bench-:1000), got {spec!r}")
-    n = int(count)
-    if n:
-        try:
-            validate_bucket_name(f"{prefix}{n - 1:05d}")
-            validate_bucket_name(f"{prefix}00000")
-        except OssError:
-            raise ValueError(
-                f"{prefix!r} does not make valid bucket names (lowercase letters, digits, "
-                "hyphens; not starting with a hyphen; at most 63 characters with the number)"
-            ) from None
-    return prefix, n
 
 
 def _check_rate(value: float) -> float:
@@ -51,12 +37,36 @@ def _check_rate(value: float) -> float:
     return value
 
 
-def _check_seed(value: str | None) -> str | None:
-    if value is not None:
+def _check_seeds(values: list[str] | None) -> list[str] | None:
+    for value in values or ():
         try:
             parse_seed_spec(value)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
+    return values
+
+
+def _check_accounts(values: list[str] | None) -> list[str] | None:
+    for value in values or ():
+        try:
+            parse_account_spec(value)
+        except ValueError as exc:  # never echo the spec: it holds a secret
+            raise typer.BadParameter(str(exc)) from None
+    return values
+
+
+def _check_hostname(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            validate_hostname(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_positive(value: float) -> float:
+    if value <= 0:
+        raise typer.BadParameter(f"must be positive, got {value}")
     return value
 
 
@@ -87,8 +97,9 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         str, typer.Option(help="Region of V1-created and seeded buckets.")
     ] = DEFAULT_REGION,
     account_id: Annotated[
-        str, typer.Option(help="The account (owner) UID the emulator plays.")
-    ] = DEFAULT_ACCOUNT_ID,
+        str | None,
+        typer.Option(help=f"The account (owner) UID it plays [default: {DEFAULT_ACCOUNT_ID}]."),
+    ] = None,
     access_key_id: Annotated[
         str | None,
         typer.Option(help="Access key id to accept (default: $OSS_ACCESS_KEY_ID, else demo)."),
@@ -112,18 +123,52 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
     ] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault decisions.")] = 0,
     seed_buckets: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            metavar="PREFIX:N",
-            help="Create N buckets named PREFIX00000, PREFIX00001, ... (no policy).",
-            callback=_check_seed,
+            metavar="PREFIX:N[:REGION[:ACCOUNT_ID]]",
+            help="Create N buckets PREFIX00000, PREFIX00001, ... (no policy) of that region "
+            "and account; repeatable.",
+            callback=_check_seeds,
         ),
     ] = None,
     max_buckets: Annotated[
         int | None,
         typer.Option(
-            help="Bucket quota (TooManyBuckets); none by default.", callback=_check_max_buckets
+            help="Bucket quota per account (TooManyBuckets); none by default.",
+            callback=_check_max_buckets,
         ),
+    ] = None,
+    account: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ACCOUNT_ID:ACCESS_KEY_ID:ACCESS_KEY_SECRET",
+            help="An account it plays, with its key pair; repeatable, the first owns seeded "
+            "buckets. Not with --account-id/--access-key-id/--access-key-secret.",
+            callback=_check_accounts,
+        ),
+    ] = None,
+    hostname: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the endpoint (two labels or more, e.g. emu.test or "
+            "oss-{region}.emu.test); <bucket>.NAME is that bucket [default: the address].",
+            callback=_check_hostname,
+        ),
+    ] = None,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="Serve HTTPS with a certificate from a test CA.")
+    ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="With --tls: write the test CA's PEM there."),
+    ] = None,
+    sts_duration_s: Annotated[
+        float,
+        typer.Option(help="Lifetime of STS temporary keys, s.", callback=_check_positive),
+    ] = DEFAULT_STS_DURATION_S,
+    request_log: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Append each request's log entry there (JSON lines)."),
     ] = None,
 ) -> None:
     """Run the OSS-compatible emulator; the first stdout line is its endpoint URL."""
@@ -132,6 +177,18 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
             "give both --access-key-id and --access-key-secret, or neither",
             param_hint="--access-key-id / --access-key-secret",
         )
+    if account and (account_id, access_key_id) != (None, None):
+        raise typer.BadParameter(
+            "give --account, or --account-id/--access-key-id/--access-key-secret, not both",
+            param_hint="--account",
+        )
+    if ca_file is not None and not tls:
+        raise typer.BadParameter(
+            "--ca-file writes the CA of --tls: add --tls", param_hint="--ca-file"
+        )
+    accounts = [parse_account_spec(spec) for spec in account or ()]
+    seeds = [parse_seed_spec(spec) for spec in seed_buckets or ()]
+    _check_seed_accounts(seeds, accounts, account_id)
     emu = Emulator(
         port=port,
         region=region,
@@ -144,27 +201,57 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         fault_seed=fault_seed,
         max_buckets=max_buckets,
         host=host,
+        accounts=accounts or None,
+        hostname=hostname,
+        tls=tls,
+        sts_duration_s=sts_duration_s,
+        request_log_path=request_log,
     )
-    if seed_buckets is not None:
-        prefix, count = parse_seed_spec(seed_buckets)
-        emu.seed_buckets(f"{prefix}{i:05d}" for i in range(count))
+    for seed in seeds:
+        emu.seed_buckets(seed.names(), region=seed.region, account_id=seed.account_id)
+    if ca_file is not None:
+        emu.write_ca(ca_file)
 
     def ready(endpoint: str) -> None:
         print(endpoint, flush=True)  # noqa: T201 - the endpoint line is the command's output
-        demo = " (the demo key pair)" if emu.access_key_id == DEMO_ACCESS_KEY_ID else ""
-        print(  # noqa: T201 - status on stderr, never the secret
-            f"OSS emulator listening on {endpoint}: region {emu.region}, account "
-            f"{emu.account_id}, access key id {emu.access_key_id}{demo}, "
-            f"{len(emu.state)} buckets. Stop with Ctrl-C or SIGTERM.",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(_status(emu, endpoint, ca_file), file=sys.stderr, flush=True)  # noqa: T201
 
     try:
         emu.serve_forever(ready)
     except OSError as exc:
         print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)  # noqa: T201
         raise typer.Exit(1) from None
+
+
+def _check_seed_accounts(
+    seeds: list[SeedSpec], accounts: list[Account], account_id: str | None
+) -> None:
+    known = {a.account_id for a in accounts} or {account_id or DEFAULT_ACCOUNT_ID}
+    for seed in seeds:
+        if seed.account_id is not None and seed.account_id not in known:
+            raise typer.BadParameter(
+                f"account {seed.account_id} of {seed.prefix}:{seed.count} is not one of the "
+                f"emulator's accounts ({', '.join(sorted(known))}): add it with --account",
+                param_hint="--seed-buckets",
+            )
+
+
+def _status(emu: Emulator, endpoint: str, ca_file: Path | None) -> str:
+    """The stderr line once listening: accounts and key ids, never a secret."""
+    demo = " (the demo key pair)" if emu.access_key_id == DEMO_ACCESS_KEY_ID else ""
+    accounts = "; ".join(
+        f"account {a.account_id}, access key id {a.access_key_id}" for a in emu.accounts
+    )
+    extras = ""
+    if emu.hostname is not None:
+        extras += f", hostname {emu.hostname}"
+    if ca_file is not None:
+        extras += f", test CA in {ca_file}"
+    return (
+        f"OSS emulator listening on {endpoint} (STS AssumeRole on the same endpoint): region "
+        f"{emu.region}, {accounts}{demo}{extras}, {len(emu.state)} buckets. "
+        "Stop with Ctrl-C or SIGTERM."
+    )
 
 
 def build_app() -> typer.Typer:

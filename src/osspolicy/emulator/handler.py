@@ -4,23 +4,28 @@ One aiohttp request becomes one `Call` for one operation, found in `ROUTES` by
 (scope, method, sub-resource), like moto's `urls.py`. Operations are small functions of
 (state, call) returning a `Reply`; an `OssError` from anywhere becomes the service's
 XML error. Every request ends as one `RequestLogEntry`.
+
+Before that, a request carrying `Action=AssumeRole` is handed to STS (`sts.py`). The Host
+is read by `hosts.HostMap` (service, `<bucket>.NAME`, which region). A bucket answers only
+its owner's keys (403 AccessDenied for another account's), and a per-region host only its
+own region's buckets (403 naming the right endpoint).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import itertools
 import logging
 import secrets
 import socket
 import struct
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 import aiohttp
 from aiohttp import web
@@ -29,7 +34,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 from osspolicy.emulator import xml
 from osspolicy.emulator.auth import Identity, SignedRequest, Verifier
 from osspolicy.emulator.faults import FaultInjector, FaultKind
+from osspolicy.emulator.hosts import Addressed, HostMap
+from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
+from osspolicy.emulator.routes import ROUTES, XML, Call, Reply, unsupported
 from osspolicy.emulator.state import EC, EmulatorState, OssError
+from osspolicy.emulator.sts import StsService, is_sts_request
 
 __all__ = (
     "ROUTES",
@@ -44,214 +53,17 @@ __all__ = (
 
 _logger = logging.getLogger(__name__)
 
-XML = "application/xml"
+FORM = "application/x-www-form-urlencoded"
 LIST_PARAMS = frozenset({"prefix", "marker", "max-keys", "delimiter", "encoding-type"})
 PRESIGN_PARAMS = frozenset({"x-oss-signature", "Signature", "OSSAccessKeyId"})
 CNAME_CANDIDATES = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class RequestLogEntry:
-    """One request as the emulator saw it (never the secret).
-
-    `time` is when the request arrived (wall clock, before any injected latency): the
-    instant a service's throttling counts. `status` is None when no response was sent (a
-    `reset` or `after` fault); `ordinal` counts the earlier authenticated requests with
-    the same (method, bucket, sub-resource), the key the fault decision hashes.
-    """
-
-    time: float
-    method: str
-    bucket: str | None
-    subresource: str
-    status: int | None
-    request_id: str
-    region: str | None
-    access_key_id: str | None
-    fault: FaultKind | None
-    error_code: str | None = None
-    ordinal: int | None = None
-
-
-class RequestLog:
-    """The newest `limit` entries, appended by the server, read from any thread."""
-
-    def __init__(self, limit: int | None = 100_000) -> None:
-        self._lock = threading.Lock()
-        self._entries: deque[RequestLogEntry] = deque(maxlen=limit)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def append(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self._entries.append(entry)
-
-    def snapshot(self) -> list[RequestLogEntry]:
-        with self._lock:
-            return list(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One authenticated request, as an operation needs it."""
-
-    bucket: str
-    params: Mapping[str, str]
-    body: bytes
-    region: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A successful answer: status, body, content type, extra headers."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-Operation = Callable[[EmulatorState, Call], Reply]
-
-
-# --- operations ---------------------------------------------------------------------------
-
-
-def _max_keys(value: str | None) -> int:
-    if value is None or value == "":
-        return 100
-    if not value.isdigit() or not 1 <= int(value) <= 1000:
-        raise OssError("InvalidArgument", "max-keys must be between 1 and 1000.", status=400)
-    return int(value)
-
-
-def _list_buckets(state: EmulatorState, call: Call) -> Reply:
-    prefix, marker = call.params.get("prefix", ""), call.params.get("marker", "")
-    max_keys = _max_keys(call.params.get("max-keys"))
-    page = state.list_buckets(prefix, marker, max_keys)
-    body = xml.list_buckets_xml(
-        page, prefix=prefix, marker=marker, max_keys=max_keys, owner_id=state.account_id
-    )
-    return Reply(200, body, XML)
-
-
-def _put_bucket(state: EmulatorState, call: Call) -> Reply:
-    state.create_bucket(call.bucket, call.region)
-    return Reply(200, headers=(("Location", f"/{call.bucket}"),))
-
-
-def _delete_bucket(state: EmulatorState, call: Call) -> Reply:
-    state.delete_bucket(call.bucket)
-    return Reply(204)
-
-
-def _get_bucket_info(state: EmulatorState, call: Call) -> Reply:
-    body = xml.bucket_info_xml(state.bucket_info(call.bucket), owner_id=state.account_id)
-    return Reply(200, body, XML)
-
-
-def _put_bucket_policy(state: EmulatorState, call: Call) -> Reply:
-    state.put_policy(call.bucket, call.body)
-    return Reply(200)
-
-
-def _get_bucket_policy(state: EmulatorState, call: Call) -> Reply:
-    policy = state.get_policy(call.bucket)
-    if policy is None:
-        raise OssError("NoSuchBucketPolicy", "The bucket policy does not exist.", status=404)
-    return Reply(200, policy, "application/json")
-
-
-def _delete_bucket_policy(state: EmulatorState, call: Call) -> Reply:
-    state.delete_policy(call.bucket)
-    return Reply(204)
-
-
-def _get_bucket_policy_status(state: EmulatorState, call: Call) -> Reply:
-    return Reply(200, xml.policy_status_xml(state.policy_is_public(call.bucket)), XML)
-
-
-def _put_public_access_block(state: EmulatorState, call: Call) -> Reply:
-    state.bucket_region(call.bucket)
-    try:
-        on = xml.parse_public_access_block(call.body)
-    except ValueError:
-        raise OssError(
-            "MalformedXML",
-            "The XML you provided was not well-formed: expected "
-            "<PublicAccessBlockConfiguration><BlockPublicAccess>true|false</...>.",
-            status=400,
-        ) from None
-    state.set_block_public_access(call.bucket, on)
-    return Reply(200)
-
-
-def _get_public_access_block(state: EmulatorState, call: Call) -> Reply:
-    on = state.get_block_public_access(call.bucket)
-    return Reply(200, xml.public_access_block_xml(on), XML)
-
-
-def _delete_public_access_block(state: EmulatorState, call: Call) -> Reply:
-    state.set_block_public_access(call.bucket, False)
-    return Reply(204)
-
-
-ROUTES: Mapping[tuple[str, str, str], Operation] = {
-    ("service", "GET", ""): _list_buckets,
-    ("bucket", "PUT", ""): _put_bucket,
-    ("bucket", "DELETE", ""): _delete_bucket,
-    ("bucket", "GET", "bucketInfo"): _get_bucket_info,
-    ("bucket", "PUT", "policy"): _put_bucket_policy,
-    ("bucket", "GET", "policy"): _get_bucket_policy,
-    ("bucket", "DELETE", "policy"): _delete_bucket_policy,
-    ("bucket", "GET", "policyStatus"): _get_bucket_policy_status,
-    ("bucket", "PUT", "publicAccessBlock"): _put_public_access_block,
-    ("bucket", "GET", "publicAccessBlock"): _get_public_access_block,
-    ("bucket", "DELETE", "publicAccessBlock"): _delete_public_access_block,
-}
-"""(scope, method, sub-resource) -> operation; scope is "service" (no bucket) or "bucket"."""
-
-
-def _unsupported(scope: str, method: str, subresource: str, key: str | None) -> OssError:
-    if key:
-        what = f"object operations ({method} of key {key[:80]!r})"
-    elif subresource:
-        what = f"{method} with sub-resource '{subresource}' on a {scope}"
-    else:
-        what = f"{method} without a sub-resource on a {scope}"
-    supported = ", ".join(
-        f"{m} {'?' + s if s else '(' + sc + ')'}" for sc, m, s in sorted(ROUTES, key=str)
-    )
-    return OssError(
-        "NotImplemented",
-        f"The OSS emulator does not support {what}. Supported: {supported}.",
-        status=400,
-        ec="9999-00000008",
-    )
-
-
 # --- request parsing ----------------------------------------------------------------------
 
 
-def _host_bucket(host: str) -> str | None:
-    """The bucket in a virtual-host Host header (its first label), or None."""
-    if host.startswith("["):
-        return None
-    name = host.partition(":")[0]
-    if "." not in name or name.replace(".", "").isdigit():
-        return None
-    return name.partition(".")[0] or None
-
-
-def parse_target(
-    raw_path: str, host: str
-) -> tuple[str | None, str | None, tuple[tuple[str, str], ...]]:
-    """(bucket, key, decoded query pairs): path style first, then the Host label (§1)."""
+def _split_target(raw_path: str) -> tuple[str | None, str | None, tuple[tuple[str, str], ...]]:
+    """(path bucket or None, key or None, decoded query pairs) of a request target."""
     path, _, raw_query = raw_path.partition("?")
     query = tuple(
         (unquote(k), unquote(v))
@@ -260,7 +72,37 @@ def parse_target(
     segment, _, rest = path[1:].partition("/")
     if segment:
         return unquote(segment), unquote(rest) or None, query
-    return _host_bucket(host), unquote(path[1:]) or None, query
+    return None, unquote(path[1:]) or None, query
+
+
+def parse_target(
+    raw_path: str, host: str, hosts: HostMap | None = None
+) -> tuple[str | None, str | None, tuple[tuple[str, str], ...]]:
+    """(bucket, key, decoded query pairs): path style first, then the Host (§1, `hosts`)."""
+    bucket, key, query = _split_target(raw_path)
+    if bucket is None:
+        bucket = (hosts or HostMap()).resolve(host).bucket
+    return bucket, key, query
+
+
+def _check_content_md5(headers: Mapping[str, str], body: bytes) -> None:
+    """A Content-MD5 must be the base64 of the body's 16-byte MD5 (400 InvalidDigest)."""
+    value = headers.get("content-md5")
+    if value is None:
+        return
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise OssError("InvalidDigest", "The Content-MD5 you specified was invalid.", status=400)
+    if digest != hashlib.md5(body, usedforsecurity=False).digest():
+        raise OssError(
+            "InvalidDigest",
+            "The Content-MD5 you specified did not match what we received.",
+            status=400,
+            ec=EC["BadDigest"],
+        )
 
 
 def subresource_of(query: tuple[tuple[str, str], ...]) -> str:
@@ -288,9 +130,18 @@ def subresource_of(query: tuple[tuple[str, str], ...]) -> str:
 
 
 class _Record:
-    __slots__ = ("access_key_id", "bucket", "fault", "ordinal", "region", "subresource")
+    __slots__ = (
+        "access_key_id",
+        "action",
+        "bucket",
+        "fault",
+        "ordinal",
+        "region",
+        "subresource",
+    )
 
     def __init__(self) -> None:
+        self.action: str | None = None
         self.bucket: str | None = None
         self.subresource = ""
         self.access_key_id: str | None = None
@@ -310,12 +161,16 @@ class OssHandler:
         log: RequestLog,
         *,
         latency_s: float = 0.0,
+        hosts: HostMap | None = None,
+        sts: StsService | None = None,
     ) -> None:
         self.state = state
         self.verifier = verifier
         self.faults = faults
         self.log = log
         self.latency_s = latency_s
+        self.hosts = hosts or HostMap()
+        self.sts = sts
         self.in_flight = 0
         self.peak_in_flight = 0
         self._id_prefix = secrets.token_hex(6).upper()
@@ -335,7 +190,16 @@ class OssHandler:
         try:
             if self.latency_s > 0:
                 await asyncio.sleep(self.latency_s)
-            reply = self._serve(request, await _read_body(request), record)
+            body = await _read_body(request)
+            sts_params = self._sts_params(request, body)
+            if sts_params is not None and self.sts is not None:
+                record.action = "AssumeRole"
+                record.access_key_id = sts_params.get("AccessKeyId")
+                answer = self.sts.handle(request.method, sts_params, request_id)
+                error_code = answer.error_code
+                reply = Reply(answer.status, answer.body, "application/json;charset=utf-8")
+            else:
+                reply = self._serve(request, body, record)
         except OssError as exc:
             error_code = exc.code
             record.access_key_id = record.access_key_id or exc.extra.get("OSSAccessKeyId")
@@ -364,6 +228,8 @@ class OssHandler:
                 record.fault,
                 error_code,
                 record.ordinal,
+                request.headers.get("Host"),
+                record.action,
             )
         )
         if reply is None:
@@ -382,7 +248,10 @@ class OssHandler:
         check the V4 region, decide the fault (authenticated requests only), route.
         """
         method = request.method
-        bucket, key, query = parse_target(request.raw_path, request.headers.get("Host", ""))
+        bucket, key, query = _split_target(request.raw_path)
+        addressed = self.hosts.resolve(request.headers.get("Host", ""))
+        if bucket is None:
+            bucket = addressed.bucket
         record.bucket = bucket
         subresource = record.subresource = subresource_of(query)
         headers = {name.lower(): value for name, value in request.headers.items()}
@@ -395,7 +264,10 @@ class OssHandler:
                 signed = SignedRequest(method, found, key, query, headers)
         identity = self.verifier.verify(signed)
         record.access_key_id, record.region = identity.access_key_id, identity.region
+        self._check_endpoint(addressed, bucket)
         self._check_region(identity, bucket)
+        self._check_owner(identity, bucket, method, subresource, key)
+        _check_content_md5(headers, body)
         record.ordinal, fault = self.faults.decide(method, bucket or "", subresource)
         record.fault = None if fault is None else fault.kind
         if fault is not None and fault.kind == "error":
@@ -405,14 +277,56 @@ class OssHandler:
         scope = "service" if bucket is None else "bucket"
         operation = None if key else ROUTES.get((scope, method, subresource))
         if operation is None:
-            raise _unsupported(scope, method, subresource, key)
+            raise unsupported(scope, method, subresource, key)
         params = {k: v for k, v in query if k in LIST_PARAMS}
-        call = Call(bucket or "", params, body, identity.region)
+        call = Call(bucket or "", params, body, identity.region, identity.account_id, headers)
         if fault is None:
             return operation(self.state, call)
         with suppress(OssError):  # an `after` fault loses the response, whatever it was
             operation(self.state, call)
         return None
+
+    def _sts_params(self, request: web.BaseRequest, body: bytes) -> dict[str, str] | None:
+        """The STS RPC parameters (query, and a form body), or None if not an STS call."""
+        form = request.method == "POST" and request.content_type == FORM
+        if not form and "AssumeRole" not in request.raw_path:
+            return None  # the common case, decided without parsing the query
+        params = dict(request.query)
+        if form:
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return params if is_sts_request(params) else None
+
+    def _check_endpoint(self, addressed: Addressed, bucket: str | None) -> None:
+        """A per-region host serves only its region's buckets (the service's 403)."""
+        if addressed.region is None or bucket is None:
+            return
+        region = self.state.find_region(bucket)
+        if region is None or region == addressed.region:
+            return
+        endpoint = self.hosts.host_for(region)
+        raise OssError(
+            "AccessDenied",
+            "The bucket you are attempting to access must be addressed using the specified "
+            "endpoint. Please send all future requests to this endpoint.",
+            status=403,
+            ec=EC["WrongEndpoint"],
+            extra={"Bucket": bucket, "Endpoint": endpoint},
+        )
+
+    def _check_owner(
+        self,
+        identity: Identity,
+        bucket: str | None,
+        method: str,
+        subresource: str,
+        key: str | None,
+    ) -> None:
+        """Another account's bucket is 403 AccessDenied (no cross-account grants modelled)."""
+        if bucket is None or (method, subresource, key) == ("PUT", "", None):
+            return
+        owner = self.state.find_owner(bucket)
+        if owner is not None and owner != identity.account_id:
+            raise OssError("AccessDenied", "You have no right to access this bucket.", status=403)
 
     def _check_region(self, identity: Identity, bucket: str | None) -> None:
         if identity.version != "v4" or bucket is None:

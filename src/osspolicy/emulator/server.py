@@ -4,6 +4,11 @@ One asyncio event loop serves every connection (aiohttp's low-level server, HTTP
 keep-alive), so hundreds of connections can wait on injected latency without a thread
 each. In a thread the loop is the emulator's own; in the foreground (`serve_forever`)
 it runs until SIGINT or SIGTERM and then returns normally.
+
+It plays one or more accounts (`accounts=`, the first the default owner), answers STS
+AssumeRole on the same port, serves a hostname with virtual-host addressing
+(`hostname=`, optionally per region with `{region}`), HTTPS from a test CA (`tls=True`),
+and appends its request log to a JSON-lines file (`request_log_path=`).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from aiohttp import web
 
+from osspolicy.emulator.accounts import Account, parse_account_spec
 from osspolicy.emulator.auth import (
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
@@ -28,15 +36,19 @@ from osspolicy.emulator.auth import (
     Verifier,
 )
 from osspolicy.emulator.faults import FaultInjector, FaultKind
-from osspolicy.emulator.handler import OssHandler, RequestLog, RequestLogEntry
+from osspolicy.emulator.handler import OssHandler
+from osspolicy.emulator.hosts import KNOWN_REGIONS, HostMap
+from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
 from osspolicy.emulator.state import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     EmulatorState,
     PolicySource,
 )
+from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S, StsService
+from osspolicy.emulator.tls import TestCA
 
-__all__ = ("Emulator", "resolve_key_pair")
+__all__ = ("Emulator", "resolve_accounts", "resolve_key_pair")
 
 _SHUTDOWN_TIMEOUT_S = 2.0
 _BACKLOG = 1024
@@ -53,6 +65,35 @@ def resolve_key_pair(access_key_id: str | None, access_key_secret: str | None) -
     if env_id and env_secret:
         return KeyPair(env_id, env_secret)
     return KeyPair(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
+
+
+def resolve_accounts(
+    accounts: Sequence[Account | str] | None,
+    account_id: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+) -> tuple[Account, ...]:
+    """The accounts given (specs `ID:AK:SECRET` or `Account`s), else the one of the key pair.
+
+    Giving both `accounts` and any of `account_id`/`access_key_id`/`access_key_secret` is a
+    ValueError, as are two accounts with the same id or access key id.
+    """
+    if not accounts:
+        pair = resolve_key_pair(access_key_id, access_key_secret)
+        account = account_id or DEFAULT_ACCOUNT_ID
+        return (Account(account, pair.access_key_id, pair.access_key_secret),)
+    if (account_id, access_key_id, access_key_secret) != (None, None, None):
+        raise ValueError(
+            "give accounts, or account_id/access_key_id/access_key_secret for one, not both"
+        )
+    parsed = tuple(a if isinstance(a, Account) else parse_account_spec(a) for a in accounts)
+    for what, values in (
+        ("account id", [a.account_id for a in parsed]),
+        ("access key id", [a.access_key_id for a in parsed]),
+    ):
+        if len(set(values)) != len(values):
+            raise ValueError(f"each account needs its own {what}; one is given twice")
+    return parsed
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -84,19 +125,25 @@ def _connect_host(bound: str) -> str:
 
 
 class Emulator:
-    """An OSS-compatible server for bucket-policy work; real SDKs talk to it over HTTP.
+    """An OSS-compatible server for bucket-policy work; real SDKs talk to it over HTTP(S).
 
     Use as a context manager (or `start()`/`stop()`); `endpoint` is the URL to give the
     SDK. The key pair comes from the arguments, else `OSS_ACCESS_KEY_ID` /
-    `OSS_ACCESS_KEY_SECRET`, else the documented demo pair; the secret never appears in
-    a repr, the request log or any output.
+    `OSS_ACCESS_KEY_SECRET`, else the documented demo pair; or `accounts` gives several
+    (`Account`s or `"ID:AK:SECRET"` specs, the first the default owner). Secrets never
+    appear in a repr, the request log or any output.
+
+    `hostname` (two labels or more, may hold `{region}`) is what `endpoint` is printed
+    with; `tls=True` serves HTTPS from a test CA (`ca_pem`, `write_ca`); STS AssumeRole
+    issues keys valid `sts_duration_s`; `clock` (seconds since the epoch) decides when
+    they expire; `request_log_path` also appends each log entry to that file as JSON.
     """
 
     def __init__(  # noqa: PLR0917 - the documented signature, mirrored by the CLI flags
         self,
         port: int = 0,
         region: str = DEFAULT_REGION,
-        account_id: str = DEFAULT_ACCOUNT_ID,
+        account_id: str | None = None,
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
         latency_ms: float = 0.0,
@@ -107,21 +154,40 @@ class Emulator:
         host: str = "127.0.0.1",
         *,
         log_limit: int | None = 100_000,
+        accounts: Sequence[Account | str] | None = None,
+        hostname: str | None = None,
+        tls: bool = False,
+        sts_duration_s: float = DEFAULT_STS_DURATION_S,
+        request_log_path: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be within 0-65535, got {port}")
         if max_buckets is not None and max_buckets < 0:
             raise ValueError(f"max_buckets must not be negative, got {max_buckets}")
-        self._pair = resolve_key_pair(access_key_id, access_key_secret)
+        self._accounts = resolve_accounts(accounts, account_id, access_key_id, access_key_secret)
+        self._account_ids = frozenset(a.account_id for a in self._accounts)
         self._host = host
         self._requested_port = port
         self._port: int | None = None
         self._url_host = "127.0.0.1"
-        self.state = EmulatorState(region=region, account_id=account_id, max_buckets=max_buckets)
+        self._hosts = HostMap(hostname)
+        self._tls = TestCA(self._hosts.certificate_names((*KNOWN_REGIONS, region))) if tls else None
+        self.state = EmulatorState(
+            region=region, account_id=self._accounts[0].account_id, max_buckets=max_buckets
+        )
         self._faults = FaultInjector(fault_rate, fault_after_rate, fault_seed)
-        self._log = RequestLog(log_limit)
+        self._log = RequestLog(
+            log_limit, path=None if request_log_path is None else Path(request_log_path)
+        )
+        keys = KeyStore([a.key_pair for a in self._accounts], clock=clock or time.time)
         self._handler = OssHandler(
-            self.state, Verifier(KeyStore([self._pair])), self._faults, self._log
+            self.state,
+            Verifier(keys),
+            self._faults,
+            self._log,
+            hosts=self._hosts,
+            sts=StsService(keys, lambda: self._account_ids, duration_s=sts_duration_s),
         )
         self.set_latency(latency_ms)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,10 +205,45 @@ class Emulator:
 
     @property
     def endpoint(self) -> str:
-        """`http://HOST:PORT`, once started."""
+        """`http(s)://HOST:PORT` once started; HOST is the hostname (`--region`'s) or the IP."""
         if self._port is None:
             raise RuntimeError("the emulator is not started")
-        return f"http://{self._url_host}:{self._port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._url_host}:{self._port}"
+
+    @property
+    def hostname(self) -> str | None:
+        """NAME as given (lower-cased; may hold `{region}`), or None."""
+        return self._hosts.hostname
+
+    def endpoint_for(self, region: str) -> str:
+        """The endpoint of `region`'s host (NAME with `{region}`), else `endpoint`."""
+        if not self._hosts.per_region:
+            return self.endpoint
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._hosts.host_for(region)}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        return self._tls is not None
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The test CA's certificate (PEM) that a client must trust; only with `tls=True`."""
+        if self._tls is None:
+            raise RuntimeError("the emulator serves plain HTTP: start it with tls=True")
+        return self._tls.ca_pem
+
+    def write_ca(self, path: str | os.PathLike[str]) -> Path:
+        """Write the test CA's certificate (PEM) to `path`; only with `tls=True`."""
+        if self._tls is None:
+            raise RuntimeError("the emulator serves plain HTTP: start it with tls=True")
+        return self._tls.write_ca(path)
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts it plays, the default owner first."""
+        return self._accounts
 
     @property
     def port(self) -> int:
@@ -152,11 +253,12 @@ class Emulator:
 
     @property
     def access_key_id(self) -> str:
-        return self._pair.access_key_id
+        """The default account's access key id."""
+        return self._accounts[0].access_key_id
 
     @property
     def access_key_secret(self) -> str:
-        return self._pair.access_key_secret
+        return self._accounts[0].access_key_secret
 
     @property
     def region(self) -> str:
@@ -239,19 +341,26 @@ class Emulator:
             self._port = None
 
     async def _start_serving(self, sock: socket.socket) -> None:
+        self._log.open()
         server = web.Server(self._handler, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
-        site = web.SockSite(runner, sock, backlog=_BACKLOG)
+        context = None if self._tls is None else self._tls.server_context()
+        site = web.SockSite(runner, sock, backlog=_BACKLOG, ssl_context=context)
         await site.start()
         self._runner = runner
         bound = sock.getsockname()
         self._url_host, self._port = _connect_host(str(bound[0])), int(bound[1])
+        if self._hosts.hostname is not None:
+            self._url_host = self._hosts.host_for(self.region)
+            if ":" in self._url_host:
+                self._url_host = f"[{self._url_host}]"
 
     async def _stop_serving(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        self._log.close()
         current = asyncio.current_task()
         others = [task for task in asyncio.all_tasks() if task is not current]
         for task in others:
@@ -267,10 +376,23 @@ class Emulator:
         policy: PolicySource = None,
         region: str | None = None,
         block_public_access: bool = True,
+        account_id: str | None = None,
     ) -> None:
-        """Create many buckets without HTTP (100k in seconds); see `EmulatorState.seed`."""
+        """Create many buckets without HTTP (100k in seconds); see `EmulatorState.seed`.
+
+        `account_id` (one of `accounts`) owns them; the default account otherwise.
+        """
+        if account_id is not None and account_id not in self._account_ids:
+            raise ValueError(
+                f"account {account_id!r} is not one of the emulator's accounts "
+                f"({', '.join(a.account_id for a in self._accounts)})"
+            )
         self.state.seed(
-            names, policy=policy, region=region, block_public_access=block_public_access
+            names,
+            policy=policy,
+            region=region,
+            block_public_access=block_public_access,
+            owner=account_id,
         )
 
     @property

@@ -20,6 +20,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from osspolicy.emulator.bucket_config import BucketSettings
+from osspolicy.emulator.errors import EC, OssError
+
 __all__ = (
     "DEFAULT_ACCOUNT_ID",
     "DEFAULT_REGION",
@@ -27,6 +30,7 @@ __all__ = (
     "MAX_POLICY_BYTES",
     "MAX_POLICY_VALUE_BYTES",
     "BucketPage",
+    "BucketSettings",
     "BucketSummary",
     "EmulatorState",
     "OssError",
@@ -41,27 +45,6 @@ MAX_POLICY_BYTES = 16384
 MAX_POLICY_VALUE_BYTES = 4095
 MAX_LIST_KEYS = 1000
 
-# Error codes (x-oss-ec). Those from oss_wire_spec.md §3 are the service's; the ones in the
-# 9999 range are the emulator's own, used where the service's EC is not documented.
-EC: Mapping[str, str] = {
-    "NoSuchBucket": "0015-00000101",
-    "NoSuchBucketPolicy": "0030-00000006",
-    "AccessDenied": "0003-00000001",
-    "InvalidArgument": "9999-00000001",
-    "InvalidSigningRegion": "0002-00000226",
-    "SignatureDoesNotMatch": "0002-00000040",
-    "SignatureDoesNotMatchV4": "0002-00000201",
-    "InvalidAccessKeyId": "0002-00000902",
-    "RequestTimeTooSkewed": "9999-00000002",
-    "TooManyBuckets": "9999-00000003",
-    "InvalidBucketName": "9999-00000004",
-    "BucketAlreadyExists": "9999-00000005",
-    "MalformedXML": "9999-00000006",
-    "EntityTooLarge": "9999-00000007",
-    "InternalError": "9999-00000500",
-    "ServiceUnavailable": "0004-00000302",
-}
-
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 # Condition keys that pin an Allow when each value names one thing (no `*`), lower-cased;
 # acs:SourceIp pins when each value is a network at least as narrow as _MIN_PREFIX_LENGTH.
@@ -72,26 +55,6 @@ _EFFECTS = frozenset({"Allow", "Deny"})
 
 PolicySource = bytes | Callable[[str], bytes | None] | None
 """A policy for seeding: one document for every bucket, a function of the name, or none."""
-
-
-class OssError(Exception):
-    """A refusal as the service states it: code, HTTP status, EC and message."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        status: int,
-        ec: str | None = None,
-        extra: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-        self.ec = ec if ec is not None else EC.get(code, EC["InvalidArgument"])
-        self.extra: dict[str, str] = dict(extra or {})
 
 
 def _no_such_bucket() -> OssError:
@@ -298,6 +261,10 @@ class BucketSummary:
     creation_date: str
     block_public_access: bool
     has_policy: bool
+    owner: str = DEFAULT_ACCOUNT_ID
+    storage_class: str = "Standard"
+    data_redundancy: str = "LRS"
+    acl: str = "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,24 +276,50 @@ class BucketPage:
     next_marker: str
 
 
-class _Bucket:
-    __slots__ = ("block_public_access", "creation_date", "name", "policy", "public", "region")
+_DEFAULT_SETTINGS = BucketSettings()
 
-    def __init__(self, name: str, region: str, creation_date: str) -> None:
+
+class _Bucket:
+    __slots__ = (
+        "block_public_access",
+        "creation_date",
+        "name",
+        "owner",
+        "policy",
+        "public",
+        "region",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        region: str,
+        creation_date: str,
+        owner: str,
+        settings: BucketSettings = _DEFAULT_SETTINGS,
+    ) -> None:
         self.name = name
         self.region = region
         self.creation_date = creation_date
+        self.owner = owner
+        self.settings = settings
         self.policy: bytes | None = None
         self.public = False
         self.block_public_access = True
 
     def summary(self) -> BucketSummary:
+        settings = self.settings
         return BucketSummary(
             self.name,
             self.region,
             self.creation_date,
             self.block_public_access,
             self.policy is not None,
+            self.owner,
+            settings.storage_class,
+            settings.data_redundancy,
+            settings.acl,
         )
 
 
@@ -335,10 +328,11 @@ def _iso_now() -> str:
 
 
 class EmulatorState:
-    """Buckets, policies and Block Public Access of one account; safe to share across threads.
+    """Buckets, policies and Block Public Access of its accounts; safe to share across threads.
 
-    Names are kept in a sorted list beside the dict, so a ListBuckets page is a bisect
-    and a slice, never a scan of every bucket.
+    Each bucket has an owner, the account that created it (`account_id`, the default
+    account, unless told otherwise). Names are kept sorted per owner beside the dict, so
+    a ListBuckets page is a bisect and a slice, never a scan of every bucket.
     """
 
     def __init__(
@@ -354,6 +348,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
         self._names: list[str] = []
+        self._owned: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"EmulatorState(region={self.region!r}, buckets={len(self)})"
@@ -369,9 +364,20 @@ class EmulatorState:
 
     # -- buckets
 
-    def create_bucket(self, name: str, region: str | None = None) -> None:
-        """PutBucket: a new bucket with Block Public Access on and no policy."""
+    def create_bucket(
+        self,
+        name: str,
+        region: str | None = None,
+        *,
+        owner: str | None = None,
+        settings: BucketSettings = _DEFAULT_SETTINGS,
+    ) -> None:
+        """PutBucket: a new bucket of `owner` with Block Public Access on and no policy.
+
+        The quota (`max_buckets`) counts the owner's buckets, as the service's does.
+        """
         validate_bucket_name(name)
+        owner = owner or self.account_id
         with self._lock:
             if name in self._buckets:
                 raise OssError(
@@ -379,22 +385,24 @@ class EmulatorState:
                     "The requested bucket name is not available.",
                     status=409,
                 )
-            if self.max_buckets is not None and len(self._buckets) >= self.max_buckets:
+            owned = self._owned.setdefault(owner, [])
+            if self.max_buckets is not None and len(owned) >= self.max_buckets:
                 raise OssError(
                     "TooManyBuckets",
                     f"You have attempted to create more buckets than allowed ({self.max_buckets}).",
                     status=400,
                 )
-            self._buckets[name] = _Bucket(name, region or self.region, _iso_now())
+            self._buckets[name] = _Bucket(name, region or self.region, _iso_now(), owner, settings)
             bisect.insort(self._names, name)
+            bisect.insort(owned, name)
 
     def delete_bucket(self, name: str) -> None:
         """DeleteBucket: the bucket goes, with its policy and settings."""
         with self._lock:
-            self._get(name)
+            owned = self._owned[self._get(name).owner]
             del self._buckets[name]
-            index = bisect.bisect_left(self._names, name)
-            del self._names[index]
+            for names in (self._names, owned):
+                del names[bisect.bisect_left(names, name)]
 
     def has_bucket(self, name: str) -> bool:
         return name in self._buckets
@@ -407,6 +415,11 @@ class EmulatorState:
     def bucket_region(self, name: str) -> str:
         return self._get(name).region
 
+    def find_owner(self, name: str) -> str | None:
+        """The account owning the bucket, or None when there is no such bucket."""
+        bucket = self._buckets.get(name)
+        return None if bucket is None else bucket.owner
+
     def find_region(self, name: str) -> str | None:
         """The bucket's region, or None when there is no such bucket."""
         bucket = self._buckets.get(name)
@@ -416,12 +429,22 @@ class EmulatorState:
         with self._lock:
             return self._get(name).summary()
 
-    def list_buckets(self, prefix: str = "", marker: str = "", max_keys: int = 100) -> BucketPage:
-        """One page of names > marker starting with prefix, sorted, at most max_keys."""
+    def list_buckets(
+        self,
+        prefix: str = "",
+        marker: str = "",
+        max_keys: int = 100,
+        *,
+        owner: str | None = None,
+    ) -> BucketPage:
+        """One page of names > marker starting with prefix, sorted, at most max_keys.
+
+        With `owner`, only that account's buckets (ListBuckets lists the caller's own).
+        """
         if not 1 <= max_keys <= MAX_LIST_KEYS:
             raise OssError("InvalidArgument", "max-keys must be between 1 and 1000.", status=400)
         with self._lock:
-            names = self._names
+            names = self._names if owner is None else self._owned.get(owner, [])
             start = max(bisect.bisect_left(names, prefix), bisect.bisect_right(names, marker))
             stop = min(start + max_keys, len(names))
             page: list[BucketSummary] = []
@@ -442,18 +465,20 @@ class EmulatorState:
         policy: PolicySource = None,
         region: str | None = None,
         block_public_access: bool = True,
+        owner: str | None = None,
     ) -> int:
-        """Create (or reset) many buckets at once, without the quota; return how many.
+        """Create (or reset) many buckets of `owner` at once, without the quota; return how many.
 
         Policies are validated like PutBucketPolicy but not checked against Block Public
         Access, so a test can seed the state "BPA switched on after a public policy".
         """
         checked: dict[bytes, bool] = {}
         created = _iso_now()
+        owner = owner or self.account_id
         new: list[_Bucket] = []
         for name in names:
             validate_bucket_name(name)
-            bucket = _Bucket(name, region or self.region, created)
+            bucket = _Bucket(name, region or self.region, created, owner)
             bucket.block_public_access = block_public_access
             body = policy(name) if callable(policy) else policy
             if body is not None:
@@ -466,6 +491,9 @@ class EmulatorState:
             for bucket in new:
                 self._buckets[bucket.name] = bucket
             self._names = sorted(self._buckets)
+            self._owned = {}
+            for name in self._names:
+                self._owned.setdefault(self._buckets[name].owner, []).append(name)
         return len(new)
 
     # -- policies

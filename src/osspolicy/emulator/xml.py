@@ -26,7 +26,7 @@ _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
 _BPA = re.compile(
     rb"^\s*(?:<\?xml[^>]*\?>\s*)?<PublicAccessBlockConfiguration>\s*"
-    rb"<BlockPublicAccess>\s*(true|false)\s*</BlockPublicAccess>\s*"
+    rb"<BlockPublicAccess>\s*((?i:true|false))\s*</BlockPublicAccess>\s*"
     rb"</PublicAccessBlockConfiguration>\s*$"
 )
 
@@ -73,7 +73,7 @@ def _bucket_entry(bucket: BucketSummary) -> str:
         f"      <Location>oss-{region}</Location>\n"
         f"      <Name>{bucket.name}</Name>\n"
         f"      <Region>{region}</Region>\n"
-        "      <StorageClass>Standard</StorageClass>\n"
+        f"      <StorageClass>{bucket.storage_class}</StorageClass>\n"
         "    </Bucket>\n"
     )
 
@@ -104,14 +104,14 @@ def bucket_info_xml(bucket: BucketSummary, *, owner_id: str) -> bytes:
         f"    <ExtranetEndpoint>oss-{region}.aliyuncs.com</ExtranetEndpoint>\n"
         f"    <IntranetEndpoint>oss-{region}-internal.aliyuncs.com</IntranetEndpoint>\n"
         f"    <Location>oss-{region}</Location>\n"
-        "    <StorageClass>Standard</StorageClass>\n"
+        f"    <StorageClass>{bucket.storage_class}</StorageClass>\n"
         "    <TransferAcceleration>Disabled</TransferAcceleration>\n"
         "    <CrossRegionReplication>Disabled</CrossRegionReplication>\n"
-        "    <DataRedundancyType>LRS</DataRedundancyType>\n"
+        f"    <DataRedundancyType>{bucket.data_redundancy}</DataRedundancyType>\n"
         f"    <Name>{bucket.name}</Name>\n"
         f"    <Owner>\n      <DisplayName>{owner_id}</DisplayName>\n      <ID>{owner_id}</ID>\n"
         "    </Owner>\n"
-        "    <AccessControlList>\n      <Grant>private</Grant>\n    </AccessControlList>\n"
+        f"    <AccessControlList>\n      <Grant>{bucket.acl}</Grant>\n    </AccessControlList>\n"
         "    <Comment></Comment>\n"
         f"    <BlockPublicAccess>{_bool(bucket.block_public_access)}</BlockPublicAccess>\n"
         "  </Bucket>\n</BucketInfo>\n"
@@ -134,8 +134,12 @@ def public_access_block_xml(block_public_access: bool) -> bytes:
 
 
 def parse_public_access_block(body: bytes) -> bool:
-    """BlockPublicAccess from a PutBucketPublicAccessBlock body; ValueError if malformed."""
+    """BlockPublicAccess from a PutBucketPublicAccessBlock body; ValueError if malformed.
+
+    The value is read case-insensitively, as the service does: oss2 sends Python's
+    `str(True)`, `True`/`False`.
+    """
     match = _BPA.match(body)
     if match is None:
         raise ValueError("expected <PublicAccessBlockConfiguration><BlockPublicAccess>")
-    return match.group(1) == b"true"
+    return match.group(1).lower() == b"true"

@@ -1,0 +1,188 @@
+"""Credentials glue: an account's `credentials:` spec as an SDK credentials provider.
+
+Alibaba Cloud's `alibabacloud-credentials` does all the work (contracts §10): its
+providers read the aliyun CLI profile, call STS AssumeRole / AssumeRoleWithOIDC, ask the
+ECS metadata service or a credentials URI, and cache temporary credentials until they are
+stale (15 minutes before they expire), then fetch fresh ones. Here each manifest type only
+picks the library's provider and its keys; the library's `Client` is plugged into the
+SDK through `CredentialsProviderFunc`. The SDK asks the provider on every request it
+signs (`_sent_http_request_once` in both its clients), so a refreshed token is used
+from the next request on; nothing here caches credentials.
+
+`type: default` (and `type: env`) with `OSS_ACCESS_KEY_ID` set is the SDK's own
+`EnvironmentVariableCredentialsProvider`, as before accounts existed; without it,
+`default` is the library's default chain.
+
+The library reads its environment variables (and HOME) once, when it is imported, and
+its async API is synchronous underneath: `resolve_credentials` blocks (callers run it in
+a thread). The library's logger writes tracebacks and response bodies to stderr on a
+failed refresh; it is silenced here, since the failure reaches the user as one
+`CredentialsError` line instead (naming the account and the source, never a secret).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from typing import Any
+
+import alibabacloud_oss_v2 as oss
+from alibabacloud_credentials import provider as lib
+from alibabacloud_credentials.client import Client
+from alibabacloud_credentials_api import ICredentialsProvider
+
+from ..errors import CredentialsError
+from ..manifest import (
+    CredentialsSpec,
+    CredentialsUriCredentials,
+    DefaultCredentials,
+    EcsRamRoleCredentials,
+    EnvCredentials,
+    OidcCredentials,
+    ProfileCredentials,
+    RamRoleArnCredentials,
+)
+from .wire import credentials_reason
+
+__all__ = ("account_provider", "credentials_provider", "library_provider", "resolve_credentials")
+
+#: how each type is fixed, after the one line saying what failed
+_HINTS: dict[str, str] = {
+    "default": (
+        "set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, or give the account another "
+        "credentials type"
+    ),
+    "env": "set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and OSS_SESSION_TOKEN for STS)",
+    "profile": "check the profile's name and keys in ~/.aliyun/config.json (aliyun configure)",
+    "ram_role_arn": (
+        "check the role ARN, that the source credentials may assume it, and sts_endpoint"
+    ),
+    "ecs_ram_role": "run on an ECS instance with a RAM role attached, or check role_name",
+    "oidc": "check the token file, the role ARN and the OIDC provider ARN",
+    "credentials_uri": "check that the URI answers with credentials (Code: Success, …)",
+}
+
+
+def _quiet_library_log() -> None:
+    """Drop the library's own stderr handler: it logs whole exceptions (with response
+    bodies) and tracebacks on a failed refresh, which breaks our one-line errors."""
+    log = logging.getLogger("credentials")
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+
+
+_quiet_library_log()
+
+
+def _error(spec: CredentialsSpec, account: str, reason: str) -> CredentialsError:
+    return CredentialsError(
+        f"the credentials of {spec.describe()} cannot be resolved: {reason}",
+        place=f"account {account}",
+        hint=_HINTS[spec.type],
+    )
+
+
+def _oss_environment() -> ICredentialsProvider:
+    """The SDK's variables (OSS_ACCESS_KEY_ID…) as a library provider, for a source of
+    ram_role_arn; read once, as the SDK's own provider does."""
+    key_id = os.environ.get("OSS_ACCESS_KEY_ID", "")
+    secret = os.environ.get("OSS_ACCESS_KEY_SECRET", "")
+    if not key_id or not secret:
+        raise ValueError("OSS_ACCESS_KEY_ID or OSS_ACCESS_KEY_SECRET is not set")
+    token = os.environ.get("OSS_SESSION_TOKEN")
+    if token:
+        return lib.StaticSTSCredentialsProvider(
+            access_key_id=key_id, access_key_secret=secret, security_token=token
+        )
+    return lib.StaticAKCredentialsProvider(access_key_id=key_id, access_key_secret=secret)
+
+
+def library_provider(spec: CredentialsSpec) -> ICredentialsProvider:  # noqa: PLR0911 - one per type
+    """The `alibabacloud-credentials` provider for one credentials spec (no request yet).
+
+    Raises what the library raises for a spec it refuses (ValueError, CredentialException).
+    """
+    match spec:
+        case DefaultCredentials():
+            if os.environ.get("OSS_ACCESS_KEY_ID"):
+                return _oss_environment()
+            return lib.DefaultCredentialsProvider()
+        case EnvCredentials():
+            return _oss_environment()
+        case ProfileCredentials():
+            return lib.CLIProfileCredentialsProvider(profile_name=spec.profile)
+        case RamRoleArnCredentials():
+            return lib.RamRoleArnCredentialsProvider(
+                credentials_provider=library_provider(spec.source),
+                role_arn=spec.role_arn,
+                role_session_name=spec.session_name,
+                external_id=spec.external_id,
+                sts_endpoint=spec.sts_endpoint,
+            )
+        case EcsRamRoleCredentials():
+            return lib.EcsRamRoleCredentialsProvider(role_name=spec.role_name)
+        case OidcCredentials():
+            return lib.OIDCRoleArnCredentialsProvider(
+                role_arn=spec.role_arn,
+                oidc_provider_arn=spec.oidc_provider_arn,
+                oidc_token_file_path=str(spec.oidc_token_file_path),
+                role_session_name=spec.role_session_name,
+                sts_endpoint=spec.sts_endpoint,
+            )
+        case CredentialsUriCredentials():
+            return lib.URLCredentialsProvider(uri=spec.uri)
+    raise AssertionError(spec)  # pragma: no cover - the union is exhaustive
+
+
+def _fetch(client: Client) -> Any:
+    """One SDK `Credentials` from the library client: its cache, its refresh."""
+    model = client.get_credential()
+    return oss.credentials.Credentials(
+        access_key_id=model.access_key_id,
+        access_key_secret=model.access_key_secret,
+        security_token=model.security_token or None,
+    )
+
+
+def credentials_provider(spec: CredentialsSpec, *, account: str) -> Any:
+    """The SDK credentials provider of one account; sends nothing.
+
+    A spec that cannot even be set up (`type: env` without the variables, a role the
+    library refuses) raises CredentialsError naming the account and the source.
+    """
+    if isinstance(spec, EnvCredentials | DefaultCredentials) and (
+        isinstance(spec, EnvCredentials) or os.environ.get("OSS_ACCESS_KEY_ID")
+    ):
+        try:
+            return oss.credentials.EnvironmentVariableCredentialsProvider()
+        except oss.exceptions.CredentialsEmptyError:
+            raise _error(spec, account, "OSS_ACCESS_KEY_SECRET is not set") from None
+    try:
+        client = Client(provider=library_provider(spec))
+    except Exception as exc:  # the library raises ValueError or its own exception
+        raise _error(spec, account, credentials_reason(exc)) from None
+    return oss.credentials.CredentialsProviderFunc(partial(_fetch, client))
+
+
+def resolve_credentials(provider: Any, *, account: str, source: CredentialsSpec) -> None:
+    """Fetch the account's credentials once, before any bucket request (blocking: run it
+    in a thread); a failure is a CredentialsError (exit 2) naming the account and the
+    source, never a secret. A temporary token fetched here is cached by the library and
+    used by the first requests."""
+    try:
+        credentials = provider.get_credentials()
+    except Exception as exc:
+        raise _error(source, account, credentials_reason(exc)) from None
+    if credentials is None or not credentials.has_keys():
+        raise _error(source, account, "no access key came back")
+
+
+def account_provider(account: str, spec: CredentialsSpec) -> Any:
+    """`credentials_provider` + `resolve_credentials`: the provider of an account whose
+    credentials were fetched once (blocking: run it in a thread, before any request)."""
+    provider = credentials_provider(spec, account=account)
+    resolve_credentials(provider, account=account, source=spec)
+    return provider

@@ -1,0 +1,88 @@
+"""The emulator's accounts and its seeding specs, as the CLI and the Python API give them.
+
+An account is an owner UID with one access key pair: `ACCOUNT_ID:ACCESS_KEY_ID:SECRET`
+on the command line (`--account`, repeatable, the first is the default owner). A seed spec
+is `PREFIX:N[:REGION[:ACCOUNT_ID]]`: N buckets PREFIX00000, PREFIX00001, ... of that
+region and account. Parse errors never quote the spec back: it may hold a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from osspolicy.emulator.auth import KeyPair
+from osspolicy.emulator.errors import OssError
+from osspolicy.emulator.state import validate_bucket_name
+
+__all__ = ("Account", "SeedSpec", "parse_account_spec", "parse_seed_spec")
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account the emulator plays: its UID and one key pair (the secret out of repr)."""
+
+    account_id: str
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT_ID.fullmatch(self.account_id):
+            raise ValueError("an account id is letters, digits and hyphens (e.g. 1234567890123456)")
+        if not self.access_key_id or ":" in self.access_key_id or not self.access_key_secret:
+            raise ValueError("an account needs an access key id (no ':') and a secret")
+
+    @property
+    def key_pair(self) -> KeyPair:
+        return KeyPair(self.access_key_id, self.access_key_secret, self.account_id)
+
+
+def parse_account_spec(spec: str) -> Account:
+    """`ACCOUNT_ID:ACCESS_KEY_ID:ACCESS_KEY_SECRET` -> Account (the secret may hold ':')."""
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise ValueError("expected ACCOUNT_ID:ACCESS_KEY_ID:ACCESS_KEY_SECRET")
+    return Account(*parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedSpec:
+    """N buckets `f"{prefix}{i:05d}"`, of `region` and `account_id` (None: the defaults)."""
+
+    prefix: str
+    count: int
+    region: str | None = None
+    account_id: str | None = None
+
+    def names(self) -> Iterator[str]:
+        return (f"{self.prefix}{i:05d}" for i in range(self.count))
+
+
+def parse_seed_spec(spec: str) -> SeedSpec:
+    """`PREFIX:N[:REGION[:ACCOUNT_ID]]` -> SeedSpec; ValueError naming the fix otherwise."""
+    parts = spec.split(":")
+    if not 2 <= len(parts) <= 4 or not parts[1].isdigit():
+        raise ValueError(
+            f"expected PREFIX:N[:REGION[:ACCOUNT_ID]] (e.g. bench-:1000:cn-shanghai), got {spec!r}"
+        )
+    prefix, count = parts[0], int(parts[1])
+    region = parts[2] if len(parts) > 2 and parts[2] else None
+    account_id = parts[3] if len(parts) > 3 and parts[3] else None
+    if region is not None and not _REGION.fullmatch(region):
+        raise ValueError(f"{region!r} is not a region id (e.g. cn-hangzhou)")
+    if account_id is not None and not _ACCOUNT_ID.fullmatch(account_id):
+        raise ValueError(f"{account_id!r} is not an account id (e.g. 1234567890123456)")
+    if count:
+        try:
+            validate_bucket_name(f"{prefix}{count - 1:05d}")
+            validate_bucket_name(f"{prefix}00000")
+        except OssError:
+            raise ValueError(
+                f"{prefix!r} does not make valid bucket names (lowercase letters, digits, "
+                "hyphens; not starting with a hyphen; at most 63 characters with the number)"
+            ) from None
+    return SeedSpec(prefix, count, region, account_id)

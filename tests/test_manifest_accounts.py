@@ -1,0 +1,284 @@
+"""Accounts, credentials and connection settings of a manifest (contracts §1, §10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from osspolicy.errors import ManifestError
+from osspolicy.manifest import (
+    DEFAULT_ENDPOINT,
+    CredentialsUriCredentials,
+    DefaultCredentials,
+    EcsRamRoleCredentials,
+    Manifest,
+    OidcCredentials,
+    ProfileCredentials,
+    RamRoleArnCredentials,
+    accounts_of,
+    endpoint_for,
+    load_manifest,
+    manifest_yaml,
+    parse_manifest,
+)
+
+ARN = "acs:ram::1234567890123456:role/osspolicy"
+
+
+def parse(data: dict[str, object], base: Path = Path("/tmp"), **overrides: object) -> Manifest:
+    full = {
+        "action": "backup",
+        "connection": {"region": "cn-hangzhou"},
+        "targets": {"buckets": ["app-logs"]},
+    }
+    full.update(data)
+    return parse_manifest(full, source="job.yaml", base=base, overrides=overrides)
+
+
+def error_of(data: dict[str, object], **overrides: object) -> str:
+    with pytest.raises(ManifestError) as info:
+        parse(data, **overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# -- accounts ----------------------------------------------------------------------------------
+
+
+def test_without_accounts_there_is_one_default_account() -> None:
+    """A manifest without `accounts:` has one account `default` of `type: default`,
+    with the manifest's targets."""
+    manifest = parse({})
+    (account,) = accounts_of(manifest)
+    assert account.name == "default"
+    assert account.credentials == DefaultCredentials()
+    assert account.targets == manifest.targets
+
+
+def test_each_credentials_type_takes_its_own_keys() -> None:
+    """Every type of contracts §10 parses into its own model, with the documented defaults."""
+    manifest = parse(
+        {
+            "targets": {"discover": {}},
+            "accounts": [
+                {"name": "a", "credentials": {"type": "default"}},
+                {"name": "b", "credentials": {"type": "env"}},
+                {"name": "c", "credentials": {"type": "profile", "profile": "prod"}},
+                {
+                    "name": "d",
+                    "credentials": {
+                        "type": "ram_role_arn",
+                        "role_arn": ARN,
+                        "source": {"type": "profile", "profile": "base"},
+                    },
+                },
+                {"name": "e", "credentials": {"type": "ecs_ram_role"}},
+                {
+                    "name": "f",
+                    "credentials": {
+                        "type": "oidc",
+                        "role_arn": ARN,
+                        "oidc_provider_arn": "acs:ram::1:oidc-provider/ack",
+                        "oidc_token_file_path": "token",
+                    },
+                },
+                {"name": "g", "credentials": {"type": "credentials_uri", "uri": "http://h:1/c"}},
+            ],
+        },
+        base=Path("/jobs"),
+    )
+    kinds = [type(a.credentials) for a in accounts_of(manifest)]
+    assert kinds[2:] == [
+        ProfileCredentials,
+        RamRoleArnCredentials,
+        EcsRamRoleCredentials,
+        OidcCredentials,
+        CredentialsUriCredentials,
+    ]
+    role = accounts_of(manifest)[3].credentials
+    assert isinstance(role, RamRoleArnCredentials)
+    assert (role.session_name, role.external_id, role.sts_endpoint) == ("osspolicy", None, None)
+    assert role.source == ProfileCredentials(type="profile", profile="base")
+    assert accounts_of(manifest)[4].credentials == EcsRamRoleCredentials(type="ecs_ram_role")
+    oidc = accounts_of(manifest)[5].credentials
+    assert isinstance(oidc, OidcCredentials)
+    assert oidc.oidc_token_file_path == Path("/jobs/token")  # from the manifest's folder
+
+
+def test_a_key_of_another_type_is_unknown_and_named_by_its_path() -> None:
+    """A key that the chosen type does not take is an unknown key at its path, without
+    the union's tag pydantic puts in the location."""
+    message = error_of(
+        {"accounts": [{"name": "p", "credentials": {"type": "profile", "profil": "x"}}]}
+    )
+    assert "accounts[0].credentials.profil: unknown key; did you mean profile?" in message
+
+
+def test_a_nested_source_key_is_named_by_its_path() -> None:
+    """An unknown key inside ram_role_arn's source names the whole path."""
+    credentials = {"type": "ram_role_arn", "role_arn": ARN, "source": {"type": "env", "x": 1}}
+    message = error_of({"accounts": [{"name": "p", "credentials": credentials}]})
+    assert "accounts[0].credentials.source.x: unknown key" in message
+
+
+def test_an_unknown_credentials_type_lists_the_types() -> None:
+    """`type: bogus` names the seven types that exist."""
+    message = error_of({"accounts": [{"name": "p", "credentials": {"type": "bogus"}}]})
+    assert "accounts[0].credentials: type 'bogus' is not allowed" in message
+    assert "'ram_role_arn'" in message
+    assert "'credentials_uri'" in message
+
+
+def test_credentials_without_a_type_say_to_add_it() -> None:
+    """A credentials mapping without `type` is a missing key."""
+    message = error_of({"accounts": [{"name": "p", "credentials": {"profile": "x"}}]})
+    assert "accounts[0].credentials.type: required key is missing" in message
+
+
+def test_a_secret_is_refused_without_being_repeated() -> None:
+    """A secret written into a credentials section is refused, and its value is in no
+    error message."""
+    secret = "Sup3rSecretValue"
+    credentials = {"type": "env", "access_key_secret": secret}
+    message = error_of({"accounts": [{"name": "p", "credentials": credentials}]})
+    assert "a secret never goes into a manifest" in message
+    assert secret not in message
+
+
+def test_a_role_arn_must_look_like_one() -> None:
+    """ram_role_arn's role_arn is checked for the acs:ram::ID:role/NAME shape."""
+    credentials = {"type": "ram_role_arn", "role_arn": "osspolicy"}
+    message = error_of({"accounts": [{"name": "p", "credentials": credentials}]})
+    assert "accounts[0].credentials.role_arn" in message
+    assert "acs:ram::<account-id>:role/<name>" in message
+
+
+def test_account_names_are_unique() -> None:
+    """Two accounts with one name are refused."""
+    message = error_of({"accounts": [{"name": "prod"}, {"name": "prod"}]})
+    assert "'prod' is used twice" in message
+
+
+def test_an_account_name_is_lowercase_letters_digits_and_hyphens() -> None:
+    """`Prod_1` is not an account name."""
+    message = error_of({"accounts": [{"name": "Prod_1"}]})
+    assert "accounts[0].name" in message
+
+
+def test_several_accounts_refuse_a_top_level_bucket_list() -> None:
+    """With several accounts, named targets belong to one account each."""
+    message = error_of({"accounts": [{"name": "a"}, {"name": "b"}]})
+    assert "each account names its own buckets" in message
+
+
+def test_several_accounts_share_a_top_level_discover() -> None:
+    """A top-level discover is every account's own listing."""
+    manifest = parse({"targets": {"discover": {}}, "accounts": [{"name": "a"}, {"name": "b"}]})
+    assert [a.targets for a in accounts_of(manifest)] == [manifest.targets] * 2
+
+
+def test_targets_are_optional_when_every_account_has_its_own() -> None:
+    """No top-level targets is fine when each account names its own; not otherwise."""
+    own = {"buckets": ["app-logs"]}
+    manifest = parse({"targets": None, "accounts": [{"name": "a", "targets": own}]})
+    assert accounts_of(manifest)[0].targets is not None
+    message = error_of(
+        {"targets": None, "accounts": [{"name": "a", "targets": own}, {"name": "b"}]}
+    )
+    assert "targets: required" in message
+
+
+def test_the_effective_manifest_records_accounts_without_secrets(tmp_path: Path) -> None:
+    """accounts are part of the effective manifest a job records."""
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "action: backup\nconnection: {region: cn-hangzhou}\ntargets: {buckets: [app-logs]}\n"
+        "accounts:\n  - name: prod\n    credentials: {type: profile, profile: prod}\n"
+    )
+    assert "profile: prod" in manifest_yaml(load_manifest(path))
+
+
+# -- connection --------------------------------------------------------------------------------
+
+
+def test_the_default_endpoint_is_the_regions_public_one() -> None:
+    """No endpoint: https://oss-{region}.aliyuncs.com, expanded per bucket region."""
+    connection = parse({}).connection
+    assert connection.endpoint_template == DEFAULT_ENDPOINT
+    assert endpoint_for(connection, "cn-shanghai") == "https://oss-cn-shanghai.aliyuncs.com"
+
+
+def test_network_internal_picks_the_internal_endpoint() -> None:
+    """`network: internal` gives the -internal endpoints."""
+    connection = parse({"connection": {"region": "cn-hangzhou", "network": "internal"}}).connection
+    assert endpoint_for(connection, "cn-beijing") == "https://oss-cn-beijing-internal.aliyuncs.com"
+
+
+def test_a_bare_host_is_accepted_as_https() -> None:
+    """`--endpoint oss-cn-hangzhou.aliyuncs.com` is accepted, https assumed."""
+    manifest = parse({}, endpoint="oss-cn-hangzhou.aliyuncs.com")
+    assert manifest.connection.endpoint == "https://oss-cn-hangzhou.aliyuncs.com"
+    assert endpoint_for(manifest.connection, "cn-shanghai") == manifest.connection.endpoint
+
+
+def test_an_endpoint_template_expands_per_region() -> None:
+    """An endpoint with {region} serves every region; a URL keeps its scheme and port."""
+    manifest = parse({}, endpoint="http://oss-{region}.emu.test:9000/")
+    assert endpoint_for(manifest.connection, "us-west-1") == "http://oss-us-west-1.emu.test:9000"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "says"),
+    [
+        ("https://user:pw@oss.example.com", "carries no credentials"),
+        ("https://oss.example.com/bucket", "has a path or query"),
+        ("https://oss-{zone}.example.com", "only placeholder"),
+        ("http://127.0.0.1:notaport", "http(s) URL or host"),
+    ],
+)
+def test_a_bad_endpoint_says_what_is_wrong(endpoint: str, says: str) -> None:
+    """Userinfo, paths, unknown placeholders and bad ports are refused, each with why."""
+    assert says in error_of({"connection": {"region": "cn-hangzhou", "endpoint": endpoint}})
+
+
+@pytest.mark.parametrize(
+    ("region", "hint"),
+    [
+        ("hangzhou", "did you mean cn-hangzhou?"),
+        ("oss-cn-hangzhou", "did you mean cn-hangzhou?"),
+        ("oss-cn-shanghai-internal.aliyuncs.com", "did you mean cn-shanghai?"),
+        ("CN-Beijing", "did you mean cn-beijing?"),
+    ],
+)
+def test_a_region_that_is_no_region_id_gets_a_hint(region: str, hint: str) -> None:
+    """`--region hangzhou` (or an endpoint name) is refused with the id it probably meant."""
+    message = error_of({}, region=region)
+    assert "connection.region" in message
+    assert "is not an OSS region id" in message
+    assert hint in message
+
+
+def test_a_region_id_of_a_region_newer_than_the_list_is_accepted() -> None:
+    """The check is a pattern, so a region opened after this release still works."""
+    assert parse({}, region="xx-newplace-1").connection.region == "xx-newplace-1"
+
+
+def test_the_ca_file_resolves_from_the_manifest_folder(tmp_path: Path) -> None:
+    """ca_file is relative to the manifest's folder; a missing file is refused."""
+    (tmp_path / "corp-ca.pem").write_text("pem")
+    connection = {"region": "cn-hangzhou", "ca_file": "corp-ca.pem"}
+    assert parse({"connection": connection}, base=tmp_path).connection.ca_file == (
+        tmp_path / "corp-ca.pem"
+    )
+    missing = {"region": "cn-hangzhou", "ca_file": "nope.pem"}
+    with pytest.raises(ManifestError, match=r"connection\.ca_file: no such file"):
+        parse({"connection": missing}, base=tmp_path)
+
+
+def test_the_shipped_manifests_still_load() -> None:
+    """jobs/*.yaml (no accounts, no endpoint) load as before."""
+    for path in sorted(Path(__file__).parent.parent.joinpath("jobs").glob("*.yaml")):
+        manifest = load_manifest(path)
+        assert [a.name for a in accounts_of(manifest)] == ["default"]
