@@ -180,7 +180,8 @@ def test_every_named_bucket_fails_with_a_wrong_secret_each_after_one_request(
     tmp_path: Path, oss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
     """Named buckets with a wrong secret: every record is SignatureDoesNotMatch after a
-    single attempt (a permanent error is never retried)."""
+    single attempt (a permanent error is never retried); the one ListBuckets that looks
+    up their regions fails once too, and they fall back to connection.region."""
     names = seed(oss_emulator, 40)
     monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "WrongSecretValue-9f8e7d6c5b4a")
     job = run(backup_manifest(tmp_path, oss_emulator, engine=engine, targets={"buckets": names}))
@@ -189,7 +190,9 @@ def test_every_named_bucket_fails_with_a_wrong_secret_each_after_one_request(
     assert {(r["outcome"], r["error_code"], r["attempts"]) for r in records} == {
         ("failed", "SignatureDoesNotMatch", 1)
     }
-    assert len(oss_emulator.request_log) == 40
+    per_bucket = [e for e in oss_emulator.request_log if e.bucket is not None]
+    assert len(per_bucket) == 40
+    assert len(oss_emulator.request_log) == 41
 
 
 def test_the_backup_folder_is_private_and_finished_last(
