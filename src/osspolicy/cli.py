@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -342,10 +343,28 @@ async def _run_with_progress(manifest: Manifest, options: RunOptions, source: st
             return await run()
     if _State.verbosity < 0 or _State.stats_interval <= 0:
         return await run()
+    return await _beside(run, status_lines)
+
+
+async def _beside(
+    run: Callable[[], Awaitable[JobRun]], background: Callable[[], Coroutine[Any, Any, None]]
+) -> JobRun:
+    """`run()` with `background()` running beside it until it ends. An error of `run`
+    is raised as itself: out of a task group it would come wrapped in an ExceptionGroup,
+    and `main` would not see the ConfigError (exit 2, one line) inside it."""
+    result: JobRun | None = None
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
-        group.start_soon(status_lines)
-        result = await run()
+        group.start_soon(background)
+        try:
+            result = await run()
+        except Exception as exc:
+            failure = exc
         group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    if result is None:  # pragma: no cover - run() returned a JobRun or raised
+        raise AssertionError("the job returned nothing")
     return result
 
 

@@ -64,6 +64,12 @@ def check_targets(spec: Targets, *, source: str = "manifest") -> None:
         raise ManifestError(
             f"cannot read {path} ({exc.strerror})", place=place, hint="check the path"
         ) from None
+    except UnicodeDecodeError:
+        raise ManifestError(
+            f"{path} is not UTF-8 text",
+            place=place,
+            hint="save it as UTF-8, one bucket name per line",
+        ) from None
     if count == 0:
         raise ManifestError(f"{path} names no bucket", place=place, hint="add bucket names")
 

@@ -204,3 +204,43 @@ def test_reset_peak_starts_the_count_again(emu_bucket):
     make_client(emu).get_bucket_policy_status(oss.GetBucketPolicyStatusRequest(bucket=bucket))
     emu.reset_peak()
     assert emu.peak_in_flight == 0
+
+
+def test_a_skip_lets_the_first_matching_requests_through(emu_bucket):
+    """`skip=2, count=2` fails the third and fourth matching requests only, then none."""
+    emu, bucket = emu_bucket
+    emu.script_fault("GET", bucket, skip=2, count=2)
+    client = make_client(emu)
+    for _ in range(5):
+        _status(client, bucket)
+    assert [e.status for e in emu.request_log] == [200, 200, 503, 503, 200]
+
+
+def test_an_empty_bucket_scripts_list_buckets_only(emu_bucket):
+    """A fault scripted for bucket "" and no sub-resource hits ListBuckets, never a
+    bucket's request."""
+    emu, bucket = emu_bucket
+    emu.script_fault("GET", "", "", count=5)
+    client = make_client(emu)
+    _status(client, bucket)
+    with pytest.raises(oss.exceptions.OperationError) as excinfo:
+        client.list_buckets(oss.ListBucketsRequest())
+    assert service_error(excinfo).status_code == 503
+    assert [(e.bucket, e.status) for e in emu.request_log] == [(bucket, 200), (None, 503)]
+
+
+def test_a_negative_skip_is_refused(emu):
+    """A scripted fault with a negative skip is a ValueError, not a silent no-op."""
+    with pytest.raises(ValueError, match="skip"):
+        emu.script_fault("GET", skip=-1)
+
+
+def test_cleared_scripts_fail_nothing_more(emu_bucket):
+    """After `clear_scripted_faults`, a script with requests left fails none of them."""
+    emu, bucket = emu_bucket
+    emu.script_fault("GET", bucket, count=100)
+    client = make_client(emu)
+    _status(client, bucket)
+    emu.clear_scripted_faults()
+    _status(client, bucket)
+    assert [e.status for e in emu.request_log] == [503, 200]

@@ -2,7 +2,8 @@
 
 It keeps buckets, policies and Block Public Access in dicts, records every call, and can
 be told to fail: `fail_next(bucket, error, times)` makes the next calls on that bucket
-raise `error` (a TransientError to exercise retries, a PermanentError for a record). Like the
+raise `error` (a TransientError to exercise retries, a PermanentError for a record), and
+`fail_listing(error, after_pages, times)` makes ListBuckets fail after some pages. Like the
 service it refuses a call signed for another region than the bucket's, and a call made
 as another account than the bucket's owner; ListBuckets lists the caller's own. It plays
 no other service rules (validation, public grants): the emulator does that, over HTTP.
@@ -48,6 +49,8 @@ class MemoryBackend:
     calls: list[Call] = field(default_factory=list)
     record_calls: bool = True
     _failures: dict[str, list[BackendError]] = field(default_factory=dict)
+    #: (error, pages still served, failures left or None for all) of `fail_listing`
+    _listing_failure: tuple[BackendError, int, int | None] | None = None
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def add_bucket(
@@ -65,6 +68,26 @@ class MemoryBackend:
     def fail_next(self, bucket: str, error: BackendError, times: int = 1) -> None:
         """Make the next `times` calls on `bucket` raise `error`."""
         self._failures.setdefault(bucket, []).extend([error] * times)
+
+    def fail_listing(
+        self, error: BackendError, *, after_pages: int = 1, times: int | None = None
+    ) -> None:
+        """Serve `after_pages` more ListBuckets pages, then raise `error` on the next
+        `times` calls (None: on every call from then on)."""
+        if after_pages < 0 or (times is not None and times < 1):
+            raise ValueError("after_pages must be >= 0 and times >= 1 (or None)")
+        self._listing_failure = (error, after_pages, times)
+
+    def _listing_fails(self) -> None:
+        if self._listing_failure is None:
+            return
+        error, pages, times = self._listing_failure
+        if pages > 0:
+            self._listing_failure = (error, pages - 1, times)
+            return
+        if times is not None:
+            self._listing_failure = (error, 0, times - 1) if times > 1 else None
+        raise error
 
     def _enter(self, op: str, bucket: str | None, account: str = DEFAULT_ACCOUNT) -> str:
         if self.record_calls:
@@ -127,6 +150,7 @@ class MemoryBackend:
     ) -> BucketPage:
         """Sorted names of `account`'s buckets after `marker` starting with `prefix`."""
         self._enter("list_buckets", None, account)
+        self._listing_fails()
         names = sorted(n for n, b in self.buckets.items() if b.account == account)
         start = bisect.bisect_right(names, marker) if marker else bisect.bisect_left(names, prefix)
         page: list[BucketEntry] = []

@@ -51,16 +51,24 @@ _RANDOM_FAULTS = (_INTERNAL_ERROR, _THROTTLED, _RESET)
 
 
 class _Script:
-    __slots__ = ("bucket", "fault", "method", "remaining", "subresource")
+    __slots__ = ("bucket", "fault", "method", "remaining", "skip", "subresource")
 
     def __init__(
-        self, method: str, bucket: str | None, subresource: str | None, count: int, fault: Fault
+        self,
+        method: str,
+        bucket: str | None,
+        subresource: str | None,
+        count: int,
+        fault: Fault,
+        *,
+        skip: int = 0,
     ) -> None:
         self.method = method
         self.bucket = bucket
         self.subresource = subresource
         self.remaining = count
         self.fault = fault
+        self.skip = skip
 
     def matches(self, method: str, bucket: str, subresource: str) -> bool:
         return (
@@ -105,8 +113,12 @@ class FaultInjector:
         status: int = 503,
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
+        skip: int = 0,
     ) -> None:
-        """Fail the next `count` matching requests (None matches any; "" is no sub-resource)."""
+        """Fail `count` matching requests after the first `skip` (None matches any; ""
+        is no sub-resource, or for the bucket the service itself: ListBuckets)."""
+        if skip < 0:
+            raise ValueError(f"skip must not be negative, got {skip}")
         if kind not in ("error", "reset", "after"):
             raise ValueError(f"fault kind must be error, reset or after, got {kind!r}")
         if count < 1:
@@ -116,7 +128,9 @@ class FaultInjector:
         message = "Please reduce your request rate." if status == 503 else f"Scripted {code}."
         fault = Fault(kind, status, code, message, EC.get(code, EC["InternalError"]))
         with self._lock:
-            self._scripts.append(_Script(method.upper(), bucket, subresource, count, fault))
+            self._scripts.append(
+                _Script(method.upper(), bucket, subresource, count, fault, skip=skip)
+            )
 
     def clear_scripts(self) -> None:
         with self._lock:
@@ -130,6 +144,9 @@ class FaultInjector:
             self._ordinals[key] = ordinal + 1
             for script in self._scripts:
                 if script.matches(method, bucket, subresource):
+                    if script.skip > 0:  # let this one through, untouched by this script
+                        script.skip -= 1
+                        continue
                     script.remaining -= 1
                     if script.remaining == 0:
                         self._scripts.remove(script)

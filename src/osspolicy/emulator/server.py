@@ -425,6 +425,10 @@ class Emulator:
         """Random faults from now on; the per-key ordinals restart from zero."""
         self._faults.configure(rate, after_rate, seed)
 
+    def clear_scripted_faults(self) -> None:
+        """Forget every scripted fault not spent yet (the cause of a failure is fixed)."""
+        self._faults.clear_scripts()
+
     def script_fault(
         self,
         method: str,
@@ -435,12 +439,22 @@ class Emulator:
         status: int = 503,
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
+        skip: int = 0,
     ) -> None:
-        """Fail the next `count` matching requests; None matches any, "" no sub-resource.
+        """Fail `count` matching requests after the first `skip`; None matches any, ""
+        no sub-resource (or, as `bucket`, a service-level request: `script_fault("GET",
+        "", "")` is ListBuckets only).
 
         kind "error" answers `status`/`code` and changes nothing; "reset" drops the
         connection and changes nothing; "after" applies the change, then drops it.
         """
         self._faults.script(
-            method, bucket, subresource, count=count, status=status, code=code, kind=kind
+            method,
+            bucket,
+            subresource,
+            count=count,
+            status=status,
+            code=code,
+            kind=kind,
+            skip=skip,
         )
