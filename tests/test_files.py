@@ -17,6 +17,7 @@ from osspolicy import files
 from osspolicy.files import (
     AppendLog,
     AtomicFolder,
+    append_together,
     is_temp_name,
     iter_jsonl,
     make_new_dir,
@@ -437,3 +438,19 @@ async def test_atomic_folder_refuses_a_file_of_another_folder(tmp_path: Path) ->
     """One folder per writer: its single fsync covers only its own entries."""
     with pytest.raises(ValueError, match="is not in"):
         await AtomicFolder(tmp_path / "a").write(tmp_path / "b" / "x.json", b"{}")
+
+
+@pytest.mark.asyncio
+async def test_append_together_writes_each_log_its_own_lines_after_what_waits(
+    tmp_path: Path,
+) -> None:
+    """One call appends to several logs (one thread hop): each gets exactly its lines, in
+    order, after lines appended to it before; each keeps its own fsync rule."""
+    first = await AppendLog.open(tmp_path / "a.jsonl", exclusive=True, fsync_every=2)
+    second = await AppendLog.open(tmp_path / "b.jsonl", exclusive=True)
+    await first.append(b'{"n": 0}')
+    await append_together([(first, [b'{"n": 1}', b'{"n": 2}']), (second, [b'{"m": 1}'])])
+    await first.aclose()
+    await second.aclose()
+    assert (tmp_path / "a.jsonl").read_bytes() == b'{"n": 0}\n{"n": 1}\n{"n": 2}\n'
+    assert (tmp_path / "b.jsonl").read_bytes() == b'{"m": 1}\n'

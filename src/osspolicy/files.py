@@ -23,11 +23,12 @@ files that wait for the write in progress all go in the next one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
@@ -47,6 +48,7 @@ __all__ = (
     "AsyncClosing",
     "AtomicFolder",
     "BadLineFactory",
+    "append_together",
     "fsync_dir",
     "is_temp_name",
     "iter_jsonl",
@@ -479,6 +481,33 @@ class AsyncClosing:
         await self.aclose()
 
 
+async def append_together(parts: Sequence[tuple[AppendLog, Sequence[bytes]]]) -> None:
+    """Append lines to several logs in one thread hop, each as `AppendLog.append_many`
+    would (its lock held, its fsync rule kept): a job's report, CSV and journal take one
+    hop per batch of records instead of three."""
+    logs = sorted({id(log): log for log, _ in parts}.values(), key=id)  # one lock order
+    with anyio.CancelScope(shield=True):
+        async with contextlib.AsyncExitStack() as stack:
+            for log in logs:
+                await stack.enter_async_context(log._lock)  # noqa: SLF001 - same module
+            staged = [(log, *log._stage(lines)) for log, lines in parts if lines]  # noqa: SLF001
+
+            def write() -> None:
+                for _, fd, data, _, sync in staged:
+                    _write_all(fd, data)
+                    if sync:
+                        _fsync(fd)
+
+            try:
+                await anyio.to_thread.run_sync(write)
+            except Exception as exc:
+                for log, *_ in staged:
+                    log._failed = exc  # noqa: SLF001 - same module
+                raise
+            for log, _, _, written, sync in staged:
+                log._staged_done(written, synced=sync)  # noqa: SLF001 - same module
+
+
 class AppendLog(AsyncClosing):
     """An append-only file (0600) of lines, fsynced every `fsync_every` lines.
 
@@ -573,11 +602,7 @@ class AppendLog(AsyncClosing):
                     raise OSError(f"an earlier append to {self.path} failed") from self._failed
                 if self._written >= mine:  # the append before mine took my lines too
                     return
-                fd = self._open_fd()
-                group, self._pending = self._pending, []
-                written = self._written + len(group)
-                sync = written - self._synced >= self._fsync_every
-                data = b"".join(group)
+                fd, data, written, sync = self._stage(())
 
                 def write() -> None:
                     _write_all(fd, data)
@@ -589,9 +614,24 @@ class AppendLog(AsyncClosing):
                 except Exception as exc:
                     self._failed = exc  # the lines of those waiting were in this write
                     raise
-                self._written = written
-                if sync:
-                    self._synced = written
+                self._staged_done(written, synced=sync)
+
+    def _stage(self, lines: Sequence[bytes]) -> tuple[int, bytes, int, bool]:
+        """Take `lines` and whatever waits as the next write (lock held): the fd, the
+        bytes, the line count after it, and whether it fsyncs."""
+        if self._failed is not None:
+            raise OSError(f"an earlier append to {self.path} failed") from self._failed
+        fd = self._open_fd()
+        batch = [*self._pending, *(ln if ln.endswith(b"\n") else ln + b"\n" for ln in lines)]
+        self._pending = []
+        self._queued += len(lines)
+        written = self._written + len(batch)
+        return fd, b"".join(batch), written, written - self._synced >= self._fsync_every
+
+    def _staged_done(self, written: int, *, synced: bool) -> None:
+        self._written = written
+        if synced:
+            self._synced = written
 
     async def append_json(self, record: Mapping[str, Any]) -> None:
         """Append one record as a JSON line."""

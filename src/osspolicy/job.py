@@ -54,7 +54,7 @@ from .manifest import (
 )
 from .operations import Done, perform
 from .ratelimit import RateLimit
-from .report import MANIFEST_NAME, ReportWriter, Summary
+from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
@@ -513,8 +513,9 @@ def _sink(
     """Each batch of results: report and journal first, then the caller's callback."""
 
     async def sink(results: Sequence[Result]) -> None:
-        await job.report.write_many(results)
-        await job.journal.record_many(results)
+        encoded = encode(results)  # once: the report's lines are the journal's too
+        await job.report.write_many(results, encoded, also=[job.journal.part(encoded.jsonl)])
+        job.journal.noted(results)
         if on_result is not None:
             for result in results:
                 maybe = on_result(result)

@@ -27,13 +27,20 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .errors import ConfigError
-from .files import AppendLog, AsyncClosing, iter_jsonl, make_private_dir, read_jsonl_ends
+from .files import (
+    AppendLog,
+    AsyncClosing,
+    iter_jsonl,
+    json_line,
+    make_private_dir,
+    read_jsonl_ends,
+)
 from .jobid import parse_job_id, utc_timestamp
 from .manifest import differing_keys
 from .results import Result
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -252,10 +259,20 @@ class Journal(AsyncClosing):
 
     async def record_many(self, results: Iterable[Result]) -> None:
         """Append several records in one write."""
+        results = list(results)
+        log, lines = self.part([json_line(result.to_record()) for result in results])
+        await log.append_many(lines)
+        self.noted(results)
+
+    def part(self, lines: Sequence[bytes]) -> tuple[AppendLog, Sequence[bytes]]:
+        """Where the JSON lines of a batch of records go, for a writer that appends them
+        together with its own (`files.append_together`); then call `noted`."""
         if self._finished:
             raise ValueError(f"{self.path}: the journal is finished")
-        results = list(results)
-        await self._log.append_json_many(result.to_record() for result in results)
+        return self._log, lines
+
+    def noted(self, results: Iterable[Result]) -> None:
+        """Count records whose lines were appended (done and pending buckets)."""
         for result in results:
             _note(result, self._done, self._pending)
 

@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .files import (
     AppendLog,
     AsyncClosing,
+    append_together,
     json_line,
     make_new_dir,
     remove_file,
@@ -44,7 +45,7 @@ from .jobid import utc_timestamp
 from .results import DRIFT_OUTCOMES, FAILURE_OUTCOMES, SUCCESS_OUTCOMES, Change, Outcome, Result
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -57,9 +58,11 @@ __all__ = (
     "LISTED_MAX",
     "MANIFEST_NAME",
     "SUMMARY_NAME",
+    "Lines",
     "ReportWriter",
     "Summary",
     "change_kind",
+    "encode",
 )
 
 JSONL_NAME = "report.jsonl"
@@ -92,6 +95,20 @@ def _csv_line(values: Iterable[object]) -> bytes:
 
 def _csv_row(record: Mapping[str, Any]) -> bytes:
     return _csv_line(record.get(column) for column in COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """A batch of records encoded once: JSON lines (report and journal) and CSV rows."""
+
+    jsonl: list[bytes]
+    csv: list[bytes]
+
+
+def encode(results: Iterable[Result]) -> Lines:
+    """Each record's JSON line and CSV row, encoded once per batch."""
+    records = [result.to_record() for result in results]
+    return Lines([json_line(record) for record in records], [_csv_row(r) for r in records])
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,14 +304,21 @@ class ReportWriter(AsyncClosing):
         """Append `result`'s record to both files (whole, even if cancelled meanwhile)."""
         await self.write_many((result,))
 
-    async def write_many(self, results: Iterable[Result]) -> None:
-        """Append several records to both files, one write per file, in the given order."""
-        results = list(results)
-        records = [result.to_record() for result in results]
+    async def write_many(
+        self,
+        results: Sequence[Result],
+        encoded: Lines | None = None,
+        *,
+        also: Sequence[tuple[AppendLog, Sequence[bytes]]] = (),
+    ) -> None:
+        """Append several records to both files in the given order, in one thread hop
+        with the lines `also` given (the journal's: `encoded`'s JSON lines again)."""
+        encoded = encoded if encoded is not None else encode(results)
         with anyio.CancelScope(shield=True):
             async with self._lock:
-                await self._jsonl.append_json_many(records)
-                await self._csv.append_many(_csv_row(record) for record in records)
+                await append_together(
+                    [(self._jsonl, encoded.jsonl), (self._csv, encoded.csv), *also]
+                )
                 for result in results:
                     self._tally.add(result)
                 self._written_this_run += len(results)
