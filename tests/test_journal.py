@@ -223,3 +223,23 @@ async def test_record_many_appends_a_batch_and_updates_the_done_set(tmp_path: Pa
     assert journal.done_buckets() == {"a"}
     assert [r.bucket for r in await journal.records()] == ["a", "b"]
     await journal.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_changed_manifest_is_refused_naming_the_keys_that_differ(tmp_path: Path) -> None:
+    """Resume with another manifest says which outcome keys differ (contracts §5)."""
+    folder = tmp_path / "job"
+    journal = await Journal.create(
+        folder / JOURNAL_NAME,
+        manifest_sha256=SHA,
+        job_id="job",
+        action="apply",
+        outcome={"action": "apply", "policy": {"mode": "replace"}},
+    )
+    await journal.aclose()
+    with pytest.raises(ConfigError, match=r"started \(policy\.mode differ\)"):
+        await Journal.open_for_resume(
+            folder / JOURNAL_NAME,
+            manifest_sha256="0" * 64,
+            outcome={"action": "apply", "policy": {"mode": "merge"}},
+        )

@@ -43,11 +43,12 @@ from .operations import (
     delete_decider,
     plan_step,
     restore_decider,
+    status_step,
     write_step,
 )
 from .results import Target
 from .retry import Tries
-from .targets import backup_targets, iter_targets
+from .targets import backup_targets, iter_targets, named_in
 
 __all__ = (
     "Action",
@@ -123,6 +124,10 @@ class Action(Protocol):
         """Every target once, streamed."""
         ...
 
+    async def total(self, ctx: JobContext) -> int | None:
+        """How many targets there are, when that is known without a request."""
+        ...
+
     async def prepare(self, ctx: JobContext) -> Prepared:
         """Open its folder (if any) and make its per-bucket step."""
         ...
@@ -158,6 +163,29 @@ async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
     for bucket in ctx.checked.settled:
         if backup.get(bucket) is None:
             yield Target(bucket, region)
+
+
+async def _listed_total(ctx: JobContext) -> int | None:
+    """The number of named targets (None when any account discovers its buckets)."""
+    total = 0
+    for account in accounts_of(ctx.manifest):
+        names = await anyio.to_thread.run_sync(named_in, account.targets)
+        if names is None:
+            return None
+        total += len(names)
+    return total
+
+
+async def _backup_total(ctx: JobContext) -> int | None:
+    """The number of a restore's targets (None when `discover` narrows them)."""
+    backup = ctx.checked.backup
+    names = named_in(ctx.manifest.targets)
+    if backup is None or (ctx.manifest.targets is not None and names is None):
+        return None
+    outside = sum(1 for bucket in ctx.checked.settled if backup.get(bucket) is None)
+    if names is None:
+        return len(backup.entries()) + outside
+    return sum(1 for name in names if backup.get(name) is not None) + outside
 
 
 # -- steps -------------------------------------------------------------------------------
@@ -229,9 +257,30 @@ class _Backup:
     def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
         return _listed(ctx)
 
+    async def total(self, ctx: JobContext) -> int | None:
+        return await _listed_total(ctx)
+
     async def prepare(self, ctx: JobContext) -> Prepared:
         folder = await _folder(ctx, "", snapshot=False)
         return Prepared(backup_step(ctx.backend, folder), folder, backup=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Status:
+    """Read each target's policy and Block Public Access and say whether it is public."""
+
+    name: str = "status"
+    writes: bool = False
+    resumable: bool = False
+
+    def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
+        return _listed(ctx)
+
+    async def total(self, ctx: JobContext) -> int | None:
+        return await _listed_total(ctx)
+
+    async def prepare(self, ctx: JobContext) -> Prepared:
+        return Prepared(status_step(ctx.backend))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +290,15 @@ class _Change:
     name: str
     decider: Callable[[JobContext], Awaitable[Decider]]
     source: Callable[[JobContext], AsyncIterator[Target]]
+    count: Callable[[JobContext], Awaitable[int | None]]
     writes: bool = True
     resumable: bool = True
 
     def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
         return self.source(ctx)
+
+    async def total(self, ctx: JobContext) -> int | None:
+        return await self.count(ctx)
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.decider(ctx)
@@ -266,6 +319,9 @@ class _Look:
     def targets(self, ctx: JobContext) -> AsyncIterator[Target]:
         return self.change.targets(ctx)
 
+    async def total(self, ctx: JobContext) -> int | None:
+        return await self.change.total(ctx)
+
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.change.decider(ctx)
         step = plan_step(ctx.backend, decide) if self.name == "plan" else check_step(decide)
@@ -273,10 +329,11 @@ class _Look:
 
 
 BACKUP = _Backup()
-APPLY = _Change("apply", _apply, _listed)
-DELETE = _Change("delete", _delete, _listed)
-RESTORE = _Change("restore", _restore, _from_backup)
-ROLLBACK = _Change("rollback", _restore, _from_backup)
+STATUS = _Status()
+APPLY = _Change("apply", _apply, _listed, _listed_total)
+DELETE = _Change("delete", _delete, _listed, _listed_total)
+RESTORE = _Change("restore", _restore, _from_backup, _backup_total)
+ROLLBACK = _Change("rollback", _restore, _from_backup, _backup_total)
 _BY_MANIFEST: Mapping[str, _Backup | _Change] = {
     "backup": BACKUP,
     "apply": APPLY,
@@ -286,10 +343,17 @@ _BY_MANIFEST: Mapping[str, _Backup | _Change] = {
 
 
 def action_for(
-    manifest: Manifest, *, dry_run: bool = False, check: bool = False, rollback: bool = False
+    manifest: Manifest,
+    *,
+    dry_run: bool = False,
+    check: bool = False,
+    rollback: bool = False,
+    status: bool = False,
 ) -> Action:
     """The action object of a manifest, as the command asks for it (run, plan, check,
-    rollback); a combination that makes no sense is a ConfigError (exit 2)."""
+    rollback, status); a combination that makes no sense is a ConfigError (exit 2)."""
+    if status:
+        return STATUS
     action = ROLLBACK if rollback else _BY_MANIFEST[manifest.action]
     if not (dry_run or check):
         return action

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 import traceback
 from functools import partial
 from pathlib import Path
@@ -18,17 +19,24 @@ from typing import Annotated, Any
 import anyio
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .actions import action_for
 from .demo import run_demo
 from .emulator.command import emulator
 from .errors import ConfigError, OssPolicyError
-from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
+from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .job import JobRun, RunOptions, check_job, run_job
 from .manifest import Manifest, load_manifest, parse_manifest
-from .report import CHANGE_KINDS
+from .report import CHANGE_KINDS, MANIFEST_NAME, Summary
 from .results import Result
 from .rollback import rollback_manifest
 
@@ -41,7 +49,7 @@ __all__ = (
 app = typer.Typer(
     name="osspolicy",
     help="Back up, mass-apply and restore Alibaba Cloud OSS bucket policies.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
@@ -55,11 +63,32 @@ err = Console(stderr=True, highlight=False)
 
 class _State:
     debug = False
+    #: -1 quiet (only the last line and errors), 0 normal, 1 verbose (every failure)
+    verbosity = 0
+    #: seconds between status lines when stderr is not a terminal
+    stats_interval = 5.0
+
+
+#: options of the whole program, accepted before or after the subcommand
+_GLOBAL_FLAGS = {
+    "--debug": ("debug", True),
+    "-q": ("verbosity", -1),
+    "--quiet": ("verbosity", -1),
+    "-v": ("verbosity", 1),
+    "--verbose": ("verbosity", 1),
+}
 
 
 Endpoint = Annotated[str | None, typer.Option(help="Override connection.endpoint.")]
 Region = Annotated[str | None, typer.Option(help="Override connection.region.")]
 Concurrency = Annotated[int | None, typer.Option(min=1, help="Override concurrency.")]
+RateLimit = Annotated[
+    float | None, typer.Option(min=0, help="Override rate_limit (requests/s, 0 = none).")
+]
+Attempts = Annotated[
+    int | None, typer.Option(min=1, max=100, help="Override retry.attempts (tries per call).")
+]
+EngineName = Annotated[str | None, typer.Option(help="Override engine: threads or aio.")]
 JobFile = Annotated[Path, typer.Argument(help="The job manifest (YAML).", show_default=False)]
 Yes = Annotated[bool, typer.Option("--yes", help="Confirm writes without asking.")]
 AllowIncomplete = Annotated[
@@ -81,8 +110,51 @@ RESUME_LATEST = "latest"
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only the result line and errors.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="List every failure and skip.")
+    ] = False,
 ) -> None:
-    _State.debug = debug
+    """Options accepted anywhere on the line (`main` lifts them to the front)."""
+    _State.debug = _State.debug or debug
+    if quiet or verbose:
+        _State.verbosity = -1 if quiet else 1
+
+
+def _global_options(args: list[str]) -> list[str]:
+    """Lift the program's own options to the front, wherever they were given, and take
+    `--stats SECONDS` (the interval of status lines without a terminal)."""
+    front: list[str] = []
+    rest: list[str] = []
+    pending_stats = False
+    for arg in args:
+        if pending_stats:
+            _State.stats_interval = _seconds(arg)
+            pending_stats = False
+        elif arg in _GLOBAL_FLAGS:
+            name, value = _GLOBAL_FLAGS[arg]
+            setattr(_State, name, value)
+            front.append(arg)
+        elif arg == "--stats":
+            pending_stats = True
+        elif arg.startswith("--stats="):
+            _State.stats_interval = _seconds(arg.removeprefix("--stats="))
+        else:
+            rest.append(arg)
+    if pending_stats:
+        raise ConfigError("--stats needs a number of seconds", hint="e.g. --stats 10")
+    return front + rest
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(
+            f"--stats {text!r} is not a number of seconds", hint="e.g. --stats 10, 0 for none"
+        ) from None
 
 
 def _load(
@@ -90,16 +162,31 @@ def _load(
     endpoint: str | None,
     region: str | None,
     concurrency: int | None,
+    rate_limit: float | None = None,
+    attempts: int | None = None,
+    engine: str | None = None,
     **more: object,
 ) -> Manifest:
-    overrides = {"endpoint": endpoint, "region": region, "concurrency": concurrency, **more}
+    overrides = {
+        "endpoint": endpoint,
+        "region": region,
+        "concurrency": concurrency,
+        "rate_limit": rate_limit,
+        "attempts": attempts,
+        "engine": engine,
+        **more,
+    }
     return load_manifest(job, overrides)
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:
     """Counts per outcome (and per kind of change), the diffs of a plan or a check,
-    failures with code and message, wall time and rate."""
+    failures with code and message, wall time and rate (`-q`: only the last line;
+    `-v`: every failure and skip the summary lists)."""
     summary = run.summary
+    if _State.verbosity < 0:
+        console.print(_result_line(run), markup=False)
+        return
     console.print(f"job {run.job_id}", markup=False)
     table = Table(show_header=True)
     table.add_column("outcome")
@@ -110,14 +197,7 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     console.print(table)
     if run.action in {"plan", "check"}:
         _render_changes(run, console)
-    for failure in summary.failures[:20]:
-        console.print(
-            f"  {failure['bucket']}: {failure['outcome']} "
-            f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".rstrip(),
-            markup=False,
-        )
-    if summary.failed > 20:
-        console.print(f"  … and {summary.failed - 20} more in the report")
+    _render_failures(summary, console)
     for key in ("targets_error", "stopped"):
         if key in summary.extra:
             console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
@@ -128,13 +208,43 @@ def render_summary(run: JobRun, console: Console = out) -> None:
             + "; finish it with --resume",
             markup=False,
         )
-    console.print(
-        f"{summary.total} buckets in {summary.wall_time_s:.2f}s "
-        f"({summary.buckets_per_s:.0f} buckets/s), exit code {run.exit_code}"
-    )
+    console.print(_result_line(run), markup=False)
     console.print(f"report:  {run.report_folder}", markup=False)
     if run.backup_folder is not None:
         console.print(f"backup:  {run.backup_folder}", markup=False)
+
+
+def _render_failures(summary: Summary, console: Console) -> None:
+    """The first 20 failures (`-v`: every one the summary lists, and the skips)."""
+    shown = 20 if _State.verbosity == 0 else len(summary.failures)
+    listed = [*summary.failures[:shown], *(summary.skips if _State.verbosity > 0 else ())]
+    for failure in listed:
+        console.print(
+            f"  {failure['bucket']}: {failure['outcome']} "
+            f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".rstrip(),
+            markup=False,
+        )
+    if summary.failed > shown:
+        console.print(f"  … and {summary.failed - shown} more in the report")
+
+
+def _result_line(run: JobRun) -> str:
+    summary = run.summary
+    return (
+        f"{summary.total} buckets in {summary.wall_time_s:.2f}s "
+        f"({summary.buckets_per_s:.0f} buckets/s), exit code {run.exit_code}"
+    )
+
+
+def _resume_hint(run: JobRun, manifest: str) -> str | None:
+    """The exact command that finishes a job which left targets to do, or None."""
+    summary = run.summary
+    left = summary.failed + summary.skipped
+    stopped = run.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in summary.extra
+    if run.action in {"plan", "check", "status"} or not (left or stopped):
+        return None
+    extra = " --allow-incomplete" if run.action == "rollback" else ""
+    return f"resume it with: osspolicy run {manifest} --resume {run.job_id}{extra}"
 
 
 def _render_changes(run: JobRun, console: Console) -> None:
@@ -155,24 +265,88 @@ def _render_changes(run: JobRun, console: Console) -> None:
         console.print("No changes." if run.action == "plan" else "No drift.")
 
 
-async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
-    if not err.is_terminal:
-        return await run_job(manifest, options, source=source, handle_signals=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(manifest.action, total=None)
+class _Status:
+    """What a running job has done so far, for the progress bar and the status lines."""
 
-        def advance(_: Result) -> None:
-            progress.advance(task)
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.job_id: str | None = None
+        self.total: int | None = None
+        self.done = 0
+        self.failed = 0
+        self.started = time.monotonic()
 
-        return await run_job(
-            manifest, options, source=source, on_result=advance, handle_signals=True
+    def rate(self) -> str:
+        """Buckets per second so far, for the progress bar."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return f"{self.done / elapsed:,.0f}/s"
+
+    def line(self) -> str:
+        """One status line (rclone's `--stats` style)."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        of = f"/{self.total:,}" if self.total is not None else ""
+        eta = ""
+        if self.total is not None and rate > 0:
+            eta = f", ETA {max(self.total - self.done, 0) / rate:.0f}s"
+        return (
+            f"osspolicy: {self.label} {self.job_id or ''}: {self.done:,}{of} done, "
+            f"{self.failed:,} failed, {rate:,.0f}/s, {elapsed:.0f}s elapsed{eta}"
         )
+
+
+async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
+    """Run the job; on a terminal a progress bar (total when known, rate, ETA, failures),
+    else a status line on stderr every `_State.stats_interval` seconds."""
+    status = _Status("plan" if options.dry_run else manifest.action)
+    bar: Progress | None = None
+    task: Any = None
+
+    def started(job_id: str, total: int | None) -> None:
+        status.job_id, status.total = job_id, total
+        if bar is not None:
+            bar.update(task, total=total)
+
+    def advance(result: Result) -> None:
+        status.done += 1
+        status.failed += result.failed
+        if bar is not None:
+            bar.update(task, advance=1, failed=status.failed, rate=status.rate())
+
+    async def status_lines() -> None:
+        while True:
+            await anyio.sleep(_State.stats_interval)
+            if status.job_id is not None:  # the job has started
+                err.print(status.line(), markup=False, soft_wrap=True)
+
+    run = partial(
+        run_job,
+        manifest,
+        options,
+        source=source,
+        on_result=advance,
+        on_start=started,
+        handle_signals=True,
+    )
+    if err.is_terminal and _State.verbosity >= 0:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed  {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(status.label, total=None, failed=0, rate="")
+            return await run()
+    if _State.verbosity < 0 or _State.stats_interval <= 0:
+        return await run()
+    async with anyio.create_task_group() as group:
+        group.start_soon(status_lines)
+        result = await run()
+        group.cancel_scope.cancel()
+    return result
 
 
 def _execute(
@@ -186,6 +360,9 @@ def _execute(
         options = confirmed
     result = anyio.run(_run_with_progress, manifest, options, source)
     render_summary(result, console)
+    kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
+    if (hint := _resume_hint(result, kept)) is not None:
+        err.print(hint, markup=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     return result.exit_code
@@ -247,6 +424,9 @@ def _run(
     endpoint: Endpoint = None,
     region: Region = None,
     concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    attempts: Attempts = None,
+    engine: EngineName = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Plan only: read every policy, send no write.")
     ] = False,
@@ -276,7 +456,17 @@ def _run(
     as_json: Json = False,
 ) -> int:
     """Run a job manifest end to end and write its report."""
-    manifest = _load(job, endpoint, region, concurrency, canary=canary, max_failures=max_failures)
+    manifest = _load(
+        job,
+        endpoint,
+        region,
+        concurrency,
+        rate_limit,
+        attempts,
+        engine,
+        canary=canary,
+        max_failures=max_failures,
+    )
     options = RunOptions(
         dry_run=dry_run,
         resume=resume,
@@ -293,10 +483,13 @@ def _plan(
     endpoint: Endpoint = None,
     region: Region = None,
     concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    attempts: Attempts = None,
+    engine: EngineName = None,
     as_json: Json = False,
 ) -> int:
     """Show what a job would change (a diff per bucket) without sending any write."""
-    manifest = _load(job, endpoint, region, concurrency)
+    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     return _execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
 
 
@@ -306,12 +499,15 @@ def _check(
     endpoint: Endpoint = None,
     region: Region = None,
     concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    attempts: Attempts = None,
+    engine: EngineName = None,
     allow_incomplete: AllowIncomplete = False,
     as_json: Json = False,
 ) -> int:
     """Report drift: is every bucket what this apply or restore job would make it?
     Exit 0 compliant, 3 drifted, 1 when a bucket could not be read."""
-    manifest = _load(job, endpoint, region, concurrency)
+    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     options = RunOptions(check=True, allow_incomplete=allow_incomplete)
     return _execute(manifest, options, str(job), as_json=as_json)
 
@@ -322,9 +518,12 @@ def _validate(
     endpoint: Endpoint = None,
     region: Region = None,
     concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    attempts: Attempts = None,
+    engine: EngineName = None,
 ) -> int:
     """Check a manifest and its files (baseline, backup) without sending any request."""
-    manifest = _load(job, endpoint, region, concurrency)
+    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     anyio.run(partial(check_job, manifest, source=str(job)))
     out.print(f"{job}: valid {manifest.action} job", markup=False)
     return EXIT_OK
@@ -376,6 +575,139 @@ def _rollback(
     return _execute(manifest, RunOptions(rollback=True), source, as_json=as_json, yes=yes)
 
 
+# -- one bucket: a one-target job underneath, with its report folder ---------------------
+
+Bucket = Annotated[str, typer.Argument(help="The bucket.", show_default=False)]
+BucketRegion = Annotated[
+    str,
+    typer.Option(
+        envvar="OSS_REGION", help="Signing region (the bucket's own is looked up by listing)."
+    ),
+]
+BackupDir = Annotated[Path, typer.Option(help="Where backups and -pre snapshots go.")]
+
+
+def _bucket_job(
+    action: str,
+    bucket: str,
+    region: str,
+    endpoint: str | None,
+    report_dir: Path,
+    backup_dir: Path,
+    **keys: object,
+) -> Manifest:
+    """The manifest of a one-bucket command: the same checks, retries, snapshot and
+    report as any job."""
+    return parse_manifest(
+        {
+            "action": action,
+            "targets": {"buckets": [bucket]},
+            "connection": {"region": region, "endpoint": endpoint},
+            "concurrency": 1,
+            "backup_dir": str(backup_dir),
+            "report_dir": str(report_dir),
+            **keys,
+        },
+        source=f"osspolicy {action} {bucket}",
+        base=Path.cwd(),
+    )
+
+
+def _single(run: JobRun) -> dict[str, Any]:
+    """The one record of a one-bucket job."""
+    lines = (run.report_folder / "report.jsonl").read_text(encoding="utf-8").splitlines()
+    return dict(json.loads(lines[-1])) if lines else {}
+
+
+@app.command("get")
+def _get(
+    bucket: Bucket,
+    region: BucketRegion,
+    endpoint: Endpoint = None,
+    report_dir: ReportDir = Path("reports"),
+    backup_dir: BackupDir = Path("backups"),
+) -> int:
+    """Print a bucket's policy exactly as OSS returns it (a one-bucket backup job)."""
+    manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, backup_dir)
+    run = anyio.run(_run_with_progress, manifest, RunOptions(), f"osspolicy get {bucket}")
+    render_summary(run, err)
+    record = _single(run)
+    if record.get("outcome") == "fetched" and run.backup_folder is not None:
+        sys.stdout.buffer.write((run.backup_folder / "policies" / f"{bucket}.json").read_bytes())
+        sys.stdout.buffer.write(b"\n")
+    elif record.get("outcome") == "no_policy":
+        err.print(f"{bucket} has no bucket policy", markup=False)
+    return run.exit_code
+
+
+@app.command("put")
+def _put(
+    bucket: Bucket,
+    policy_file: Annotated[
+        Path, typer.Argument(help="The policy (JSON or YAML).", show_default=False)
+    ],
+    region: BucketRegion,
+    endpoint: Endpoint = None,
+    allow_public: Annotated[
+        bool, typer.Option("--allow-public", help="Allow a public grant.")
+    ] = False,
+    report_dir: ReportDir = Path("reports"),
+    backup_dir: BackupDir = Path("backups"),
+    yes: Yes = False,
+    as_json: Json = False,
+) -> int:
+    """Replace a bucket's policy with a file's (snapshot first; `rollback` undoes it)."""
+    manifest = _bucket_job(
+        "apply",
+        bucket,
+        region,
+        endpoint,
+        report_dir,
+        backup_dir,
+        policy={"file": str(policy_file.resolve()), "mode": "replace"},
+        allow_public=allow_public,
+    )
+    return _execute(manifest, RunOptions(), f"osspolicy put {bucket}", as_json=as_json, yes=yes)
+
+
+@app.command("delete")
+def _delete(
+    bucket: Bucket,
+    region: BucketRegion,
+    endpoint: Endpoint = None,
+    report_dir: ReportDir = Path("reports"),
+    backup_dir: BackupDir = Path("backups"),
+    yes: Yes = False,
+    as_json: Json = False,
+) -> int:
+    """Delete a bucket's policy (snapshot first; `rollback` undoes it)."""
+    manifest = _bucket_job("delete", bucket, region, endpoint, report_dir, backup_dir)
+    source = f"osspolicy delete {bucket}"
+    return _execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
+
+
+@app.command("status")
+def _status(
+    bucket: Bucket,
+    region: BucketRegion,
+    endpoint: Endpoint = None,
+    report_dir: ReportDir = Path("reports"),
+) -> int:
+    """Say whether a bucket has a policy, whether it is public, and whether Block Public
+    Access is on (a one-bucket read job)."""
+    manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, Path("backups"))
+    run = anyio.run(
+        _run_with_progress, manifest, RunOptions(status=True), f"osspolicy status {bucket}"
+    )
+    record = _single(run)
+    if record.get("outcome") in {"fetched", "no_policy"}:
+        policy = "yes" if record["outcome"] == "fetched" else "no"
+        out.print(f"{bucket}: policy: {policy}; {record.get('note')}", markup=False)
+    else:
+        render_summary(run, err)
+    return run.exit_code
+
+
 @app.command("demo")
 def _demo(
     buckets: Annotated[int, typer.Option(min=3, help="How many buckets to create.")] = 300,
@@ -409,7 +741,7 @@ def _unexpected(exc: Exception) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error, documented exit codes."""
-    args = _resume_value(list(sys.argv[1:] if argv is None else argv))
+    args = _global_options(_resume_value(list(sys.argv[1:] if argv is None else argv)))
     command = typer.main.get_command(app)
     try:
         code: Any = command.main(args=args, prog_name="osspolicy", standalone_mode=False)

@@ -41,9 +41,17 @@ from .engine import Engine, EngineStats
 from .errors import ConfigError, ListingError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
-from .journal import JOURNAL_NAME, Journal, find_resumable
+from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
 from .lock import ReportDirLock
-from .manifest import Account, Manifest, account_record, accounts_of, manifest_sha256, manifest_yaml
+from .manifest import (
+    Account,
+    Manifest,
+    account_record,
+    accounts_of,
+    manifest_sha256,
+    manifest_yaml,
+    outcome_fields,
+)
 from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary
@@ -65,6 +73,8 @@ __all__ = (
 )
 
 OnResult = Callable[[Result], Awaitable[None] | None]
+#: called once the job's folders are open: its id, and how many targets it will run
+OnStart = Callable[[str, int | None], None]
 #: what a backup's summary.json says of its completeness, repeated in the job's summary
 _COMPLETENESS = ("complete", "listing_complete", "missing")
 
@@ -84,6 +94,8 @@ class RunOptions:
     rollback: bool = False
     #: write exactly what this plan job showed (contracts §11: `run --plan PLAN_JOB_ID`)
     plan: str | None = None
+    #: read each target's policy, public grant and Block Public Access (`osspolicy status`)
+    status: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +131,13 @@ async def check_job(
 
     Raises ConfigError (exit 2) for the first problem; nothing has been sent.
     """
-    action_for(manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback)
+    action_for(
+        manifest,
+        dry_run=options.dry_run,
+        check=options.check,
+        rollback=options.rollback,
+        status=options.status,
+    )
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
     baseline = (
@@ -288,6 +306,7 @@ async def _open_folders(
 ) -> _Folders:
     """New report folder and journal, or the resumed job's (contracts §5)."""
     report_dir = Path(manifest.report_dir)
+    outcome = outcome_fields(manifest)
     sha = manifest_sha256(manifest)
     if options.resume is None:
         job_id = new_job_id(action.name)
@@ -303,6 +322,7 @@ async def _open_folders(
             manifest_sha256=sha if action.resumable else f"{action.name}:{sha}",
             job_id=job_id,
             action=action.name,
+            outcome=outcome,
         )
         stack.push_async_callback(journal.aclose)
         return _Folders(job_id, folder, report, journal, set(), resumed=False)
@@ -314,10 +334,12 @@ async def _open_folders(
         else report_dir / options.resume
     )
     if found is None:
-        raise await _nothing_to_resume(report_dir)
+        raise await _nothing_to_resume(report_dir, outcome)
     if action.writes:
         await stack.enter_async_context(ReportDirLock(report_dir, found.name))
-    journal = await Journal.open_for_resume(found / JOURNAL_NAME, manifest_sha256=sha)
+    journal = await Journal.open_for_resume(
+        found / JOURNAL_NAME, manifest_sha256=sha, outcome=outcome
+    )
     stack.push_async_callback(journal.aclose)
     report = await ReportWriter.resume(
         found, carried=await journal.done_results(), job_id=found.name
@@ -326,7 +348,7 @@ async def _open_folders(
     return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
 
 
-async def _nothing_to_resume(report_dir: Path) -> ConfigError:
+async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
     """Why `--resume` found nothing: no unfinished job at all, or only one that ran
     another manifest (named, with the ways to carry on from it)."""
     other = await find_resumable(report_dir, None)
@@ -336,6 +358,9 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
             hint="run without --resume to start a new job",
         )
     kept = other / MANIFEST_NAME
+    header = await read_header(other)
+    keys = header.differing(outcome) if header is not None else []
+    differ = f" ({', '.join(keys)} differ)" if keys else ""
     undo = (  # only a job that wrote has a snapshot to roll back to
         f", undo it (`osspolicy rollback {other.name} --report-dir {report_dir}`)"
         if parse_job_id(other.name).action in WRITING_ACTIONS
@@ -343,7 +368,7 @@ async def _nothing_to_resume(report_dir: Path) -> ConfigError:
     )
     return ConfigError(
         f"no unfinished job of this manifest in {report_dir}; the unfinished job "
-        f"{other.name} ran another manifest (its copy is {kept})",
+        f"{other.name} ran another manifest{differ} (its copy is {kept})",
         hint=(
             f"resume it with that manifest (`osspolicy run {kept} --resume {other.name}`)"
             f"{undo}, or run without --resume to start a new job"
@@ -364,6 +389,7 @@ async def run_job(
     source: str = "manifest",
     backend: Backend | None = None,
     on_result: OnResult | None = None,
+    on_start: OnStart | None = None,
     sleep: Sleep = anyio.sleep,
     handle_signals: bool = False,
     engine: Engine[Target, Result] | None = None,
@@ -376,7 +402,11 @@ async def run_job(
     """
     checked = await check_job(manifest, options, source=source)
     action = action_for(
-        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
+        manifest,
+        dry_run=options.dry_run,
+        check=options.check,
+        rollback=options.rollback,
+        status=options.status,
     )
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     safety = await _safety(manifest, action, options, engine)
@@ -396,6 +426,10 @@ async def run_job(
         if prepared.folder is not None:
             stack.push_async_callback(prepared.folder.aclose)
         step = safety.step(prepared.step, prepared.decide)
+        if on_start is not None:  # for progress: the job's id, and its targets if known
+            total = safety.total()
+            total = total if total is not None else await action.total(ctx)
+            on_start(job.job_id, None if total is None else max(total - len(job.done), 0))
 
         async def work(target: Target) -> Result:
             return await perform(action.name, target, step, new_tries())

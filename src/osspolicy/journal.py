@@ -29,6 +29,7 @@ import anyio
 from .errors import ConfigError
 from .files import AppendLog, AsyncClosing, iter_jsonl, make_private_dir, read_jsonl_ends
 from .jobid import parse_job_id, utc_timestamp
+from .manifest import differing_keys
 from .results import Result
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-__all__ = ("JOURNAL_NAME", "Journal", "JournalHeader", "find_resumable")
+__all__ = ("JOURNAL_NAME", "Journal", "JournalHeader", "find_resumable", "read_header")
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -53,6 +54,8 @@ class JournalHeader:
     manifest_sha256: str
     action: str | None = None
     started_at: str | None = None
+    #: what the hash covers (`manifest.outcome_fields`), to name the keys that differ
+    outcome: Mapping[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The header line's JSON object."""
@@ -62,7 +65,14 @@ class JournalHeader:
             "manifest_sha256": self.manifest_sha256,
             "action": self.action,
             "started_at": self.started_at,
+            "outcome": self.outcome,
         }
+
+    def differing(self, outcome: Mapping[str, Any] | None) -> list[str]:
+        """The keys of `outcome` that differ from the job's (empty when unknown)."""
+        if self.outcome is None or outcome is None:
+            return []
+        return differing_keys(self.outcome, outcome)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any] | None) -> JournalHeader | None:
@@ -73,11 +83,13 @@ class JournalHeader:
         if not isinstance(job_id, str) or not isinstance(sha, str):
             return None
         action, started = record.get("action"), record.get("started_at")
+        outcome = record.get("outcome")
         return cls(
             job_id,
             sha,
             action if isinstance(action, str) else None,
             started if isinstance(started, str) else None,
+            outcome if isinstance(outcome, dict) else None,
         )
 
 
@@ -164,11 +176,12 @@ class Journal(AsyncClosing):
         manifest_sha256: str,
         job_id: str,
         action: str | None = None,
+        outcome: Mapping[str, Any] | None = None,
         fsync_every: int = _FSYNC_EVERY,
     ) -> Journal:
         """Start a new journal at `path` (which must not exist) with its header, fsynced."""
         await make_private_dir(path.parent)
-        header = JournalHeader(job_id, manifest_sha256, action, utc_timestamp())
+        header = JournalHeader(job_id, manifest_sha256, action, utc_timestamp(), outcome)
         log = await AppendLog.open(path, exclusive=True, fsync_every=fsync_every)
         await log.append_json(header.to_record())
         await log.flush()
@@ -176,7 +189,12 @@ class Journal(AsyncClosing):
 
     @classmethod
     async def open_for_resume(
-        cls, path: Path, *, manifest_sha256: str, fsync_every: int = _FSYNC_EVERY
+        cls,
+        path: Path,
+        *,
+        manifest_sha256: str,
+        outcome: Mapping[str, Any] | None = None,
+        fsync_every: int = _FSYNC_EVERY,
     ) -> Journal:
         """Reopen a job's journal to append the records of the resumed run.
 
@@ -215,8 +233,10 @@ class Journal(AsyncClosing):
                 hint="run without --resume to start a new job",
             )
         if header.manifest_sha256 != manifest_sha256:
+            keys = header.differing(outcome)
             raise ConfigError(
-                f"the manifest changed since job {header.job_id} started",
+                f"the manifest changed since job {header.job_id} started"
+                + (f" ({', '.join(keys)} differ)" if keys else ""),
                 hint=(
                     f"resume with the manifest it started with "
                     f"({path.parent / 'manifest.yaml'}), or run without --resume "
@@ -287,6 +307,15 @@ class Journal(AsyncClosing):
     async def aclose(self) -> None:
         """Fsync and close; completes even when cancelled."""
         await self._log.aclose()
+
+
+async def read_header(folder: Path) -> JournalHeader | None:
+    """The header of the journal in a job folder, or None when there is none."""
+    try:
+        first, _ = await read_jsonl_ends(folder / JOURNAL_NAME)
+    except OSError:
+        return None
+    return JournalHeader.from_record(first)
 
 
 #: jobs that only read and report: never resumed (run them again instead)

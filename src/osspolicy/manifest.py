@@ -741,6 +741,10 @@ def _resolve_accounts(accounts: object, fix: Callable[[dict[str, Any], str], Non
             credentials = credentials.get("source")
 
 
+#: CLI overrides that set a key of a section rather than a top-level key
+_OVERRIDE_SECTIONS = {"endpoint": "connection", "region": "connection", "attempts": "retry"}
+
+
 def parse_manifest(
     data: object, *, source: str, base: Path, overrides: dict[str, Any] | None = None
 ) -> Manifest:
@@ -754,12 +758,13 @@ def parse_manifest(
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key in {"endpoint", "region"}:
-            data.setdefault("connection", {})
-            if isinstance(data["connection"], dict):
-                data["connection"][key] = value
-        else:
+        section = _OVERRIDE_SECTIONS.get(key)
+        if section is None:
             data[key] = value
+            continue
+        data.setdefault(section, {})
+        if isinstance(data[section], dict):
+            data[section][key] = value
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:

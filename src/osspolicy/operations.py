@@ -62,6 +62,7 @@ __all__ = (
     "plan_step",
     "restore_decider",
     "skipped",
+    "status_step",
     "write_step",
 )
 
@@ -182,6 +183,28 @@ def backup_step(backend: Backend, sink: BackupSink) -> Step:
         )
         outcome = Outcome.FETCHED if read.body is not None else Outcome.NO_POLICY
         return Done(outcome, request_id=read.request_id, had_policy=read.body is not None)
+
+    return step
+
+
+def status_step(backend: Backend) -> Step:
+    """Status: whether the bucket has a policy, whether it is public (the one rule of
+    `policy.is_public`) and whether Block Public Access is on; nothing is written.
+    The record is `fetched` or `no_policy`, and its note says the rest."""
+
+    async def step(target: Target, tries: Tries) -> Done:
+        read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
+        blocked = await tries(
+            backend.get_block_public_access, target.bucket, target.region, account=target.account
+        )
+        current = _parsed(read.body, f"{target.bucket}: current policy")
+        public = public_statements(current)
+        note = (
+            f"public: {'yes (' + ', '.join(public) + ')' if public else 'no'}; "
+            f"block public access: {'on' if blocked else 'off'}"
+        )
+        outcome = Outcome.FETCHED if read.body is not None else Outcome.NO_POLICY
+        return Done(outcome, read.request_id, had_policy=read.body is not None, note=note)
 
     return step
 

@@ -227,6 +227,9 @@ class SavedPlan:
             )
         return cls(job_id, changes)
 
+    def __len__(self) -> int:
+        return len(self._changes)
+
     async def targets(self) -> AsyncIterator[Target]:
         """The plan's buckets, in its order."""
         for planned in self._changes.values():
@@ -353,6 +356,10 @@ class Safety:
     def settled(self) -> dict[str, Done]:
         """Targets whose record is known before any request (a plan's unread ones)."""
         return self.plan.settled() if self.plan is not None else {}
+
+    def total(self) -> int | None:
+        """The number of targets when the safety decides them (a saved plan's)."""
+        return len(self.plan) if self.plan is not None else None
 
     def targets(self, targets: AsyncIterator[Target]) -> AsyncIterator[Target]:
         """The saved plan's buckets instead of `targets`, when running a plan."""
