@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -342,10 +343,24 @@ async def _run_with_progress(manifest: Manifest, options: RunOptions, source: st
             return await run()
     if _State.verbosity < 0 or _State.stats_interval <= 0:
         return await run()
-    async with anyio.create_task_group() as group:
-        group.start_soon(status_lines)
-        result = await run()
-        group.cancel_scope.cancel()
+    return await _beside(run, status_lines)
+
+
+async def _beside(
+    run: Callable[[], Awaitable[JobRun]], companion: Callable[[], Coroutine[Any, Any, None]]
+) -> JobRun:
+    """`run()` with `companion()` in a task group until it ends. The group would wrap the
+    job's own error (a ConfigError: exit 2, one line) in an ExceptionGroup; the error
+    itself is raised, for the CLI's error handling."""
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(companion)
+            result = await run()
+            group.cancel_scope.cancel()
+    except BaseExceptionGroup as failed:
+        if len(failed.exceptions) == 1:
+            raise failed.exceptions[0] from failed.exceptions[0].__cause__
+        raise
     return result
 
 
