@@ -41,6 +41,7 @@ from osspolicy.backends.credentials import (
 )
 from osspolicy.backends.oss import OssBackend
 from osspolicy.emulator import Emulator
+from osspolicy.emulator.accounts import Account as EmulatorAccount
 from osspolicy.errors import ConfigError, CredentialsError
 from osspolicy.manifest import (
     CredentialsUriCredentials,
@@ -187,6 +188,78 @@ def test_a_uri_answer_without_success_never_shows_its_body() -> None:
             account_provider("prod", spec)
     assert SECRET not in str(info.value)
     assert "account prod" in str(info.value)
+
+
+# -- AssumeRole against the emulator's STS (for real: the library's own RPC) ----------------
+
+#: the account a ram_role_arn account reaches, and the account whose keys assume the role
+ROLE_ACCOUNT = EmulatorAccount("2000000000000002", "LTAI5tRoleAccountKey", "role-Secret-83be1f")
+SOURCE_ACCOUNT = EmulatorAccount("1000000000000001", KEY_ID, SECRET)
+ROLE_ARN = f"acs:ram::{ROLE_ACCOUNT.account_id}:role/osspolicy"
+
+
+@pytest.fixture
+def sts_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """Two accounts, a bucket each, tokens living 10 minutes (inside the library's 15-minute
+    stale window, so it assumes the role again for every request); this module's key
+    pair in OSS_ACCESS_KEY_ID / SECRET as the role's source (`type: env`)."""
+    monkeypatch.setenv("OSS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", SECRET)
+    monkeypatch.delenv("OSS_SESSION_TOKEN", raising=False)
+    with Emulator(accounts=[SOURCE_ACCOUNT, ROLE_ACCOUNT], sts_duration_s=600) as emu:
+        emu.seed_buckets(["source-bucket"])
+        emu.seed_buckets(["role-bucket-1", "role-bucket-2"], account_id=ROLE_ACCOUNT.account_id)
+        yield emu
+
+
+def role_spec(emu: Emulator, role_arn: str = ROLE_ARN) -> RamRoleArnCredentials:
+    return RamRoleArnCredentials(
+        type="ram_role_arn",
+        role_arn=role_arn,
+        source=EnvCredentials(type="env"),
+        sts_endpoint=emu.endpoint,
+    )
+
+
+def test_ram_role_arn_signs_as_the_roles_account(sts_emulator: Emulator) -> None:
+    """A ram_role_arn account assumes the role with its source's key at the emulator's
+    STS, then lists the role account's buckets with an STS. key of that account."""
+    provider = account_provider("audit", role_spec(sts_emulator))
+    assert list_buckets(sts_emulator, provider) == 2
+    assume, listing = sts_emulator.request_log[-2:]
+    assert (assume.action, assume.access_key_id, assume.status) == ("AssumeRole", KEY_ID, 200)
+    assert listing.access_key_id is not None
+    assert listing.access_key_id.startswith("STS.")
+    assert sts_emulator.account_of_key(listing.access_key_id) == ROLE_ACCOUNT.account_id
+
+
+def test_a_token_in_the_stale_window_is_assumed_again_for_every_request(
+    sts_emulator: Emulator,
+) -> None:
+    """With tokens that are stale on arrival, each signed request gets a fresh AssumeRole
+    and its own temporary key: refresh during a job is the library's, used at once."""
+    provider = account_provider("audit", role_spec(sts_emulator))
+    list_buckets(sts_emulator, provider, calls=3)
+    log = sts_emulator.request_log
+    assert [e.action for e in log] == ["AssumeRole", *["AssumeRole", None] * 3]
+    keys = {e.access_key_id for e in log if e.action is None}
+    assert len(keys) == 3
+    assert {sts_emulator.account_of_key(k) for k in keys if k} == {ROLE_ACCOUNT.account_id}
+
+
+def test_a_role_the_sts_refuses_is_one_line_naming_the_account_and_role(
+    sts_emulator: Emulator,
+) -> None:
+    """AssumeRole refused by STS (a role of an unknown account) is a CredentialsError
+    before any bucket request: one line naming the account and the role, no secret."""
+    unknown = "acs:ram::3000000000000003:role/osspolicy"
+    with pytest.raises(CredentialsError) as info:
+        account_provider("audit", role_spec(sts_emulator, unknown))
+    message = str(info.value)
+    assert message.startswith(f"account audit: the credentials of ram_role_arn {unknown}")
+    assert "\n" not in message
+    assert SECRET not in message
+    assert [e.action for e in sts_emulator.request_log] == ["AssumeRole"]
 
 
 # -- env and default with the SDK's variables (read when the provider is made) ------------

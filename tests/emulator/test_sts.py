@@ -239,3 +239,13 @@ def test_rpc_signature_matches_the_librarys_signer():
     params = {"Action": "AssumeRole", "RoleSessionName": "a b~*", "Timestamp": "2026-01-01"}
     expected = ph.sign_string(ph.compose_string_to_sign("GET", params), "secret&")
     assert rpc_signature("GET", params, "secret") == expected
+
+
+def test_account_of_key_maps_permanent_and_temporary_keys_to_their_account(emu):
+    """`account_of_key` names the account a key acts as: its own, or the assumed role's."""
+    temporary = assume(emu).get_access_key_id()
+    assert (
+        emu.account_of_key(ALICE.access_key_id),
+        emu.account_of_key(temporary),
+        emu.account_of_key("NobodyKnowsMe"),
+    ) == (ALICE.account_id, BOB.account_id, None)

@@ -181,6 +181,7 @@ class Emulator:
             log_limit, path=None if request_log_path is None else Path(request_log_path)
         )
         keys = KeyStore([a.key_pair for a in self._accounts], clock=clock or time.time)
+        self._keys = keys
         self._handler = OssHandler(
             self.state,
             Verifier(keys),
@@ -244,6 +245,15 @@ class Emulator:
     def accounts(self) -> tuple[Account, ...]:
         """The accounts it plays, the default owner first."""
         return self._accounts
+
+    def account_of_key(self, access_key_id: str) -> str | None:
+        """The account id a key acts as: an account's own key, or an STS temporary key
+        (`STS.`...) issued for a role of that account; None for a key it does not know.
+
+        How a test maps the request log's `access_key_id` to its account.
+        """
+        pair = self._keys.get(access_key_id)
+        return None if pair is None else pair.account_id
 
     @property
     def port(self) -> int:
