@@ -12,6 +12,7 @@ import json
 import sys
 import traceback
 from functools import partial
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -86,9 +87,21 @@ SHOWN_FAILURES = 50
 RESUME_LATEST = "latest"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"osspolicy {package_version('osspolicy')}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     _State.debug = debug
 

@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -706,6 +707,13 @@ def _first_error(source: str, exc: ValidationError) -> ManifestError:
     return ManifestError(message, place=place)
 
 
+def _lexical(path: Path) -> str:
+    """`path` made absolute and `..` taken away by name, not through symlinks, so that
+    `jobs/../backups` is `backups` beside `jobs`, whatever `jobs` links to (the shipped
+    `jobs/` of a checkout is a link into the package)."""
+    return os.path.normpath(path.absolute())
+
+
 def _resolve(data: dict[str, Any], base: Path) -> None:
     """Make the manifest's relative paths relative to its own folder (in place)."""
 
@@ -713,7 +721,7 @@ def _resolve(data: dict[str, Any], base: Path) -> None:
         value = holder.get(key)
         if isinstance(value, str) and value:
             path = Path(value).expanduser()
-            holder[key] = str(path if path.is_absolute() else base / path)
+            holder[key] = str(path) if path.is_absolute() else _lexical(base / path)
 
     for key in ("source", "backup_dir", "report_dir"):
         fix(data, key)
@@ -784,7 +792,9 @@ def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manife
         raise ManifestError(
             f"not valid YAML{where}: {problem}", place=source, hint="fix the syntax"
         ) from None
-    return parse_manifest(data, source=source, base=path.resolve().parent, overrides=overrides)
+    return parse_manifest(
+        data, source=source, base=Path(_lexical(path)).parent, overrides=overrides
+    )
 
 
 def effective(manifest: Manifest) -> dict[str, Any]:
