@@ -33,6 +33,7 @@ from .manifest import Manifest, load_manifest, parse_manifest
 from .report import CHANGE_KINDS
 from .results import Result
 from .rollback import rollback_manifest
+from .schema import schema_json, schema_markdown
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -512,6 +513,18 @@ def _backup_word(backup: BackupState | None) -> str:
     if backup.listing_complete is False:
         why.append("listing failed")
     return f"INCOMPLETE: {', '.join(why) or 'complete: false'}"
+
+
+@app.command("schema")
+def _schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the manifest reference (Markdown).")
+    ] = False,
+) -> int:
+    """Print the JSON Schema of job manifests (for editors), from the models that
+    validate them."""
+    sys.stdout.write(schema_markdown() if markdown else schema_json())
+    return EXIT_OK
 
 
 def _fail(message: str, code: int) -> int:
