@@ -14,8 +14,9 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
+from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import typer
@@ -35,11 +36,16 @@ from .demo import run_demo
 from .emulator.command import emulator
 from .errors import ConfigError, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
+from .history import BackupState, list_jobs, show_job
 from .job import JobRun, RunOptions, check_job, run_job
 from .manifest import Manifest, load_manifest, parse_manifest
 from .report import CHANGE_KINDS, MANIFEST_NAME, SUMMARY_NAME, Summary
 from .results import Result
 from .rollback import rollback_manifest
+from .schema import schema_json, schema_markdown
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = (
     "app",
@@ -104,8 +110,18 @@ Json = Annotated[
     typer.Option("--json", help="Print one JSON object on stdout when the job ends."),
 ]
 
+JsonList = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+#: failures `osspolicy show` prints (all of them are in its --json and the report)
+SHOWN_FAILURES = 50
+
 #: what `--resume` alone means (the newest unfinished job of the manifest)
 RESUME_LATEST = "latest"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"osspolicy {package_version('osspolicy')}", markup=False)
+        raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
@@ -116,6 +132,12 @@ def _root(
     ] = False,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="List every failure and skip.")
+    ] = False,
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
     ] = False,
 ) -> None:
     """Options accepted anywhere on the line (`main` lifts them to the front)."""
@@ -769,6 +791,124 @@ def _demo(
 ) -> int:
     """Start the emulator, seed buckets, and run backup, plan, apply and restore on it."""
     return run_demo(buckets=buckets, output=output, console=out)
+
+
+@app.command("jobs")
+def _jobs(report_dir: ReportDir = Path("reports"), as_json: JsonList = False) -> int:
+    """List the jobs of a report folder, newest first: counts, exit code, and whether
+    each backup is complete."""
+    entries = list_jobs(report_dir)
+    if as_json:
+        sys.stdout.write(json.dumps([entry.to_json() for entry in entries]) + "\n")
+        return EXIT_OK
+    if not entries:
+        out.print(f"no jobs in {report_dir}", markup=False)
+        return EXIT_OK
+    rows = [("job", "action", "started (UTC)", "exit", "outcomes", "backup")]
+    rows += [
+        (
+            entry.job_id,
+            entry.action,
+            entry.started_at.replace("T", " ")[:19],
+            "unfinished" if entry.exit_code is None else str(entry.exit_code),
+            _outcomes(entry.counts) or "-",
+            _backup_word(entry.backup),
+        )
+        for entry in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:  # one line per job, whatever the terminal's width: easy to grep
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        out.print(f"{line}  {row[-1]}".rstrip(), markup=False, soft_wrap=True)
+    return EXIT_OK
+
+
+@app.command("show")
+def _show(
+    job_id: Annotated[str, typer.Argument(help="The job to show (see `osspolicy jobs`).")],
+    report_dir: ReportDir = Path("reports"),
+    as_json: JsonList = False,
+) -> int:
+    """Show one job: its summary, its failures and where its files are."""
+    detail = show_job(report_dir, job_id)
+    if as_json:
+        sys.stdout.write(json.dumps(detail.to_json()) + "\n")
+        return EXIT_OK
+    entry = detail.entry
+    ended = "unfinished (no summary.json)" if entry.exit_code is None else f"exit {entry.exit_code}"
+    out.print(
+        f"job {entry.job_id}: {entry.action}, {entry.status}, {ended}", markup=False, soft_wrap=True
+    )
+    out.print(
+        f"started {entry.started_at}, finished {entry.finished_at or '-'}",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"{entry.total} buckets: {_outcomes(entry.counts) or 'none'}", markup=False, soft_wrap=True
+    )
+    if entry.backup is not None:
+        out.print(
+            f"{entry.backup.kind}: {_backup_word(entry.backup)}", markup=False, soft_wrap=True
+        )
+    for key in ("targets_error", "stopped"):
+        if detail.summary is not None and key in detail.summary:
+            out.print(
+                f"{key.replace('_', ' ')}: {detail.summary[key]}", markup=False, soft_wrap=True
+            )
+    if detail.failures:
+        out.print(f"failures ({len(detail.failures)}):", markup=False, soft_wrap=True)
+    for record in detail.failures[:SHOWN_FAILURES]:
+        text = f"{record.get('error_code') or ''} {record.get('error_message') or ''}".strip()
+        out.print(
+            f"  {record.get('bucket')}: {record.get('outcome')} {text}".rstrip(), markup=False
+        )
+    if len(detail.failures) > SHOWN_FAILURES:
+        more = len(detail.failures) - SHOWN_FAILURES
+        out.print(
+            f"  … and {more} more: --json, or {detail.files['report']}",
+            markup=False,
+            soft_wrap=True,
+        )
+    out.print("files:", markup=False, soft_wrap=True)
+    for name, path in detail.files.items():
+        out.print(f"  {name + ':':<10} {path}", markup=False, soft_wrap=True)
+    return EXIT_OK
+
+
+def _outcomes(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
+
+
+def _backup_word(backup: BackupState | None) -> str:
+    """A backup's state in a few words: complete, INCOMPLETE (why), or a snapshot's."""
+    if backup is None:
+        return ""
+    if not backup.exists:
+        return f"folder not found ({backup.folder})"
+    if backup.kind == "snapshot":
+        held = "snapshot" if backup.buckets is None else f"snapshot of {backup.buckets} buckets"
+        return held if backup.finished else f"{held}, unfinished"
+    if backup.complete:
+        return "complete"
+    if not backup.finished:
+        return "INCOMPLETE: unfinished (no summary.json)"
+    why = [f"{backup.missing} missing"] if backup.missing else []
+    if backup.listing_complete is False:
+        why.append("listing failed")
+    return f"INCOMPLETE: {', '.join(why) or 'complete: false'}"
+
+
+@app.command("schema")
+def _schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the manifest reference (Markdown).")
+    ] = False,
+) -> int:
+    """Print the JSON Schema of job manifests (for editors), from the models that
+    validate them."""
+    sys.stdout.write(schema_markdown() if markdown else schema_json())
+    return EXIT_OK
 
 
 def _fail(message: str, code: int) -> int:

@@ -2,16 +2,20 @@
 
 It starts the emulator on a free port, seeds a few hundred buckets (no policy, unrelated
 statements, an older version of a baseline statement; Block Public Access on and off),
-then runs the shipped manifests of `jobs/` against it, pointed at the emulator and at the
-output folder: back up every policy, plan and apply the baseline (and apply it again, to
-show it writes nothing the second time), restore the backup, and check that every bucket
-is back to its original bytes.
+then runs the example manifests shipped in the package (`osspolicy/jobs/`, which the
+checkout's `jobs/` links to) against it, pointed at the emulator. They are copied into the
+output folder first (`<output>/jobs/`) and run from there, so that nothing is ever
+written into the installed package, and the demo works from a wheel anywhere: back up
+every policy, plan and apply the baseline (and apply it again, to show it writes nothing
+the second time), restore the backup, and check that every bucket is back to its
+original bytes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,20 +30,32 @@ from .job import JobRun, RunOptions, run_job
 from .manifest import Manifest, load_manifest
 from .results import Outcome
 
-__all__ = ("find_jobs_folder", "run_demo", "seed_policy")
+__all__ = ("copy_jobs", "find_jobs_folder", "run_demo", "seed_policy")
 
 DEMO_PREFIX = "demo-"
 
 
 def find_jobs_folder() -> Path:
-    """The example manifests: `jobs/` of the checkout (or of the current folder)."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / "jobs" / "backup-all.yaml").is_file():
-            return root / "jobs"
-    raise ConfigError(
-        "the example manifests (jobs/backup-all.yaml) were not found",
-        hint="run the demo from a checkout of osspolicy (make demo)",
-    )
+    """The example manifests shipped in the package (`osspolicy/jobs/`, package data).
+
+    Copy them before running them (`copy_jobs`): their relative paths (`../backups`)
+    would otherwise point into the installed package.
+    """
+    folder = Path(__file__).with_name("jobs")
+    if not (folder / "backup-all.yaml").is_file():
+        raise ConfigError(
+            "the example manifests (osspolicy/jobs/backup-all.yaml) are not in the package",
+            place=str(folder),
+            hint="reinstall osspolicy (pip install --force-reinstall osspolicy)",
+        )
+    return folder
+
+
+def copy_jobs(destination: Path) -> Path:
+    """Copy the example manifests into `destination` (made if needed; files of the same
+    name are replaced); returns it."""
+    shutil.copytree(find_jobs_folder(), destination, dirs_exist_ok=True)
+    return destination
 
 
 def seed_policy(bucket: str, index: int, account_id: str) -> bytes | None:
@@ -99,8 +115,8 @@ def _counts(run: JobRun) -> str:
 
 def run_demo(*, buckets: int, output: Path, console: Console) -> int:
     """Run the demo; returns the exit code (0 when every step did what it should)."""
-    jobs = find_jobs_folder()
     output = output.resolve()
+    jobs = copy_jobs(output / "jobs")
     with Emulator() as emulator, _credentials(emulator):
         names = [f"{DEMO_PREFIX}{i:05d}" for i in range(buckets)]
         originals = {

@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,10 +31,12 @@ from urllib.parse import urlparse
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -111,46 +114,23 @@ def check_bucket_name(name: str) -> str:
     return name
 
 
+#: a bucket name: checked with `check_bucket_name` (its one-line message), and carried
+#: into the JSON Schema as the same pattern
+BucketName = Annotated[
+    str,
+    AfterValidator(check_bucket_name),
+    WithJsonSchema({"type": "string", "pattern": BUCKET_NAME.pattern}),
+]
+
+
+def _one_of(*keys: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these keys" (what a model validator checks)."""
+    return {"oneOf": [{"required": [key]} for key in keys]}
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Discover(_Model):
-    """ListBuckets, account-wide, then filters."""
-
-    prefix: str = ""
-    include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-    region: str | None = None
-    regions: tuple[str, ...] | None = None
-
-
-class Targets(_Model):
-    """Which buckets: exactly one of buckets / buckets_file / discover."""
-
-    buckets: tuple[str, ...] | None = None
-    buckets_file: Path | None = None
-    discover: Discover | None = None
-
-    @field_validator("buckets")
-    @classmethod
-    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("the list is empty; name at least one bucket")
-            for name in value:
-                check_bucket_name(name)
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Targets:
-        given = [k for k in ("buckets", "buckets_file", "discover") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of buckets, buckets_file or discover"
-                + (f" (found {', '.join(given)})" if given else "")
-            )
-        return self
+    # attribute docstrings become the descriptions of the JSON Schema (`schema.py`)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 #: an OSS region id: a two-letter area, a place, optional suffixes (cn-hangzhou,
@@ -220,6 +200,60 @@ def check_region(value: str) -> str:
     return value
 
 
+#: a region id: checked with `check_region` (its "did you mean" message), and carried
+#: into the JSON Schema as the same pattern
+RegionId = Annotated[
+    str,
+    AfterValidator(check_region),
+    WithJsonSchema({"type": "string", "pattern": REGION_ID.pattern}),
+]
+
+
+class Discover(_Model):
+    """ListBuckets, account-wide, then filters."""
+
+    prefix: str = ""
+    """Sent to ListBuckets: "prod-" lists only prod-* buckets."""
+    include: tuple[str, ...] = ("*",)
+    """fnmatch globs; a bucket must match one."""
+    exclude: tuple[str, ...] = ()
+    """fnmatch globs; a bucket must match none."""
+    region: RegionId | None = None
+    """Keep only the buckets of this region [all]."""
+    regions: tuple[RegionId, ...] | None = None
+    """Keep only the buckets of these regions [all]."""
+
+
+class Targets(_Model):
+    """Which buckets: exactly one of buckets / buckets_file / discover."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of("buckets", "buckets_file", "discover"))
+
+    buckets: tuple[BucketName, ...] | None = Field(None, json_schema_extra={"minItems": 1})
+    """Bucket names."""
+    buckets_file: Path | None = None
+    """A file of bucket names, one a line, '#' comments (relative to the manifest)."""
+    discover: Discover | None = None
+    """ListBuckets (account-wide), then these filters."""
+
+    @field_validator("buckets")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("the list is empty; name at least one bucket")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Targets:
+        given = [k for k in ("buckets", "buckets_file", "discover") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of buckets, buckets_file or discover"
+                + (f" (found {', '.join(given)})" if given else "")
+            )
+        return self
+
+
 def expand_endpoint(template: str, region: str) -> str:
     """An endpoint template with `{region}` replaced by `region`."""
     return template.replace("{region}", region)
@@ -246,6 +280,21 @@ def _endpoint_url(value: str) -> str:
     return url.rstrip("/")
 
 
+#: an http(s) endpoint as a URL or a bare host, `{region}` the only placeholder, no
+#: credentials, path or query: checked by `_endpoint_url` (its messages), carried into the
+#: JSON Schema as a pattern
+_ENDPOINT_PATTERN = (
+    r"^(?:[Hh][Tt][Tt][Pp][Ss]?://)?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[^\s/?#@{}:\[\]]|\{region\})+)"
+    r"(?::[0-9]{1,5})?/?$"
+)
+Endpoint = Annotated[
+    str,
+    AfterValidator(_endpoint_url),
+    WithJsonSchema({"type": "string", "pattern": _ENDPOINT_PATTERN}),
+]
+
+
 class Connection(_Model):
     """Where and how to reach OSS; credentials come from `accounts:`, never from here.
 
@@ -256,22 +305,17 @@ class Connection(_Model):
     from the manifest's folder.
     """
 
-    region: str
-    endpoint: str | None = None
+    region: RegionId
+    """Signing region, and the region of named buckets ListBuckets does not place."""
+    endpoint: Endpoint | None = None
+    """URL or bare host (https assumed), may contain {region}
+    [https://oss-{region}.aliyuncs.com]."""
     network: Literal["public", "internal"] = "public"
+    """public, or internal: the -internal endpoints (inside the region's network)."""
     ca_file: Path | None = None
+    """An extra CA bundle (PEM), relative to the manifest [none]."""
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(20.0, gt=0)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        return check_region(value)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _endpoint_url(value)
 
     @field_validator("ca_file")
     @classmethod
@@ -337,10 +381,21 @@ def _role_arn(value: str) -> str:
     return value
 
 
+#: a RAM role ARN: checked by `_role_arn`, a pattern in the JSON Schema
+RoleArn = Annotated[
+    str,
+    AfterValidator(_role_arn),
+    WithJsonSchema({"type": "string", "pattern": r"^acs:ram::[0-9]+:role/\S+$"}),
+]
+
+
 class DefaultCredentials(_CredentialsModel):
     """The SDK's OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET when set, else the credentials
     library's default chain (its variables, OIDC, the aliyun CLI profile, ECS RAM role,
     credentials URI)."""
+
+    # `type` picks the model (a tagged union): written in a manifest, it is required
+    model_config = ConfigDict(json_schema_extra={"required": ["type"]})
 
     type: Literal["default"] = "default"
 
@@ -375,17 +430,12 @@ class RamRoleArnCredentials(_CredentialsModel):
     not given), refreshed before they expire."""
 
     type: Literal["ram_role_arn"]
-    role_arn: str
+    role_arn: RoleArn
     session_name: str = Field("osspolicy", min_length=2, max_length=64)
     external_id: str | None = None
     source: CredentialsSpec = Field(default_factory=DefaultCredentials)
     #: [the library's: sts.aliyuncs.com, or from ALIBABA_CLOUD_STS_REGION]
     sts_endpoint: str | None = None
-
-    @field_validator("role_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        return _role_arn(value)
 
     def describe(self) -> str:
         """`ram_role_arn ARN (source: …)`."""
@@ -408,17 +458,12 @@ class OidcCredentials(_CredentialsModel):
     """AssumeRoleWithOIDC with a token file (e.g. ACK RRSA); the library's own keys."""
 
     type: Literal["oidc"]
-    role_arn: str
+    role_arn: RoleArn
     oidc_provider_arn: str = Field(min_length=1)
     oidc_token_file_path: Path
     role_session_name: str = Field("osspolicy", min_length=2, max_length=64)
     #: [the library's]
     sts_endpoint: str | None = None
-
-    @field_validator("role_arn")
-    @classmethod
-    def _arn(cls, value: str) -> str:
-        return _role_arn(value)
 
     def describe(self) -> str:
         """`oidc ARN`."""
@@ -459,39 +504,59 @@ CredentialsSpec = Annotated[
 RamRoleArnCredentials.model_rebuild()
 
 
+def _account_name(value: str) -> str:
+    if not ACCOUNT_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an account name; use lowercase letters, digits and hyphens"
+        )
+    return value
+
+
+#: an account name: checked by `_account_name`, a pattern in the JSON Schema
+AccountName = Annotated[
+    str,
+    AfterValidator(_account_name),
+    WithJsonSchema({"type": "string", "pattern": ACCOUNT_NAME.pattern}),
+]
+
+
 class Account(_Model):
     """One account: its name, where its credentials come from, its own targets."""
 
-    name: str
+    name: AccountName
+    """Recorded in every record and index line."""
     credentials: CredentialsSpec = Field(default_factory=DefaultCredentials)
+    """Where its credentials come from (never a secret) [type: default]."""
     targets: Targets | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not ACCOUNT_NAME.fullmatch(value):
-            raise ValueError(
-                f"{value!r} is not an account name; use lowercase letters, digits and hyphens"
-            )
-        return value
+    """This account's own targets [the manifest's]."""
 
 
 class Retry(_Model):
-    """How hard to try each call."""
+    """How hard to try each call; only transient errors are retried."""
 
     attempts: int = Field(10, ge=1, le=100)
+    """Tries per call in total, the first one included."""
     base_delay_s: float = Field(0.2, ge=0)
+    """Exponential backoff with full jitter from this delay."""
     max_delay_s: float = Field(10.0, ge=0)
 
 
 class PolicySpec(_Model):
-    """The baseline an apply job puts on every target."""
+    """The baseline an apply job puts on every target: exactly one of file / document."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of("file", "document"))
 
     file: Path | None = None
+    """The baseline policy, JSON or YAML (relative to the manifest)."""
     document: dict[str, Any] | None = None
+    """The baseline policy, inline."""
     mode: Literal["merge", "replace"] = "merge"
+    """merge: replace the statements with a baseline Sid, append the others; replace: the
+    baseline becomes the whole policy."""
     remove_sids: tuple[str, ...] = ()
+    """Statements to drop from every bucket, by Sid."""
     vars: dict[str, str] = Field(default_factory=dict)
+    """Placeholders of yours, ${name}; ${bucket}, ${region}, ${account_id} are filled in."""
 
     @model_validator(mode="after")
     def _one_source(self) -> PolicySpec:
@@ -500,42 +565,109 @@ class PolicySpec(_Model):
         return self
 
 
+def _count(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"is {value}; write 0 (none) or a number of targets")
+    return value
+
+
+def _fraction(value: float) -> float:
+    if not 0 <= value <= 1:
+        shown = value if math.isfinite(value) else str(value)
+        raise ValueError(f"is {shown}; write a fraction in (0, 1], e.g. 0.1, or 0 for none")
+    return value
+
+
+#: a number of targets, 0 for none (checked by `_count`: its message)
+Count = Annotated[int, AfterValidator(_count), WithJsonSchema({"type": "integer", "minimum": 0})]
+#: a fraction in [0, 1], 0 for none (checked by `_fraction`: its message)
+Fraction = Annotated[
+    float,
+    AfterValidator(_fraction),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
+]
+
+
+def _action_is(*actions: str) -> dict[str, Any]:
+    return {"properties": {"action": {"enum": list(actions)}}, "required": ["action"]}
+
+
+def _manifest_schema_rules(schema: dict[str, Any]) -> None:
+    """The rules between keys that `Manifest`'s model validators check, in JSON Schema,
+    so that an editor flags them too (the validators' messages stay the errors)."""
+    named = {"anyOf": [{"required": ["buckets"]}, {"required": ["buckets_file"]}]}
+    every_account_has_targets = {
+        "required": ["accounts"],
+        "properties": {"accounts": {"type": "array", "items": {"required": ["targets"]}}},
+    }
+    schema["allOf"] = [
+        {"if": _action_is("apply"), "then": {"required": ["policy"]}},
+        {"if": {"not": _action_is("apply")}, "then": {"not": {"required": ["policy"]}}},
+        {"if": _action_is("restore"), "then": {"required": ["source"]}},
+        {"if": {"not": _action_is("restore")}, "then": {"not": {"required": ["source"]}}},
+        {
+            "if": {"not": _action_is("restore")},
+            "then": {"anyOf": [{"required": ["targets"]}, every_account_has_targets]},
+        },
+        {
+            "if": {"not": _action_is(*sorted(WRITING_ACTIONS))},
+            "then": {"properties": {"canary": {"const": 0}}},
+        },
+        {
+            "if": {"not": _action_is("apply")},
+            "then": {"properties": {"allow_lockout": {"const": False}}},
+        },
+        {
+            "if": {
+                "required": ["accounts"],
+                "properties": {"accounts": {"type": "array", "minItems": 2}},
+            },
+            "then": {"properties": {"targets": {"not": named}}},
+        },
+    ]
+
+
 class Manifest(_Model):
     """A whole job."""
 
+    model_config = ConfigDict(
+        title="osspolicy job manifest", json_schema_extra=_manifest_schema_rules
+    )
+
     version: Literal[1] = 1
+    """Manifest format version."""
     action: Action
-    accounts: tuple[Account, ...] | None = None
+    """What the job does to every target."""
+    accounts: tuple[Account, ...] | None = Field(None, json_schema_extra={"minItems": 1})
+    """The accounts [one account, default, credentials type default]."""
     targets: Targets | None = None
+    """Which buckets; required unless every account has its own (optional for restore)."""
     connection: Connection
     concurrency: int = Field(16, ge=1, le=1024)
+    """Workers (and threads, and HTTP connections)."""
     engine: Literal["threads", "aio"] = "threads"
+    """threads: the SDK's blocking client in threads; aio: its async client."""
     rate_limit: float = Field(0.0, ge=0)
+    """Requests per second across all workers, retries included [0 = none]."""
     retry: Retry = Field(default_factory=Retry)
     policy: PolicySpec | None = None
+    """apply only: the baseline."""
     allow_public: bool = False
+    """apply only: allow public grants where Block Public Access is off."""
     allow_lockout: bool = False
-    canary: int = 0
-    max_failures: int = 0
-    max_failure_rate: float = 0.0
+    """apply only: allow a Deny that would lock every writer out of the bucket policy."""
+    canary: Count = 0
+    """Writing jobs: the first N targets alone, read back, then the rest [0 = none]."""
+    max_failures: Count = 0
+    """Stop taking targets after N failures [0 = none]."""
+    max_failure_rate: Fraction = 0.0
+    """Stop when failures / finished reaches it, after 20 [0 = none]."""
     source: Path | None = None
+    """restore only: the backup folder."""
     backup_dir: Path = Path("backups")
+    """Where backups and pre-change snapshots go (relative to the manifest)."""
     report_dir: Path = Path("reports")
-
-    @field_validator("canary", "max_failures")
-    @classmethod
-    def _count(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"is {value}; write 0 (none) or a number of targets")
-        return value
-
-    @field_validator("max_failure_rate")
-    @classmethod
-    def _fraction(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            shown = value if math.isfinite(value) else str(value)
-            raise ValueError(f"is {shown}; write a fraction in (0, 1], e.g. 0.1, or 0 for none")
-        return value
+    """Where reports go (relative to the manifest)."""
 
     @model_validator(mode="after")
     def _per_action(self) -> Manifest:
@@ -706,6 +838,13 @@ def _first_error(source: str, exc: ValidationError) -> ManifestError:
     return ManifestError(message, place=place)
 
 
+def _lexical(path: Path) -> str:
+    """`path` made absolute and `..` taken away by name, not through symlinks, so that
+    `jobs/../backups` is `backups` beside `jobs`, whatever `jobs` links to (the shipped
+    `jobs/` of a checkout is a link into the package)."""
+    return os.path.normpath(path.absolute())
+
+
 def _resolve(data: dict[str, Any], base: Path) -> None:
     """Make the manifest's relative paths relative to its own folder (in place)."""
 
@@ -713,7 +852,7 @@ def _resolve(data: dict[str, Any], base: Path) -> None:
         value = holder.get(key)
         if isinstance(value, str) and value:
             path = Path(value).expanduser()
-            holder[key] = str(path if path.is_absolute() else base / path)
+            holder[key] = str(path) if path.is_absolute() else _lexical(base / path)
 
     for key in ("source", "backup_dir", "report_dir"):
         fix(data, key)
@@ -789,7 +928,9 @@ def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manife
         raise ManifestError(
             f"not valid YAML{where}: {problem}", place=source, hint="fix the syntax"
         ) from None
-    return parse_manifest(data, source=source, base=path.resolve().parent, overrides=overrides)
+    return parse_manifest(
+        data, source=source, base=Path(_lexical(path)).parent, overrides=overrides
+    )
 
 
 def effective(manifest: Manifest) -> dict[str, Any]:
