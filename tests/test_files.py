@@ -20,6 +20,7 @@ from osspolicy.files import (
     append_together,
     is_temp_name,
     iter_jsonl,
+    json_line,
     make_new_dir,
     make_private_dir,
     read_jsonl,
@@ -304,7 +305,7 @@ async def test_append_many_is_one_write_counted_as_its_lines(
     path = tmp_path / "log.jsonl"
     log = await AppendLog.open(path, fsync_every=4)
     monkeypatch.setattr(files, "_fsync", counting)
-    await log.append_json_many({"n": n} for n in range(4))
+    await log.append_many(json_line({"n": n}) for n in range(4))
     await log.append_many([])
     assert len(calls) == 1
     await log.aclose()

@@ -259,10 +259,6 @@ class BackupWriter(AsyncClosing):
         """The buckets already in the index."""
         return self._claimed.keys() - self._adding
 
-    def has(self, bucket: str) -> bool:
-        """True if `bucket` is in the index (or being added): a later `add` writes nothing."""
-        return bucket in self._claimed
-
     def policy_path(self, bucket: str) -> Path:
         """Where `bucket`'s policy file is (or would be)."""
         return _policy_file(self.folder, bucket)

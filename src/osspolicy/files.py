@@ -637,10 +637,6 @@ class AppendLog(AsyncClosing):
         """Append one record as a JSON line."""
         await self.append(json_line(record))
 
-    async def append_json_many(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Append records as JSON lines in one write."""
-        await self.append_many(json_line(record) for record in records)
-
     async def flush(self) -> None:
         """Fsync every line appended so far."""
         with anyio.CancelScope(shield=True):
