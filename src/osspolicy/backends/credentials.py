@@ -23,11 +23,15 @@ failed refresh; it is silenced here, since the failure reaches the user as one
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import alibabacloud_oss_v2 as oss
+import anyio
 from alibabacloud_credentials import provider as lib
 from alibabacloud_credentials.client import Client
 from alibabacloud_credentials_api import ICredentialsProvider
@@ -45,7 +49,13 @@ from ..manifest import (
 )
 from .wire import credentials_reason
 
-__all__ = ("account_provider", "credentials_provider", "library_provider", "resolve_credentials")
+__all__ = (
+    "OffLoopCredentials",
+    "account_provider",
+    "credentials_provider",
+    "library_provider",
+    "resolve_credentials",
+)
 
 #: how each type is fixed, after the one line saying what failed
 _HINTS: dict[str, str] = {
@@ -186,3 +196,47 @@ def account_provider(account: str, spec: CredentialsSpec) -> Any:
     provider = credentials_provider(spec, account=account)
     resolve_credentials(provider, account=account, source=spec)
     return provider
+
+
+class OffLoopCredentials(oss.credentials.CredentialsProvider):  # type: ignore[misc]
+    """The SDK provider the async client gets: `get_credentials` never blocks.
+
+    The SDK's async client asks its provider on the event loop for every request it
+    signs, and the credentials library is synchronous (a token it calls stale is
+    fetched right there, an STS round trip on the loop). So the aio backend keeps the
+    credentials here and `refresh()` fetches them in a worker thread: at most every
+    `every_s` seconds (one thread hop a second at most; the library's own cache decides
+    whether that is a new token: it calls one stale 15 minutes before it expires), and
+    at once after a request failed on expired credentials (`force`).
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        every_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._every_s = every_s
+        self._clock = clock
+        self._current: Any = None
+        self._fetched_at = -math.inf
+        self._lock = anyio.Lock()
+
+    def get_credentials(self) -> Any:
+        """The credentials last fetched (fetched here, once, if never yet)."""
+        if self._current is None:
+            self._current = self._inner.get_credentials()
+            self._fetched_at = self._clock()
+        return self._current
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Fetch the credentials in a worker thread when they are due (or `force`)."""
+        if not force and self._clock() - self._fetched_at < self._every_s:
+            return
+        async with self._lock:
+            if not force and self._clock() - self._fetched_at < self._every_s:
+                return  # another caller fetched them while this one waited
+            self._current = await anyio.to_thread.run_sync(self._inner.get_credentials)
+            self._fetched_at = self._clock()

@@ -26,7 +26,9 @@ import anyio
 from alibabacloud_oss_v2.aio import AsyncClient
 from alibabacloud_oss_v2.aio.transport import AioHttpClient
 
+from ..errors import CredentialsExpired
 from . import ConnectionConfig
+from .credentials import OffLoopCredentials
 from .oss import SdkBackend, proxy_configured, sdk_config
 from .wire import map_oss_errors
 
@@ -40,6 +42,10 @@ class AioOssBackend(SdkBackend):
         self, conn: ConnectionConfig, *, credentials: Any | Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(conn, credentials)
+        # the async client asks for credentials on the event loop: they are fetched in a
+        # worker thread instead (contracts §10)
+        self._off_loop = {a: OffLoopCredentials(p) for a, p in self._credentials.items()}
+        self._credentials = self._off_loop
         self._session: aiohttp.ClientSession | None = None
         self._http: Any = None
 
@@ -66,8 +72,14 @@ class AioOssBackend(SdkBackend):
 
     async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
         client = self._client(where)
-        with anyio.CancelScope(shield=True), map_oss_errors():
-            return await client.invoke_operation(op_input)
+        credentials = self._off_loop[where[0]]
+        await credentials.refresh()
+        try:
+            with anyio.CancelScope(shield=True), map_oss_errors():
+                return await client.invoke_operation(op_input)
+        except CredentialsExpired:
+            await credentials.refresh(force=True)  # the retry signs with fresh ones
+            raise
 
     async def aclose(self) -> None:
         """Close the HTTP session (the SDK clients own nothing else)."""
