@@ -43,7 +43,7 @@ DOCUMENTS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 #: why a block may be left out, and nothing else
 NOT_RUN_REASONS = frozenset({"set-up", "benchmark", "real account", "interactive"})
 #: not-run blocks stay the exception: a few set-up and real-account ones
-MAX_NOT_RUN = 14
+MAX_NOT_RUN = 8
 #: the examples' buckets, in every document: `osspolicy emulator --seed-buckets app-:6`
 EXAMPLE_PREFIX = "app-"
 REGION = "cn-hangzhou"
@@ -162,15 +162,31 @@ def test_every_document_with_examples_starts_its_emulator_first() -> None:
                 assert f"{EXAMPLE_PREFIX}:6" in " ".join(argv), block.where
 
 
+def _anchors(document: Path) -> set[str]:
+    """The anchors GitHub gives the headings of `document`."""
+    headings = re.findall(r"^#+ (.+)$", _without_code(document), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def _without_code(document: Path) -> str:
+    """The document's text without its code (fenced blocks and inline spans)."""
+    code = re.compile(r"^`{3,}.*?^`{3,}|`[^`\n]*`", re.DOTALL | re.MULTILINE)
+    return code.sub("", document.read_text(encoding="utf-8"))
+
+
 def test_links_between_the_documents_resolve() -> None:
-    """Every relative link of README.md and docs/*.md names a file that exists."""
-    link = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
+    """Every relative link of README.md and docs/*.md names a file that exists, and its
+    `#anchor`, if any, a heading of that file."""
+    link = re.compile(r"\]\((?P<target>[^)#\s]*)(?:#(?P<anchor>[^)\s]*))?\)")
     for document in DOCUMENTS:
-        for found in link.finditer(document.read_text(encoding="utf-8")):
-            target = found["target"]
+        for found in link.finditer(_without_code(document)):
+            target, anchor = found["target"], found["anchor"]
             if "://" in target or target.startswith("mailto:"):
                 continue
-            assert (document.parent / target).exists(), f"{document.name}: {target} is missing"
+            path = document.parent / target if target else document
+            assert path.exists(), f"{document.name}: {target} is missing"
+            if anchor and path.suffix == ".md":
+                assert anchor in _anchors(path), f"{document.name}: no #{anchor} in {path.name}"
 
 
 # -- running them ---------------------------------------------------------------------------
