@@ -210,5 +210,7 @@ class BoundedConnector(aiohttp.TCPConnector):
             proto, _ = conns.popleft()
             if not conns:
                 del self._conns[oldest]
-            proto.close()
+            # abort, not close: a TLS close waits for the peer's close_notify with the
+            # socket still open; an idle HTTP connection owes nobody a goodbye
+            proto.abort()
             idle -= 1
