@@ -19,7 +19,8 @@ over TLS, so a job of N buckets talks to N hosts. Whatever N, each engine keeps
 
 Certificates are verified against one CA bundle, the first of: `connection.ca_file`,
 `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, certifi's (what the SDK's requests transport
-uses), loaded once into one `ssl.SSLContext` that both engines share among connections.
+uses), loaded once per backend into one `ssl.SSLContext` that all its connections share
+(the SDK's requests transport loads the bundle again for every new connection).
 The SDK config's `insecure_skip_verify` switches verification off (the SDK's own aiohttp
 transport ignores it; ours does not), and its `proxy_host` is sent with every request.
 The standard proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, either
