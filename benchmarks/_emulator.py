@@ -5,6 +5,12 @@ share its interpreter lock with the SDK's threads and its CPU time with the clie
 rusage. So the `Emulator` runs in a spawned child; the parent seeds buckets, changes the
 latency and reads the peak of requests in flight and the child's CPU time by message.
 
+`hostname` and `tls` give the production shape (contracts §13): the emulator serves
+`oss-{region}.emu.test` over HTTPS from a test CA, so the SDK addresses every bucket as
+its own host. The parent writes `ca_bundle` (certifi's bundle with the test CA added:
+what a client verifies against in production, plus the private CA) and resolves
+`*.emu.test` to 127.0.0.1 itself (`resolving()`) and in the processes it starts (`env()`).
+
 Buckets are seeded by prefix and count (the child builds the names with `bucket_names`,
 as the parent does), so 100,000 names never cross the pipe. The request log is off
 (`log_limit=0`): nothing reads it, and it would grow the emulator's work per request.
@@ -12,24 +18,33 @@ as the parent does), so 100,000 names never cross the pipe. The request log is o
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import certifi
+from tests.resolver import resolve_to_loopback, subprocess_env
+
 from osspolicy.emulator import Emulator
 
-__all__ = ("ACCOUNT_ID", "EmulatorProcess", "PolicyMaker", "bucket_names")
+__all__ = ("ACCOUNT_ID", "PRODUCTION_HOSTNAME", "EmulatorProcess", "PolicyMaker", "bucket_names")
 
 #: the account the emulator plays (the baseline's ${account_id})
 ACCOUNT_ID = "1234567890123456"
 #: a bucket's seeded policy, by name (None: no policy); must be picklable (module level)
 PolicyMaker = Callable[[str], bytes | None]
 _START_TIMEOUT_S = 60.0
+#: the production shape's hostname: a host per region, `<bucket>.` before it
+PRODUCTION_HOSTNAME = "oss-{region}.emu.test"
+_TEST_DOMAIN = "emu.test"
 
 
 def bucket_names(prefix: str, count: int) -> list[str]:
@@ -42,11 +57,19 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _serve(conn: Connection, latency_ms: float) -> None:
+def _serve(conn: Connection, latency_ms: float, hostname: str | None, tls: bool) -> None:
     """The child: one emulator, answering the parent's messages until 'stop'."""
-    with Emulator(latency_ms=latency_ms, account_id=ACCOUNT_ID, log_limit=0) as emulator:
+    with Emulator(
+        latency_ms=latency_ms, account_id=ACCOUNT_ID, log_limit=0, hostname=hostname, tls=tls
+    ) as emulator:
         conn.send(
-            (emulator.endpoint, emulator.region, emulator.access_key_id, emulator.access_key_secret)
+            (
+                emulator.endpoint,
+                emulator.region,
+                emulator.access_key_id,
+                emulator.access_key_secret,
+                emulator.ca_pem if tls else None,
+            )
         )
         while True:
             command, *args = conn.recv()
@@ -73,21 +96,29 @@ class EmulatorProcess:
     """An `Emulator` in a spawned child process; a context manager.
 
     `endpoint`, `region` and the key pair are known once entered. The secret is kept out
-    of the repr and is only handed on through `env()`, never printed.
+    of the repr and is only handed on through `env()`, never printed. With
+    `production=True` it serves `PRODUCTION_HOSTNAME` over TLS; `ca_bundle` is then the
+    file to verify against.
     """
 
     latency_ms: float = 50.0
+    production: bool = False
+    ca_bundle: Path | None = None
     endpoint: str = ""
     region: str = ""
     access_key_id: str = ""
     access_key_secret: str = field(default="", repr=False)
     _conn: Connection | None = field(default=None, repr=False)
     _process: multiprocessing.process.BaseProcess | None = field(default=None, repr=False)
+    _folder: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     def __enter__(self) -> Self:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, self.latency_ms), daemon=True)
+        hostname = PRODUCTION_HOSTNAME if self.production else None
+        process = context.Process(
+            target=_serve, args=(child, self.latency_ms, hostname, self.production), daemon=True
+        )
         process.start()
         self._conn, self._process = parent, process
         # the child's first message, or its exit (a failed start) if that comes first
@@ -95,7 +126,11 @@ class EmulatorProcess:
         if not parent.poll():
             self._shutdown()
             raise RuntimeError(f"the emulator process did not start (exit {process.exitcode})")
-        self.endpoint, self.region, self.access_key_id, self.access_key_secret = parent.recv()
+        self.endpoint, self.region, self.access_key_id, self.access_key_secret, ca = parent.recv()
+        if ca is not None:
+            self._folder = tempfile.TemporaryDirectory(prefix="osspolicy-bench-ca-")
+            self.ca_bundle = Path(self._folder.name) / "ca-bundle.pem"
+            self.ca_bundle.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + ca)
         return self
 
     def __exit__(
@@ -116,7 +151,9 @@ class EmulatorProcess:
                 self._process.join()
         if self._conn is not None:
             self._conn.close()
-        self._conn = self._process = None
+        if self._folder is not None:
+            self._folder.cleanup()
+        self._conn = self._process = self._folder = None
 
     def _ask(self, *message: object) -> Any:
         if self._conn is None:
@@ -148,9 +185,15 @@ class EmulatorProcess:
         return float(self._ask("cpu"))
 
     def env(self) -> dict[str, str]:
-        """This process's environment plus the emulator's key pair, for the SDK."""
-        return {
-            **os.environ,
-            "OSS_ACCESS_KEY_ID": self.access_key_id,
-            "OSS_ACCESS_KEY_SECRET": self.access_key_secret,
-        }
+        """This process's environment plus the emulator's key pair, for the SDK; in the
+        production shape, resolving its hostnames to 127.0.0.1 too."""
+        env = subprocess_env(_TEST_DOMAIN) if self.production else dict(os.environ)
+        env["OSS_ACCESS_KEY_ID"] = self.access_key_id
+        env["OSS_ACCESS_KEY_SECRET"] = self.access_key_secret
+        return env
+
+    @contextlib.contextmanager
+    def resolving(self) -> Iterator[None]:
+        """In this process, its hostnames resolve to 127.0.0.1 (production shape only)."""
+        with resolve_to_loopback(_TEST_DOMAIN) if self.production else contextlib.nullcontext():
+            yield

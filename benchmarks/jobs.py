@@ -12,6 +12,9 @@ process (`job_child.py`: wall, CPU and peak RSS of that job alone), files and al
 The buckets are seeded as in the demo: a third without a policy, the others with their
 own. The restore leaves them as seeded; they are seeded again before each engine anyway.
 
+With `production=True` only the backup runs, in the production shape (`_emulator.py`:
+TLS, a host per bucket, the test CA given as `connection.ca_file`).
+
 requests = the sum of the records' `attempts` (ListBuckets pages not counted);
 ideal = c / latency requests/s; of ideal = requests/s / ideal;
 of CPU ceil = CPU seconds / wall seconds (the cores the job's process kept busy).
@@ -55,8 +58,11 @@ class JobsResult:
 
 
 def _manifest(emu: EmulatorProcess, engine: str, **job: Any) -> dict[str, Any]:
+    connection: dict[str, Any] = {"region": emu.region, "endpoint": emu.endpoint}
+    if emu.ca_bundle is not None:
+        connection["ca_file"] = str(emu.ca_bundle)
     return {
-        "connection": {"region": emu.region, "endpoint": emu.endpoint},
+        "connection": connection,
         "concurrency": CONCURRENCY,
         "engine": engine,
         **job,
@@ -67,10 +73,11 @@ def _outcomes(result: ChildResult) -> str:
     return " ".join(f"{name}={count:,}" for name, count in sorted(result.outcomes.items()))
 
 
-def _table(rows: Sequence[JobRow], buckets: int) -> Table:
+def _table(rows: Sequence[JobRow], buckets: int, *, production: bool = False) -> Table:
     ideal = CONCURRENCY / (LATENCY_MS / 1000)
+    shape = "production shape (TLS, a host per bucket): backup of" if production else "full jobs:"
     table = Table(
-        f"full jobs: {buckets:,} buckets (a third without a policy), c={CONCURRENCY}, "
+        f"{shape} {buckets:,} buckets (a third without a policy), c={CONCURRENCY}, "
         f"{LATENCY_MS:.0f} ms latency, each job in a fresh process",
         (
             "job",
@@ -116,6 +123,8 @@ def _run_engine(
     buckets: int,
     folder: Path,
     progress: Callable[[str], None],
+    *,
+    backup_only: bool = False,
 ) -> list[JobRow]:
     """Backup, merge-apply, then restore that backup, each job in its own process."""
     targets = {"discover": {"prefix": PREFIX}}
@@ -130,6 +139,8 @@ def _run_engine(
         return result
 
     backup = run("backup", action="backup", targets=targets)
+    if backup_only:
+        return rows
     policy = {"document": BASELINE, "mode": "merge"}
     run("merge-apply", action="apply", targets=targets, policy=policy)
     run("restore", action="restore", source=backup.backup_folder)
@@ -140,14 +151,19 @@ def run_jobs(
     buckets: int,
     engines: Sequence[str] = ("threads", "aio"),
     *,
+    production: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> JobsResult:
-    """Backup, merge-apply and restore `buckets` buckets with each engine."""
+    """Backup, merge-apply and restore `buckets` buckets with each engine; with
+    `production=True`, the backup alone, in the production shape."""
     rows: list[JobRow] = []
-    with EmulatorProcess(latency_ms=LATENCY_MS) as emu, tempfile.TemporaryDirectory() as tmp:
+    with (
+        EmulatorProcess(latency_ms=LATENCY_MS, production=production) as emu,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         for engine in engines:
             emu.seed(PREFIX, buckets, mixed_policy)
             folder = Path(tmp) / engine
             folder.mkdir()
-            rows += _run_engine(emu, engine, buckets, folder, progress)
-    return JobsResult(tuple(rows), _table(rows, buckets))
+            rows += _run_engine(emu, engine, buckets, folder, progress, backup_only=production)
+    return JobsResult(tuple(rows), _table(rows, buckets, production=production))

@@ -13,6 +13,14 @@ answers in memory (no files: the full jobs are `jobs.py`'s):
 - `engine: threads` / `engine: aio`: osspolicy's `Engine` with `c` workers, a `Tries`
   per call (the one retry layer) and `OssBackend` / `AioOssBackend`.
 
+With `production=True` the same comparison runs in the production shape (contracts §13,
+design.md): the emulator serves `oss-{region}.emu.test` over TLS, so every bucket is its
+own host (a new connection and TLS handshake per call, as in production), and the test
+CA (with certifi's bundle, `_emulator.py`) is passed as a user passes a private CA: the
+scripts through `REQUESTS_CA_BUNDLE`, which the SDK's requests transport reads, the
+engines through `connection.ca_file`. The sequential loop and the SDK-pool script are
+left out there: they measure nothing the tuned script does not.
+
 Each cell warms up first (two rounds of `c` calls: connections opened, lazy imports
 done), then makes `rounds * c` calls (`rounds * latency` of work at the ideal; fewer
 rounds where that would pass `max_calls`, so the CPU-bound cells stay short). Every call
@@ -267,7 +275,12 @@ def _engine_cell(
     emu: EmulatorProcess, names: Sequence[str], concurrency: int, calls: int, *, aio: bool
 ) -> _Timed:
     """Warm up and measure one engine cell, on one backend sized to the workers."""
-    conn = ConnectionConfig(region=emu.region, endpoint=emu.endpoint, max_connections=concurrency)
+    conn = ConnectionConfig(
+        region=emu.region,
+        endpoint=emu.endpoint,
+        max_connections=concurrency,
+        ca_file=emu.ca_bundle,
+    )
 
     async def run() -> _Timed:
         backend = AioOssBackend(conn) if aio else OssBackend(conn)
@@ -313,8 +326,10 @@ def _measure(
     )
 
 
-def plan(concurrencies: Sequence[int]) -> list[tuple[str, int]]:
+def plan(concurrencies: Sequence[int], *, production: bool = False) -> list[tuple[str, int]]:
     """The cells, in the order they run: each variant at each concurrency it has."""
+    if production:
+        return [(v, c) for v in (TPE_TUNED, THREADS, AIO) for c in concurrencies]
     cells: list[tuple[str, int]] = [(SEQUENTIAL, 1)]
     cells += [(TPE_DEFAULT, c) for c in concurrencies if c > 20]  # equal to tuned up to 20
     for variant in (TPE_TUNED, THREADS, AIO):
@@ -322,11 +337,24 @@ def plan(concurrencies: Sequence[int]) -> list[tuple[str, int]]:
     return cells
 
 
-def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int, repeats: int) -> Table:
+def _table(
+    cells: Sequence[Cell],
+    rounds: int,
+    max_calls: int,
+    buckets: int,
+    repeats: int,
+    *,
+    production: bool = False,
+) -> Table:
     latency_ms = cells[0].latency_s * 1000 if cells else LATENCY_MS
     best_of = f", best of {repeats} runs where c >= {REPEAT_FROM}" if repeats > 1 else ""
+    shape = (
+        "production shape (TLS, a host per bucket): "
+        if production
+        else "vs what users write today: "
+    )
     table = Table(
-        f"vs what users write today: GetBucketPolicy, {buckets:,} buckets, "
+        f"{shape}GetBucketPolicy, {buckets:,} buckets, "
         f"{latency_ms:.0f} ms latency, {rounds} rounds of c calls per cell "
         f"(at most {max_calls:,} calls){best_of}",
         (
@@ -334,7 +362,7 @@ def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int, rep
             "c",
             "calls",
             "calls/s",
-            "x seq",
+            "x script" if production else "x seq",
             "of ideal",
             "p50 ms",
             "p99 ms",
@@ -344,14 +372,19 @@ def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int, rep
             "peak",
         ),
     )
-    base = next((cell.throughput for cell in cells if cell.variant == SEQUENTIAL), 0.0)
+    sequential = next((c.throughput for c in cells if c.variant == SEQUENTIAL), 0.0)
+    script = {c.concurrency: c.throughput for c in cells if c.variant == TPE_TUNED}
     for cell in cells:
+        # production: against the tuned script at the same c; else the sequential loop
+        base = script.get(cell.concurrency, 0.0) if production else sequential
         table.add(
             cell.variant,
             str(cell.concurrency),
             f"{cell.calls:,}",
             f"{cell.throughput:,.0f}",
-            f"{ratio(cell.throughput, base):.1f}x",
+            f"{ratio(cell.throughput, base):.2f}x"
+            if production
+            else f"{ratio(cell.throughput, base):.1f}x",
             f"{ratio(cell.throughput, cell.ideal):.0%}",
             f"{cell.p50_s * 1000:.1f}",
             f"{cell.p99_s * 1000:.1f}",
@@ -361,6 +394,11 @@ def _table(cells: Sequence[Cell], rounds: int, max_calls: int, buckets: int, rep
             str(cell.peak_in_flight),
         )
     busiest = max(cells, key=lambda cell: ratio(cell.emulator_cpu_s, cell.wall_s), default=None)
+    if production:
+        table.notes.append(
+            "x script = calls/s over the ThreadPoolExecutor script (pool = c) at the same c; "
+            "every call is a new host: a TCP connect and a TLS handshake."
+        )
     table.notes.append(
         "ideal = c / latency; of ideal = calls/s / ideal; CPU ceiling = 1 / CPU per call "
         "(calls/s one core could do);"
@@ -385,19 +423,24 @@ def run_vs(
     *,
     repeats: int = 1,
     buckets: int = BUCKETS,
+    production: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> VsResult:
-    """Seed `buckets` with policies, then measure every cell of `plan(concurrencies)`.
+    """Seed `buckets` with policies, then measure every cell of `plan(concurrencies)`
+    (in the production shape with `production=True`).
 
     The CPU-bound cells (c >= `REPEAT_FROM`) run `repeats` times, in turns (every such
     cell once, then again), and keep their best run: on a shared machine a neighbour's
     burst costs one run of one variant, not the comparison.
     """
     best: dict[tuple[str, int], Cell] = {}
-    with EmulatorProcess(latency_ms=LATENCY_MS) as emu:
+    with EmulatorProcess(latency_ms=LATENCY_MS, production=production) as emu:
         names = emu.seed("vs-", buckets, own_policy)
-        with patch.dict(os.environ, emu.env()):  # the SDK reads the key pair from there
-            cells = plan(concurrencies)
+        env = emu.env()  # the SDK reads the key pair from there
+        if emu.ca_bundle is not None:  # as a user of the SDK's requests transport passes a CA
+            env["REQUESTS_CA_BUNDLE"] = str(emu.ca_bundle)
+        with patch.dict(os.environ, env), emu.resolving():
+            cells = plan(concurrencies, production=production)
             turns = [cells] + [[c for c in cells if c[1] >= REPEAT_FROM]] * (repeats - 1)
             for turn, turn_cells in enumerate(turns, 1):
                 for variant, concurrency in turn_cells:
@@ -411,4 +454,5 @@ def run_vs(
                     if kept is None or cell.throughput > kept.throughput:
                         best[(variant, concurrency)] = cell
     measured = tuple(best.values())  # in plan order: the first turn ran every cell
-    return VsResult(measured, _table(measured, rounds, max_calls, buckets, repeats))
+    table = _table(measured, rounds, max_calls, buckets, repeats, production=production)
+    return VsResult(measured, table)

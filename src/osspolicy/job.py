@@ -205,6 +205,7 @@ def connection_config(manifest: Manifest) -> ConnectionConfig:
         connect_timeout_s=conn.connect_timeout_s,
         read_timeout_s=conn.read_timeout_s,
         max_connections=manifest.concurrency,
+        ca_file=conn.ca_file,
     )
 
 

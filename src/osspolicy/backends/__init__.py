@@ -1,7 +1,8 @@
 """The one seam between osspolicy and OSS: an async `Backend` protocol.
 
 The engine and operations talk only to this protocol. `oss.py` implements it with the
-official SDK's blocking client run in worker threads; `memory.py` is an in-memory fake
+official SDK's blocking client run in worker threads, `oss_aio.py` with its async
+client (both connect as `http.py` says); `memory.py` is an in-memory fake
 for fast logic tests (users may import it for theirs, as httpx users import
 `MockTransport`). Every method makes exactly one request (no retries: `retry.py` is the
 one retry layer) and raises only `osspolicy.errors` exceptions.
@@ -10,6 +11,7 @@ one retry layer) and raises only `osspolicy.errors` exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ..results import DEFAULT_ACCOUNT
@@ -19,11 +21,15 @@ __all__ = ("Backend", "BucketEntry", "BucketPage", "ConnectionConfig", "PolicyRe
 
 @dataclass(frozen=True, slots=True)
 class ConnectionConfig:
-    """How to reach OSS: signing region, endpoint, timeouts and pool size.
+    """How to reach OSS: signing region, endpoint, timeouts, pool size, TLS and proxy.
 
     `endpoint` is a URL that may contain `{region}` (expanded to each client's signing
     region: `manifest.Connection.endpoint_template` gives it, default and `network:
     internal` included), or None for the SDK's own endpoint of the region.
+    `max_connections` is the worker count: each engine keeps at most twice as many
+    connections open (`http.py`). `ca_file` is the CA bundle certificates are verified
+    against (else `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, certifi's); `proxy_host` and
+    `insecure_skip_verify` are the SDK config's settings of those names.
     """
 
     region: str
@@ -31,6 +37,9 @@ class ConnectionConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 20.0
     max_connections: int = 16
+    ca_file: Path | None = None
+    proxy_host: str | None = None
+    insecure_skip_verify: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,38 +1,32 @@
-"""The thread backend: the SDK's blocking client, each call in a worker thread of ours.
+"""The thread backend: the SDK's blocking client, each call in a worker thread.
 
-One HTTP pool sized to the worker count (urllib3 directly, `transport.py`; the SDK's
-`requests` transport when a proxy variable is set) is shared by one SDK client per
-signing region. Calls reach threads through our own `ThreadPoolExecutor`
-(as many threads as connections) and are awaited with `asyncio.wrap_future`: one queue
-put and one wake-up of the event loop per call, which measured about 15% less CPU per
-call than `anyio.to_thread.run_sync` (its per-call checkpoints, context copy and
-limiter bookkeeping run on the event loop, which competes for the GIL with the workers).
+One HTTP transport, the SDK's own `RequestsHttpClient` with its pools sized to the
+worker count (`http.py`: CAs, proxies, at most 2 x concurrency connections open), is
+shared by one SDK client per (account, signing region). Calls reach threads through
+`anyio.to_thread.run_sync` with a `CapacityLimiter` of ours sized to the worker count
+(anyio's default limiter is 40 and shared with everything else in the process).
 
-Calls are not abandoned on cancellation: a thread cannot be stopped, so the wait for
-its answer is shielded; Ctrl-C waits for in-flight calls and their results still get
-returned and recorded (the cancellation lands at the caller's next checkpoint). Timeouts
-live in the SDK's config. The SDK's retryer is off (`NopRetryer`): `retry.py` is the one
-retry layer. The engine needs asyncio (as anyio's default backend, and aiohttp, do).
+Calls are not abandoned on cancellation (`abandon_on_cancel=False`): a thread cannot
+be stopped, so the wait for its answer is shielded; Ctrl-C waits for in-flight calls
+and their results still get returned and recorded (the cancellation lands at the
+caller's next checkpoint). Timeouts live in the SDK's config. The SDK's retryer is off
+(`NopRetryer`): `retry.py` is the one retry layer.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import alibabacloud_oss_v2 as oss
 import anyio
+import anyio.to_thread
 
 from ..errors import NoSuchBucketPolicy
 from ..manifest import expand_endpoint
 from ..results import DEFAULT_ACCOUNT
 from . import BucketPage, ConnectionConfig, PolicyRead, Reply
-from .transport import Urllib3HttpClient
+from .http import requests_http_client
 from .wire import (
     bucket_page,
     delete_policy_input,
@@ -49,14 +43,8 @@ __all__ = (
     "OssBackend",
     "SdkBackend",
     "credentials_from_env",
-    "proxy_configured",
     "sdk_config",
-    "thread_http_client",
 )
-
-#: how long `_start_threads` waits for the pool's threads to be up
-_THREAD_START_TIMEOUT_S = 10.0
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 def credentials_from_env() -> Any:
@@ -67,30 +55,6 @@ def credentials_from_env() -> Any:
     """
     with map_oss_errors():
         return oss.credentials.EnvironmentVariableCredentialsProvider()
-
-
-def proxy_configured() -> bool:
-    """Whether any proxy variable is set (either case): only then do the HTTP clients
-    read the environment (requests otherwise scans it for proxies on every call)."""
-    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
-
-
-def thread_http_client(conn: ConnectionConfig) -> Any:
-    """The blocking client's transport: urllib3 directly (`transport.py`, a third less
-    CPU per call than `requests`), or the SDK's `requests` transport when a proxy
-    variable is set, since requests honours them."""
-    if not proxy_configured():
-        return Urllib3HttpClient(
-            max_connections=conn.max_connections,
-            connect_timeout_s=conn.connect_timeout_s,
-            read_timeout_s=conn.read_timeout_s,
-        )
-    # its own session (closed by close()), pool sized, no retries of its own
-    return oss.transport.RequestsHttpClient(
-        max_connections=conn.max_connections,
-        connect_timeout=conn.connect_timeout_s,
-        readwrite_timeout=conn.read_timeout_s,
-    )
 
 
 def sdk_config(conn: ConnectionConfig, region: str, credentials: Any, http_client: Any) -> Any:
@@ -108,23 +72,10 @@ def sdk_config(conn: ConnectionConfig, region: str, credentials: Any, http_clien
     cfg.connect_timeout = conn.connect_timeout_s
     cfg.readwrite_timeout = conn.read_timeout_s
     cfg.retryer = oss.retry.NopRetryer()
+    cfg.proxy_host = conn.proxy_host  # the SDK's own settings; our transports honour them
+    cfg.insecure_skip_verify = conn.insecure_skip_verify
     cfg.http_client = http_client
     return cfg
-
-
-def _start_threads(pool: ThreadPoolExecutor, count: int) -> None:
-    """Start all `count` threads of `pool` now rather than one per early call.
-
-    `ThreadPoolExecutor` starts a thread inside `submit`, and `Thread.start` waits until
-    the new thread runs: under the GIL, the first wave of calls would otherwise leave
-    the event loop one thread at a time (measured: 49-54 of 64 calls in flight at 50 ms
-    latency, 64 with the threads started up front).
-    """
-    ready = threading.Barrier(count + 1)
-    for _ in range(count):  # each task holds its thread, so each submit starts a new one
-        pool.submit(ready.wait, _THREAD_START_TIMEOUT_S)
-    with contextlib.suppress(threading.BrokenBarrierError):  # slow start: threads still come
-        ready.wait(_THREAD_START_TIMEOUT_S)
 
 
 def _call(client: Any, op_input: Any) -> Any:
@@ -216,34 +167,26 @@ class SdkBackend:
 
 
 class OssBackend(SdkBackend):
-    """`Backend` over `alibabacloud_oss_v2.Client`, blocking calls run in our threads."""
+    """`Backend` over `alibabacloud_oss_v2.Client`, blocking calls run in worker threads."""
 
     def __init__(
         self, conn: ConnectionConfig, *, credentials: Any | Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(conn, credentials)
-        self._http = thread_http_client(conn)
-        # as many threads as connections: a call never waits for a thread, nor a thread
-        # for a connection
-        self._threads = ThreadPoolExecutor(
-            max_workers=conn.max_connections, thread_name_prefix="osspolicy-oss"
-        )
-        _start_threads(self._threads, conn.max_connections)
+        self._http, self._session = requests_http_client(conn)
+        # as many threads as connections: a call never waits for a connection
+        self._limiter = anyio.CapacityLimiter(conn.max_connections)
 
     def _new_client(self, region: str, credentials: Any) -> Any:
         return oss.Client(sdk_config(self._conn, region, credentials, self._http))
 
     async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
-        future = self._threads.submit(_call, self._client(where), op_input)
-        # shielded: the thread runs to the end anyway, so its answer is always awaited
-        with anyio.CancelScope(shield=True):
-            return await asyncio.wrap_future(future)
-
-    def _close(self) -> None:
-        self._threads.shutdown(wait=True)
-        self._http.close()
+        # abandon_on_cancel=False: the wait for the thread is shielded, its answer kept
+        return await anyio.to_thread.run_sync(
+            _call, self._client(where), op_input, limiter=self._limiter
+        )
 
     async def aclose(self) -> None:
-        """Stop the threads (after the calls in flight) and close the HTTP pool."""
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._close)
+        """Close the HTTP pools (every call has returned: none is ever abandoned)."""
+        self._clients.clear()
+        self._session.close()

@@ -6,9 +6,12 @@ backend shares every request and every answer reader with the thread backend
 (`SdkBackend`, `wire.py`) and only awaits the call differently: no thread, no GIL
 hand-off, about half the CPU per call.
 
-One aiohttp `ClientSession` (its connector sized to the worker count; aiohttp's default
-is 100 whatever the SDK's `max_connections` says) is shared by one SDK client per
-signing region. It is made on the first call, inside the running event loop. The
+One aiohttp `ClientSession` is shared by one SDK client per (account, signing region).
+Its connector (`http.BoundedConnector`) allows as many connections in use as workers
+(aiohttp's default is 100 whatever the SDK's `max_connections` says) and as many idle
+ones, whatever the number of bucket hosts; it verifies certificates with the backend's
+SSL context (`http.ssl_context`: `ca_file`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`,
+certifi). The session is made on the first call, inside the running event loop. The
 environment is read for proxies only when a proxy variable is set, as in the thread
 backend, and aiohttp's own resend of a request on a dropped connection is off. Timeouts
 are the SDK's (connect and socket read); the SDK's retryer is off (`NopRetryer`):
@@ -29,7 +32,8 @@ from alibabacloud_oss_v2.aio.transport import AioHttpClient
 from ..errors import CredentialsExpired
 from . import ConnectionConfig
 from .credentials import OffLoopCredentials
-from .oss import SdkBackend, proxy_configured, sdk_config
+from .http import BoundedConnector, proxy_configured, ssl_context
+from .oss import SdkBackend, sdk_config
 from .wire import map_oss_errors
 
 __all__ = ("AioOssBackend",)
@@ -46,13 +50,18 @@ class AioOssBackend(SdkBackend):
         # worker thread instead (contracts §10)
         self._off_loop = {a: OffLoopCredentials(p) for a, p in self._credentials.items()}
         self._credentials = self._off_loop
+        # made now: a CA bundle that cannot be read stops the job before any request
+        self._ssl = ssl_context(conn)
         self._session: aiohttp.ClientSession | None = None
         self._http: Any = None
 
     def _http_client(self) -> Any:
         """The SDK's aiohttp transport over our session, made in the running loop."""
         if self._http is None:
-            connector = aiohttp.TCPConnector(limit=self._conn.max_connections, limit_per_host=0)
+            workers = self._conn.max_connections
+            connector = BoundedConnector(
+                limit=workers, limit_per_host=0, max_idle=workers, ssl=self._ssl
+            )
             session = aiohttp.ClientSession(connector=connector, trust_env=proxy_configured())
             # aiohttp resends an idempotent request (GET, PUT, DELETE) once when a kept-alive
             # connection drops: a second request that no attempt count or rate limit would
@@ -63,6 +72,7 @@ class AioOssBackend(SdkBackend):
                 session=self._session,
                 connect_timeout=self._conn.connect_timeout_s,
                 readwrite_timeout=self._conn.read_timeout_s,
+                proxy_host=self._conn.proxy_host,
             )
         return self._http
 
