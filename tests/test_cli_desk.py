@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import subprocess
+import threading
 from pathlib import Path
 
 from osspolicy.emulator import Emulator
 
-from .e2e_helpers import run_cli
+from .e2e_helpers import SUBPROCESS_TIMEOUT_S, credentials_env, osspolicy_command, run_cli
 
 POLICY = {
     "Version": "1",
@@ -173,3 +178,49 @@ def test_pace_overrides_reach_the_effective_manifest(
     assert "rate_limit: 100.0" in recorded
     assert "attempts: 3" in recorded
     assert "engine: aio" in recorded
+
+
+def test_a_job_on_a_terminal_shows_total_rate_and_eta(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """With stderr on a terminal the progress bar shows done/total, the rate and an ETA."""
+    names = [f"tty-{i:05d}" for i in range(2000)]
+    oss_emulator.seed_buckets(names)
+    oss_emulator.set_latency(50)
+    (tmp_path / "names.txt").write_text("\n".join(names))
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "action: backup\ntargets:\n  buckets_file: names.txt\n"
+        f"connection:\n  region: {oss_emulator.region}\n  endpoint: {oss_emulator.endpoint}\n"
+        "concurrency: 64\n"
+    )
+    master, slave = os.openpty()
+    seen = bytearray()
+
+    def drain() -> None:  # a full pty would block the job
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            osspolicy_command("run", job),
+            cwd=tmp_path,
+            env={**credentials_env(oss_emulator), "COLUMNS": "200", "TERM": "xterm"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=SUBPROCESS_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    screen = seen.decode(errors="replace")
+    assert done.returncode == 0, screen[-2000:]
+    assert re.search(r"\b\d+/2000\b", screen), screen[-2000:]
+    assert re.search(r"\d[\d,]*/s", screen), screen[-2000:]
+    assert re.search(r"\d+:\d\d:\d\d", screen), screen[-2000:]  # elapsed and remaining

@@ -145,10 +145,18 @@ def test_sigint_exits_130_with_report_and_journal_flushed_and_no_temporary_file(
     emu: Emulator, originals: dict[str, bytes | None], manifest: Path, tmp_path: Path
 ) -> None:
     """SIGINT stops the job with exit 130, its report and journal complete and in step
-    (one journal line per report record), no temporary file left, and `--resume` ends it."""
-    returncode, folder = interrupted(emu, manifest, signal.SIGINT)
+    (one journal line per report record), no temporary file left, its last line the
+    exact command that resumes it, and `--resume` ends it."""
+    job = JobProcess(emu, "run", manifest, "--yes", cwd=manifest.parent)
+    folder = job.wait_for_records(reports(manifest.parent), 100).parent
+    job.send(signal.SIGINT)
+    stopped = job.finish()
+    returncode = stopped.returncode
 
     assert returncode == 130
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        f"resume it with: osspolicy run {manifest} --resume {folder.name}"
+    )
     report = read_jsonl(folder / "report.jsonl")
     journal = read_jsonl(folder / "journal.jsonl")
     assert journal[0]["journal"] == 1
