@@ -38,6 +38,21 @@ def _where(emu: Emulator) -> tuple[str, ...]:
     return ("--region", emu.region, "--endpoint", emu.endpoint)
 
 
+def _long_backup(tmp_path: Path, emu: Emulator, prefix: str) -> Path:
+    """A backup job of 2,000 buckets at 50 ms latency: a few seconds at c=64."""
+    names = [f"{prefix}{i:05d}" for i in range(2000)]
+    emu.seed_buckets(names)
+    emu.set_latency(50)
+    (tmp_path / "names.txt").write_text("\n".join(names))
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "action: backup\ntargets:\n  buckets_file: names.txt\n"
+        f"connection:\n  region: {emu.region}\n  endpoint: {emu.endpoint}\n"
+        "concurrency: 64\n"
+    )
+    return job
+
+
 def test_put_takes_a_snapshot_and_rollback_of_its_job_restores_the_bucket(
     tmp_path: Path, oss_emulator: Emulator
 ) -> None:
@@ -130,16 +145,7 @@ def test_a_long_job_without_a_terminal_prints_status_lines(
 ) -> None:
     """Without a terminal a running job prints one-line status reports (rclone's --stats
     style), each with done/total, failures and the rate, before its summary."""
-    names = [f"stat-{i:05d}" for i in range(2000)]
-    oss_emulator.seed_buckets(names)
-    oss_emulator.set_latency(50)
-    (tmp_path / "names.txt").write_text("\n".join(names))
-    job = tmp_path / "job.yaml"
-    job.write_text(
-        "action: backup\ntargets:\n  buckets_file: names.txt\n"
-        f"connection:\n  region: {oss_emulator.region}\n  endpoint: {oss_emulator.endpoint}\n"
-        "concurrency: 64\n"
-    )
+    job = _long_backup(tmp_path, oss_emulator, "stat-")
     done = run_cli(oss_emulator, "run", job, "--stats", "0.2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("osspolicy: backup")]
@@ -184,16 +190,7 @@ def test_a_job_on_a_terminal_shows_total_rate_and_eta(
     tmp_path: Path, oss_emulator: Emulator
 ) -> None:
     """With stderr on a terminal the progress bar shows done/total, the rate and an ETA."""
-    names = [f"tty-{i:05d}" for i in range(2000)]
-    oss_emulator.seed_buckets(names)
-    oss_emulator.set_latency(50)
-    (tmp_path / "names.txt").write_text("\n".join(names))
-    job = tmp_path / "job.yaml"
-    job.write_text(
-        "action: backup\ntargets:\n  buckets_file: names.txt\n"
-        f"connection:\n  region: {oss_emulator.region}\n  endpoint: {oss_emulator.endpoint}\n"
-        "concurrency: 64\n"
-    )
+    job = _long_backup(tmp_path, oss_emulator, "tty-")
     master, slave = os.openpty()
     seen = bytearray()
 
