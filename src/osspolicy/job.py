@@ -51,6 +51,7 @@ from .manifest import (
     manifest_sha256,
     manifest_yaml,
     outcome_fields,
+    outcome_sha256,
 )
 from .operations import Done, perform
 from .ratelimit import RateLimit
@@ -308,7 +309,7 @@ async def _open_folders(
     """New report folder and journal, or the resumed job's (contracts §5)."""
     report_dir = Path(manifest.report_dir)
     outcome = outcome_fields(manifest)
-    sha = manifest_sha256(manifest)
+    sha = outcome_sha256(outcome)  # the same as manifest_sha256, the baseline read once
     if options.resume is None:
         job_id = new_job_id(action.name)
         if action.writes:  # one writing job per report folder, before any file or request

@@ -81,6 +81,7 @@ __all__ = (
     "manifest_sha256",
     "manifest_yaml",
     "outcome_fields",
+    "outcome_sha256",
     "parse_manifest",
     "read_policy_document",
 )
@@ -1006,6 +1007,10 @@ def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> l
 def manifest_sha256(manifest: Manifest, document: Mapping[str, Any] | None = None) -> str:
     """The resume hash: sha256 of the canonical JSON of `outcome_fields(manifest, document)`
     (resume refuses a job whose hash differs)."""
-    fields = outcome_fields(manifest, document)
+    return outcome_sha256(outcome_fields(manifest, document))
+
+
+def outcome_sha256(fields: Mapping[str, Any]) -> str:
+    """The sha256 of the canonical JSON of `outcome_fields` (the resume hash)."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
