@@ -11,7 +11,11 @@ Sections, each printing one table (details in each module's docstring and README
   (`jobs.py`);
 - production: the vs comparison (the tuned ThreadPoolExecutor script and both engines)
   and the backup job, in the production shape: TLS, a host per bucket, 50 ms (`vs.py`,
-  `jobs.py` with `production=True`).
+  `jobs.py` with `production=True`);
+- jobs-vs: backup, merge-apply and restore of 5,000 buckets (1,000 in the production
+  shape), both engines, c=64 and c=128, 50 ms, against the bare ThreadPoolExecutor
+  scripts doing the same calls, in the current and the production shape, with issue 15's
+  job-level goals (`job_level.py`).
 
 The emulator always runs in its own process, so the client's CPU and interpreter lock
 are its own. Definitions used throughout:
@@ -21,10 +25,11 @@ are its own. Definitions used throughout:
     CPU ceiling        = 1 / (CPU seconds per call)           (calls/s one core could do)
     of CPU ceiling     = throughput * CPU seconds per call    (cores busy)
 
-The goals of issue 7 close the output as met / short with the measured ratio; the exit
-code is 0 whatever they say (a benchmark reports, it does not gate). `--quick` runs tiny
-counts (under a minute) as a smoke check; `--only` picks sections; `--capacity` also runs
-`benchmarks.emulator_capacity` (is the emulator ever the bottleneck?).
+The goals of issues 7 and 13 (and, after jobs-vs, issue 15's) close the output as met /
+short with the measured ratio; the exit code is 0 whatever they say (a benchmark reports,
+it does not gate). `--quick` runs tiny counts (under a minute) as a smoke check; `--only`
+picks sections; `--jobs-vs-buckets N[,M]` shrinks the jobs-vs section; `--capacity` also
+runs `benchmarks.emulator_capacity` (is the emulator ever the bottleneck?).
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._report import Goal, Table, ratio
+from .job_level import run_job_level
 from .jobs import run_jobs
 from .memory import run_memory
 from .vs import AIO, SEQUENTIAL, THREADS, TPE_TUNED, VsResult, run_vs
 
-SECTIONS = ("vs", "memory", "jobs", "production")
+SECTIONS = ("vs", "memory", "jobs", "production", "jobs-vs")
 #: the repository root: where `python -m benchmarks...` works
 ROOT = Path(__file__).resolve().parent.parent
 #: the 100,000-bucket backup the memory goal is about
@@ -68,6 +74,10 @@ class Settings:
     #: makes the script's calls ~50x dearer than over a reused connection
     production_rounds: int
     production_max_calls: int
+    #: buckets of the jobs-vs section, per shape, and its runs per cell (in turns)
+    jobs_vs_buckets: int
+    jobs_vs_production_buckets: int
+    jobs_vs_repeats: int
 
 
 FULL = Settings(
@@ -81,6 +91,10 @@ FULL = Settings(
     production_concurrencies=(16, 64, 128),
     production_rounds=10,
     production_max_calls=1280,
+    jobs_vs_buckets=5_000,
+    #: not 5,000: the scripts' CA bundle per connection makes that ~80 minutes here
+    jobs_vs_production_buckets=1_000,
+    jobs_vs_repeats=2,
 )
 QUICK = Settings(
     concurrencies=(1, 16, 64, 128),
@@ -93,6 +107,9 @@ QUICK = Settings(
     production_concurrencies=(16, 64),
     production_rounds=4,
     production_max_calls=256,
+    jobs_vs_buckets=200,
+    jobs_vs_production_buckets=100,
+    jobs_vs_repeats=1,
 )
 
 
@@ -197,6 +214,13 @@ def _engines(text: str) -> tuple[str, ...]:
     return engines
 
 
+def _counts(text: str) -> tuple[int, int]:
+    counts = [int(part) for part in text.split(",")]
+    if len(counts) not in (1, 2) or min(counts) < 0:
+        raise argparse.ArgumentTypeError(f"N or N,M (bucket counts), not {text!r}")
+    return counts[0], counts[-1]
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=(__doc__ or "").splitlines()[0]
@@ -215,6 +239,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_engines,
         default=None,
         help="engines of the jobs section, comma-separated (default: threads,aio)",
+    )
+    parser.add_argument(
+        "--jobs-vs-buckets",
+        type=_counts,
+        default=None,
+        metavar="N[,M]",
+        help="buckets of the jobs-vs section: N in both shapes, or N current and M production",
+    )
+    parser.add_argument(
+        "--jobs-vs-repeats", type=int, default=None, help="runs per jobs-vs cell (default: 2)"
     )
     parser.add_argument(
         "--capacity", action="store_true", help="also run benchmarks.emulator_capacity (~10 s)"
@@ -274,6 +308,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     goals = _goals(vs, peak_rss_mb, quick=args.quick, production=production)
     print(f"\n{goals.render()}", flush=True)
+    if "jobs-vs" in sections:
+        section = time.perf_counter()
+        current, in_production = args.jobs_vs_buckets or (
+            settings.jobs_vs_buckets,
+            settings.jobs_vs_production_buckets,
+        )
+        job_level = run_job_level(
+            current,
+            in_production,
+            engines=engines,
+            repeats=args.jobs_vs_repeats or settings.jobs_vs_repeats,
+            progress=_progress,
+        )
+        _show(job_level.table, section)
+        print(f"\n{job_level.goals(peak_rss_mb).render()}", flush=True)
     if args.capacity:
         _capacity()
     elapsed = time.perf_counter() - started

@@ -127,7 +127,8 @@ class Goal:
         """The goal's row: name, measured, target, verdict."""
         sign = "<=" if self.at_most else ">="
         if self.unit == "x":
-            measured, target = f"{self.measured:.2f}x", f"{sign} {self.target:.1f}x"
+            places = 1 if round(self.target, 1) == self.target else 2
+            measured, target = f"{self.measured:.2f}x", f"{sign} {self.target:.{places}f}x"
         else:
             measured = f"{self.measured:,.1f} {self.unit}"
             target = f"{sign} {self.target:,.0f} {self.unit}"
