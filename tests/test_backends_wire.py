@@ -7,7 +7,13 @@ import requests
 from alibabacloud_oss_v2 import exceptions as sdk
 
 from osspolicy import errors
-from osspolicy.backends.wire import ERROR_CODES, credentials_reason, map_oss_errors, translate
+from osspolicy.backends.wire import (
+    ERROR_CODES,
+    bucket_page,
+    credentials_reason,
+    map_oss_errors,
+    translate,
+)
 
 #: every code of oss_wire_spec.md §3 with its status, and whether it must be retried
 SPEC_CODES = [
@@ -144,3 +150,62 @@ def test_a_credentials_reason_is_one_short_line() -> None:
     reason = credentials_reason(LibraryError("a\nb " * 400))
     assert "\n" not in reason
     assert len(reason) <= 300
+
+
+# -- ListBuckets answers, read without the SDK's model (issue 15: its per-bucket strptime)
+
+
+class _Answer:
+    """What `bucket_page` reads of an SDK OperationOutput: the body and the headers."""
+
+    def __init__(self, content: bytes) -> None:
+        self.http_response = type("Response", (), {"content": content})()
+        self.headers = {"x-oss-request-id": "RID9"}
+
+
+def _list_xml(buckets: str, *, truncated: bool, next_marker: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ListAllMyBucketsResult>'
+        "<Prefix>b</Prefix><Marker></Marker><MaxKeys>2</MaxKeys>"
+        f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+        f"<NextMarker>{next_marker}</NextMarker>"
+        "<Owner><ID>1234</ID><DisplayName>1234</DisplayName></Owner>"
+        f"<Buckets>{buckets}</Buckets></ListAllMyBucketsResult>"
+    ).encode()
+
+
+_TWO = (
+    "<Bucket><CreationDate>2026-01-01T00:00:00.000Z</CreationDate><Location>oss-cn-beijing"
+    "</Location><Name>b-1</Name><Region>cn-beijing</Region></Bucket>"
+    "<Bucket><Location>oss-cn-hangzhou</Location><Name>b-2</Name></Bucket>"
+)
+
+
+def test_a_list_page_gives_names_regions_owner_and_the_next_marker() -> None:
+    """Region from `Region`, else from `Location` without `oss-`; the owner's id; the
+    marker to go on with while the page is truncated."""
+    page = bucket_page(_Answer(_list_xml(_TWO, truncated=True, next_marker="b-2")))
+    assert [(b.name, b.region) for b in page.buckets] == [
+        ("b-1", "cn-beijing"),
+        ("b-2", "cn-hangzhou"),
+    ]
+    assert (page.next_marker, page.owner_id) == ("b-2", "1234")
+
+
+def test_the_last_page_has_no_next_marker_and_a_truncated_one_always_has_one() -> None:
+    """As the SDK's paginator reads it: no marker once IsTruncated is false; a truncated
+    page without NextMarker goes on after its last name."""
+    last = bucket_page(_Answer(_list_xml(_TWO, truncated=False, next_marker="x")))
+    assert last.next_marker is None
+    assert bucket_page(_Answer(_list_xml(_TWO, truncated=True))).next_marker == "b-2"
+    empty = bucket_page(_Answer(_list_xml("", truncated=False)))
+    assert (empty.buckets, empty.next_marker) == ((), None)
+
+
+@pytest.mark.parametrize("content", [b"<ListAllMyBucketsResult><Buckets>", b"<Error/>"])
+def test_a_garbled_list_answer_is_a_transient_error_with_its_request_id(content: bytes) -> None:
+    """A torn or foreign answer is retried (then the listing fails, named), never read
+    as an empty page."""
+    with pytest.raises(errors.ServerError) as caught:
+        bucket_page(_Answer(content))
+    assert caught.value.request_id == "RID9"

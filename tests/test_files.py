@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -324,7 +325,7 @@ class CountingWrites:
             self.appends += 1
             real_write_all(fd, data)
 
-        def write_group(folder: Path, group: list[files._PendingFile]) -> None:
+        def write_group(folder: Path | str, group: list[files._PendingFile]) -> None:
             self.groups += 1
             real_group(folder, group)
 
@@ -410,8 +411,8 @@ async def test_one_failing_file_of_a_group_fails_alone(
     """The writer of the file that fails gets the error; the others' files are written."""
     real_replace = files._replace_sync
 
-    def replace(path: Path, data: bytes) -> None:
-        if path.name == "bad.json":
+    def replace(path: Path | str, data: bytes) -> None:
+        if Path(path).name == "bad.json":
             raise OSError(errno.EIO, "Input/output error")
         real_replace(path, data)
 
@@ -455,3 +456,130 @@ async def test_append_together_writes_each_log_its_own_lines_after_what_waits(
     await second.aclose()
     assert (tmp_path / "a.jsonl").read_bytes() == b'{"n": 0}\n{"n": 1}\n{"n": 2}\n'
     assert (tmp_path / "b.jsonl").read_bytes() == b'{"m": 1}\n'
+
+
+# -- a folder of files with an index line each (a backup's policies and index.jsonl)
+
+
+@pytest.mark.asyncio
+async def test_files_and_their_index_lines_share_one_hop_and_no_line_precedes_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 buckets recorded at once, every third without a file: each file exact, each
+    line once, in a handful of hops (files, one folder fsync, then the lines, together);
+    whenever index lines are written, the files they name are already in place."""
+    index_path = tmp_path / "index.jsonl"
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    counting = CountingWrites(monkeypatch)
+    log = await AppendLog.open(index_path, exclusive=True)
+    folder = AtomicFolder(policies, log)
+    real_write_all = files._write_all
+    early: list[str] = []
+
+    def write_all(fd: int, data: bytes) -> None:
+        if fd == log._fd:  # the index's own descriptor
+            for line in data.splitlines():
+                record = json.loads(line)
+                if record["file"] and not (policies / record["file"]).exists():
+                    early.append(record["file"])
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(files, "_write_all", write_all)
+
+    async def add(n: int) -> None:
+        name = None if n % 3 == 0 else f"b-{n}.json"
+        await folder.add(name, b"x" * n, line=json_line({"n": n, "file": name}))
+
+    async with anyio.create_task_group() as group:
+        for n in range(40):
+            group.start_soon(add, n)
+    await log.aclose()
+    lines = await read_jsonl(index_path)
+    assert sorted(r["n"] for r in lines) == list(range(40))
+    assert names(policies) == sorted(f"b-{n}.json" for n in range(40) if n % 3)
+    assert all((policies / f"b-{n}.json").read_bytes() == b"x" * n for n in range(40) if n % 3)
+    assert early == []
+    assert counting.groups <= 3
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_fails_keeps_its_line_out_of_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bucket whose file could not be written gets the error and no index line (so
+    a resumed backup does it again); the others of its group are recorded."""
+    real_replace = files._replace_sync
+
+    def replace(path: Path | str, data: bytes) -> None:
+        if Path(path).name == "bad.json":
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(path, data)
+
+    monkeypatch.setattr(files, "_replace_sync", replace)
+    log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
+    folder = AtomicFolder(tmp_path / "p", log)
+    (tmp_path / "p").mkdir()
+    results: dict[str, str] = {}
+
+    async def add(name: str) -> None:
+        try:
+            await folder.add(name, b"{}", line=json_line({"file": name}))
+        except OSError as exc:
+            results[name] = exc.strerror or ""
+        else:
+            results[name] = "ok"
+
+    async with anyio.create_task_group() as group:
+        for name in ("a.json", "bad.json", "c.json"):
+            group.start_soon(add, name)
+    await log.aclose()
+    assert results == {"a.json": "ok", "bad.json": "Input/output error", "c.json": "ok"}
+    assert sorted(r["file"] for r in await read_jsonl(tmp_path / "index.jsonl")) == [
+        "a.json",
+        "c.json",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_an_index_that_cannot_be_written_fails_every_bucket_of_its_group_and_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full on the index: no bucket is told it is recorded when its line is not."""
+    log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
+    folder = AtomicFolder(tmp_path, log)
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_write_all", disk_full)
+    outcomes: list[str] = []
+
+    async def add(n: int) -> None:
+        try:
+            await folder.add(None, b"", line=json_line({"n": n}))
+        except OSError:
+            outcomes.append("failed")
+        else:
+            outcomes.append("recorded")
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(add, n)
+    await add(10)
+    assert outcomes == ["failed"] * 11
+    await log.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_folder_without_index_takes_no_lines_and_names_stay_inside(
+    tmp_path: Path,
+) -> None:
+    """`add` needs the index it appends to, and a name is a file of this folder."""
+    with pytest.raises(ValueError, match="no index"):
+        await AtomicFolder(tmp_path).add("a.json", b"{}", line=b"{}")
+    log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
+    for name in ("../x.json", "", ".."):
+        with pytest.raises(ValueError, match="not a file name"):
+            await AtomicFolder(tmp_path, log).add(name, b"{}", line=b"{}")
+    await log.aclose()

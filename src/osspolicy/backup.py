@@ -18,6 +18,7 @@ the reader takes the LAST line's record, at the position of the first.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from .files import (
     AsyncClosing,
     AtomicFolder,
     iter_jsonl,
+    json_line,
     make_new_dir,
     make_private_dir,
     read_bytes,
@@ -202,7 +204,9 @@ class BackupWriter(AsyncClosing):
         self.folder = folder
         self.job_id = job_id
         self._index = index
-        self._policies = AtomicFolder(folder / POLICIES_DIR)
+        #: each policy file and then its index line, one thread hop per group of buckets
+        self._policies = AtomicFolder(folder / POLICIES_DIR, index)
+        self._policies_dir = str(folder / POLICIES_DIR)
         #: bucket -> had_policy, claimed before the first await of `add`; a bool per
         #: bucket, not its whole entry, so that 100,000 buckets stay a few MB
         self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
@@ -286,9 +290,6 @@ class BackupWriter(AsyncClosing):
         self._claimed[bucket] = body is not None
         self._adding.add(bucket)
         try:
-            path = self.policy_path(bucket)
-            if body is not None:
-                await self._policies.write(path, body)
             entry = BackupEntry(
                 bucket=bucket,
                 region=region,
@@ -298,13 +299,14 @@ class BackupWriter(AsyncClosing):
                 fetched_at=utc_timestamp(fetched_at),
                 account=account,
             )
-            await self._index.append_json(entry.to_record())
+            name = None if body is None else f"{bucket}.json"  # _policy_file's name
+            await self._policies.add(name, body or b"", line=json_line(entry.to_record()))
         except BaseException:
             del self._claimed[bucket]
             raise
         finally:
             self._adding.discard(bucket)
-        return str(path) if body is not None else None
+        return None if name is None else os.path.join(self._policies_dir, name)  # noqa: PTH118 - per bucket
 
     async def finish(
         self,

@@ -40,6 +40,12 @@ class Baseline:
     remove_sids: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # once, so that `desired` need not check every bucket's rendering again
+        check_placeholders(
+            self.document, BUILTIN_VARIABLES | set(self.variables), source=self.source
+        )
+
     @property
     def needs_account_id(self) -> bool:
         """Whether `${account_id}` is used (then the owner id is looked up once)."""
@@ -50,7 +56,7 @@ class Baseline:
     ) -> dict[str, Any] | None:
         """The policy this bucket should end with (None: no policy at all)."""
         values = {**self.variables, "bucket": bucket, "region": region, "account_id": account_id}
-        rendered = render(self.document, values, source=self.source)
+        rendered = render(self.document, values, source=self.source, checked=True)
         return desired_policy(current, rendered, self.mode, self.remove_sids)
 
     def body(self, desired: dict[str, Any]) -> bytes:

@@ -85,9 +85,15 @@ def _value_error(line_no: int, reason: str) -> Exception:
 # -- names ------------------------------------------------------------------------------
 
 
+def _temp_path(path: str) -> str:
+    head, name = os.path.split(path)
+    # str paths, not pathlib: these run per file of a backup (issue 15's profile)
+    return os.path.join(head, f".{name}{TEMP_MARKER}{secrets.token_hex(4)}")  # noqa: PTH118
+
+
 def temp_name_for(path: Path) -> Path:
     """A fresh temporary name beside `path`: `.<name>.tmp-<8 hex>`."""
-    return path.with_name(f".{path.name}{TEMP_MARKER}{secrets.token_hex(4)}")
+    return path.with_name(_temp_path(os.fspath(path)).rpartition(os.sep)[2])
 
 
 def is_temp_name(name: str) -> bool:
@@ -105,7 +111,7 @@ def is_temp_name(name: str) -> bool:
 # -- folders ----------------------------------------------------------------------------
 
 
-def _fsync_dir_sync(path: Path) -> None:
+def _fsync_dir_sync(path: Path | str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -203,19 +209,21 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _replace_sync(path: Path, data: bytes) -> None:
+def _replace_sync(path: Path | str, data: bytes) -> None:
     """Write `data` to a temporary file, fsync it and rename it over `path`."""
-    temp = temp_name_for(path)
-    fd = _private_opener(str(temp), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    path = os.fspath(path)
+    temp = _temp_path(path)
+    fd = _private_opener(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:
             _write_all(fd, data)
             _fsync(fd)
         finally:
             os.close(fd)
-        temp.replace(path)
+        os.replace(temp, path)  # noqa: PTH105 - str paths (see _temp_path)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)  # noqa: PTH108 - str paths (see _temp_path)
         raise
 
 
@@ -240,43 +248,68 @@ async def write_atomic(path: Path, data: bytes) -> None:
 
 @dataclass(slots=True, eq=False)
 class _PendingFile:
-    path: Path
+    #: the file's full path, or None for a line alone (a bucket without a file)
+    path: str | None
     data: bytes
+    #: the index line to append once the file is durable
+    line: bytes | None = None
     done: bool = False
     error: Exception | None = None
 
 
-def _write_group_sync(folder: Path, group: list[_PendingFile]) -> None:
+def _write_group_sync(folder: Path | str, group: list[_PendingFile]) -> None:
     """Replace each file of `group` (one failing does not stop the others), then fsync
     `folder` once for all of them."""
     replaced: list[_PendingFile] = []
     for item in group:
+        if item.path is None:
+            continue
         try:
             _replace_sync(item.path, item.data)
         except Exception as exc:  # handed to the waiter of this file
             item.error = exc
         else:
             replaced.append(item)
-    try:
-        _fsync_dir_sync(folder)
-    except OSError as exc:
-        for item in replaced:
-            item.error = exc
-    for item in group:
-        item.done = True
+    if replaced:
+        try:
+            _fsync_dir_sync(folder)
+        except OSError as exc:
+            for item in replaced:
+                item.error = exc
+
+
+def _commit_group_sync(
+    folder: Path | str, group: list[_PendingFile], fd: int | None, head: bytes
+) -> int:
+    """`_write_group_sync`, then (with `fd`, an index) `head` and the lines of the
+    entries whose file is durable appended and fsynced at once; the lines written."""
+    _write_group_sync(folder, group)
+    if fd is None:
+        return 0
+    lines = [item.line for item in group if item.error is None and item.line is not None]
+    if lines or head:
+        _write_all(fd, head + b"".join(lines))
+        _fsync(fd)
+    return len(lines)
 
 
 class AtomicFolder:
-    """Atomic whole-file writes into one folder, grouped: writes waiting for the one in
-    progress all go in the next thread hop, with one fsync of the folder between them.
+    """Atomic whole-file writes into one folder, grouped, each optionally followed by a
+    line in an index (`AppendLog`).
 
-    Each `write` returns once its own file is durable, or raises its own error, exactly
-    as `write_atomic` does; only the hop and the folder's fsync are shared. With 64
-    workers writing, this is what keeps the per-bucket cost of a backup down.
+    Writes waiting for the one in progress all go in the next thread hop: each file to a
+    temporary name, fsynced and renamed; the folder fsynced once; then the index lines
+    of the entries whose file is durable appended and fsynced at once. A line is never
+    on disk before its file. Each `write`/`add` returns once its own entry is durable, or
+    raises its own error, exactly as `write_atomic` and `AppendLog.append` would; only
+    the hop and the fsyncs are shared. With 64 workers writing, this is what keeps the
+    per-bucket cost of a backup down: one hop per group, not one per file and per line.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, index: AppendLog | None = None) -> None:
         self.folder = folder
+        self._folder = os.fspath(folder)
+        self._index = index
         self._pending: list[_PendingFile] = []
         self._lock = anyio.Lock()
 
@@ -284,20 +317,62 @@ class AtomicFolder:
         """Replace `path` (a file of this folder) with exactly `data`, durably."""
         if path.parent != self.folder:
             raise ValueError(f"{path} is not in {self.folder}")
-        item = _PendingFile(path, data)
+        await self._commit(_PendingFile(os.fspath(path), data))
+
+    async def add(self, name: str | None, data: bytes, *, line: bytes) -> None:
+        """Replace file `name` of this folder with exactly `data` (None: no file), then
+        append `line` to the index, both durably."""
+        if self._index is None:
+            raise ValueError("this folder has no index to add lines to")
+        if name is not None and (not name or os.sep in name or name in {".", ".."}):
+            raise ValueError(f"{name!r} is not a file name")
+        path = None if name is None else f"{self._folder}{os.sep}{name}"
+        await self._commit(_PendingFile(path, data, line if line.endswith(b"\n") else line + b"\n"))
+
+    async def _commit(self, item: _PendingFile) -> None:
         self._pending.append(item)
         with anyio.CancelScope(shield=True):  # never leave a write behind half done
             async with self._lock:
                 if not item.done:
                     group, self._pending = self._pending, []
-                    await anyio.to_thread.run_sync(_write_group_sync, self.folder, group)
+                    try:
+                        await self._write(group)
+                    except Exception as exc:
+                        for entry in group:
+                            entry.error = entry.error or exc
+                    finally:
+                        for entry in group:
+                            entry.done = True
         if item.error is not None:
             raise item.error
 
+    async def _write(self, group: list[_PendingFile]) -> None:
+        index = self._index
+        if index is None or not any(item.line is not None for item in group):
+            await anyio.to_thread.run_sync(_write_group_sync, self._folder, group)
+            return
+        async with index._lock:  # noqa: SLF001 - same module
+            # the index's own waiting lines go first; `_stage` raises if it failed or closed
+            fd, head, written, _ = index._stage(())  # noqa: SLF001 - same module
+            try:
+                lines = await anyio.to_thread.run_sync(
+                    _commit_group_sync, self._folder, group, fd, head
+                )
+            except Exception as exc:
+                index._failed = exc  # noqa: SLF001 - same module
+                raise
+            index._queued += lines  # noqa: SLF001 - same module
+            index._staged_done(written + lines, synced=True)  # noqa: SLF001 - same module
+
+
+#: one encoder for every compact line (json.dumps with options builds one per call)
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def _json_text(obj: object, *, indent: int | None) -> str:
-    separators = (",", ":") if indent is None else (",", ": ")
-    return json.dumps(obj, ensure_ascii=False, indent=indent, separators=separators)
+    if indent is None:
+        return _COMPACT.encode(obj)
+    return json.dumps(obj, ensure_ascii=False, indent=indent, separators=(",", ": "))
 
 
 def json_line(record: Mapping[str, Any]) -> bytes:

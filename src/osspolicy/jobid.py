@@ -6,8 +6,10 @@ it names the job's report folder and its backup folder. Job ids sort by start ti
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -54,6 +56,19 @@ def parse_job_id(text: str) -> JobId:
     return JobId(started, match["action"], match["suffix"])
 
 
+@functools.lru_cache(maxsize=4)
+def _second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def utc_timestamp(when: datetime | None = None) -> str:
-    """ISO-8601 UTC with milliseconds and a Z, e.g. `2026-11-23T01:45:01.123Z`."""
+    """ISO-8601 UTC with milliseconds and a Z, e.g. `2026-11-23T01:45:01.123Z`.
+
+    Now's is built from `time.time()` and a cached whole second: a backup stamps every
+    bucket, and `datetime.now().isoformat()` was a visible part of its CPU (issue 15).
+    """
+    if when is None:
+        now = time.time()
+        seconds = int(now)
+        return f"{_second(seconds)}.{min(int((now - seconds) * 1000), 999):03d}Z"
     return _utc(when).isoformat(timespec="milliseconds").replace("+00:00", "Z")

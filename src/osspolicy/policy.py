@@ -231,7 +231,7 @@ def _check_keys(mapping: Mapping[str, Any], known: tuple[str, ...], source: str,
 
 def serialize(doc: Mapping[str, Any]) -> bytes:
     """Return the body as it is sent: compact JSON in the given key order, UTF-8."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT.encode(doc).encode()
 
 
 def check_size(body: bytes, *, source: str) -> None:
@@ -261,10 +261,19 @@ def check_placeholders(doc: Mapping[str, Any], allowed: Iterable[str], *, source
 
 
 def render(
-    doc: Mapping[str, Any], variables: Mapping[str, str], *, source: str = "policy"
+    doc: Mapping[str, Any],
+    variables: Mapping[str, str],
+    *,
+    source: str = "policy",
+    checked: bool = False,
 ) -> dict[str, Any]:
-    """Return a copy of `doc` with every `${name}` replaced and every `$${` turned into `${`."""
-    check_placeholders(doc, variables, source=source)
+    """Return a copy of `doc` with every `${name}` replaced and every `$${` turned into `${`.
+
+    `checked`: the caller has run `check_placeholders(doc, variables)` already (a
+    baseline, once for all its buckets), so it is not run again per bucket.
+    """
+    if not checked:
+        check_placeholders(doc, variables, source=source)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -452,9 +461,16 @@ def _sorted_unique(items: Iterable[Any]) -> list[Any]:
     return [by_text[text] for text in sorted(by_text)]
 
 
+#: built once: json.dumps with options builds an encoder per call
+_SORTED_COMPACT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: the characters that make an fnmatch pattern more than a plain name
+_WILDCARD = re.compile(r"[*?\[]")
+
+
 def _dump(value: Any) -> str:  # noqa: ANN401 - any JSON value
     """Return the compact JSON text of `value` with sorted keys."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _SORTED_COMPACT.encode(value)
 
 
 # --- inspection: public grants (contracts §7) and foreign buckets -------------------------
@@ -533,6 +549,14 @@ def _narrow_network(value: object) -> bool:
     return network.prefixlen >= _MIN_PREFIX[network.version]
 
 
+def _bucket_matches(bucket: str, pattern: str) -> bool:
+    """`fnmatchcase`, with a plain name compared as it is: a rendered baseline names each
+    bucket itself, and fnmatch compiles (and caches) a regex per distinct pattern."""
+    if not _WILDCARD.search(pattern):
+        return bucket == pattern
+    return fnmatch.fnmatchcase(bucket, pattern)
+
+
 def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
     """Return the OSS Resources/NotResources naming a bucket other than `bucket`.
 
@@ -546,7 +570,7 @@ def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
                 parts = resource.split(":", 4)
                 if len(parts) == 5 and parts[:2] == ["acs", "oss"]:
                     pattern = parts[4].split("/", 1)[0]
-                    if not fnmatch.fnmatchcase(bucket, pattern):
+                    if not _bucket_matches(bucket, pattern):
                         found[resource] = None
     return list(found)
 
