@@ -60,6 +60,10 @@ BUCKETS = len(OWNERS) * len(REGIONS) * PER_ACCOUNT_AND_REGION
 DOMAIN = "emu.test"
 #: under the library's 15-minute stale window: every signing fetches a fresh token
 STS_DURATION_S = 600
+#: every request waits this long, so each job lasts over a second however fast the machine
+#: (300 buckets at concurrency 16: at least 19 rounds, 1.9 s): the aio engine refreshes
+#: credentials at most once a second, and a faster job would rightly use a single token
+LATENCY_MS = 100.0
 PREFIX = "reach-"
 SUBPROCESS_TIMEOUT_S = 300.0
 
@@ -226,6 +230,7 @@ def reach(
         hostname=f"oss-{{region}}.{DOMAIN}",
         tls=True,
         sts_duration_s=STS_DURATION_S,
+        latency_ms=LATENCY_MS,
         request_log_path=folder / "requests.jsonl",
     ) as emu:
         originals = {name: original_policy(name, i) for i, name in enumerate(layout)}
