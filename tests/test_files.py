@@ -6,9 +6,10 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import anyio
 import anyio.lowlevel
@@ -404,33 +405,50 @@ async def test_atomic_folder_groups_concurrent_files_and_keeps_each_whole(
     assert counting.groups <= 3
 
 
+def fail_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every whole-file write of a file called `name` fails with EIO (the others work)."""
+    real_replace = files._replace_sync
+
+    def replace(path: Path | str, data: bytes) -> None:
+        if Path(path).name == name:
+            raise OSError(errno.EIO, "Input/output error")
+        real_replace(path, data)
+
+    monkeypatch.setattr(files, "_replace_sync", replace)
+
+
+async def each_outcome(
+    write: Callable[[str], Awaitable[None]], file_names: Sequence[str]
+) -> dict[str, str]:
+    """Run `write` for every name at once: "ok", or its OSError's strerror (or text)."""
+    results: dict[str, str] = {}
+
+    async def one(name: str) -> None:
+        try:
+            await write(name)
+        except OSError as exc:
+            results[name] = exc.strerror or str(exc)
+        else:
+            results[name] = "ok"
+
+    async with anyio.create_task_group() as group:
+        for name in file_names:
+            group.start_soon(one, name)
+    return results
+
+
 @pytest.mark.asyncio
 async def test_one_failing_file_of_a_group_fails_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The writer of the file that fails gets the error; the others' files are written."""
-    real_replace = files._replace_sync
-
-    def replace(path: Path | str, data: bytes) -> None:
-        if Path(path).name == "bad.json":
-            raise OSError(errno.EIO, "Input/output error")
-        real_replace(path, data)
-
-    monkeypatch.setattr(files, "_replace_sync", replace)
+    fail_writing(monkeypatch, "bad.json")
     folder = AtomicFolder(tmp_path)
-    results: dict[str, str] = {}
 
     async def write(name: str) -> None:
-        try:
-            await folder.write(tmp_path / name, name.encode())
-        except OSError as exc:
-            results[name] = exc.strerror or ""
-        else:
-            results[name] = "ok"
+        await folder.write(tmp_path / name, name.encode())
 
-    async with anyio.create_task_group() as group:
-        for name in ("a.json", "bad.json", "c.json"):
-            group.start_soon(write, name)
+    results = await each_outcome(write, ("a.json", "bad.json", "c.json"))
     assert results == {"a.json": "ok", "bad.json": "Input/output error", "c.json": "ok"}
     assert names(tmp_path) == ["a.json", "c.json"]
 
@@ -509,30 +527,15 @@ async def test_a_file_that_fails_keeps_its_line_out_of_the_index(
 ) -> None:
     """The bucket whose file could not be written gets the error and no index line (so
     a resumed backup does it again); the others of its group are recorded."""
-    real_replace = files._replace_sync
-
-    def replace(path: Path | str, data: bytes) -> None:
-        if Path(path).name == "bad.json":
-            raise OSError(errno.EIO, "Input/output error")
-        real_replace(path, data)
-
-    monkeypatch.setattr(files, "_replace_sync", replace)
+    fail_writing(monkeypatch, "bad.json")
     log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
     folder = AtomicFolder(tmp_path / "p", log)
     (tmp_path / "p").mkdir()
-    results: dict[str, str] = {}
 
     async def add(name: str) -> None:
-        try:
-            await folder.add(name, b"{}", line=json_line({"file": name}))
-        except OSError as exc:
-            results[name] = exc.strerror or ""
-        else:
-            results[name] = "ok"
+        await folder.add(name, b"{}", line=json_line({"file": name}))
 
-    async with anyio.create_task_group() as group:
-        for name in ("a.json", "bad.json", "c.json"):
-            group.start_soon(add, name)
+    results = await each_outcome(add, ("a.json", "bad.json", "c.json"))
     await log.aclose()
     assert results == {"a.json": "ok", "bad.json": "Input/output error", "c.json": "ok"}
     assert sorted(r["file"] for r in await read_jsonl(tmp_path / "index.jsonl")) == [
@@ -548,26 +551,16 @@ async def test_an_index_that_cannot_be_written_fails_every_bucket_of_its_group_a
     """Disk full on the index: no bucket is told it is recorded when its line is not."""
     log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
     folder = AtomicFolder(tmp_path, log)
+    no_space = OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(files, "_write_all", mock.Mock(side_effect=no_space))
 
-    def disk_full(fd: int, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    async def add(name: str) -> None:
+        await folder.add(None, b"", line=json_line({"n": name}))
 
-    monkeypatch.setattr(files, "_write_all", disk_full)
-    outcomes: list[str] = []
-
-    async def add(n: int) -> None:
-        try:
-            await folder.add(None, b"", line=json_line({"n": n}))
-        except OSError:
-            outcomes.append("failed")
-        else:
-            outcomes.append("recorded")
-
-    async with anyio.create_task_group() as group:
-        for n in range(10):
-            group.start_soon(add, n)
-    await add(10)
-    assert outcomes == ["failed"] * 11
+    first = await each_outcome(add, [str(n) for n in range(10)])
+    after = await each_outcome(add, ["10"])
+    assert first == {str(n): "No space left on device" for n in range(10)}
+    assert after["10"].startswith("an earlier append to")  # and the ones after it fail too
     await log.aclose()
 
 
