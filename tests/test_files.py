@@ -507,7 +507,8 @@ async def test_files_and_their_index_lines_share_one_hop_and_no_line_precedes_it
 
     async def add(n: int) -> None:
         name = None if n % 3 == 0 else f"b-{n}.json"
-        await folder.add(name, b"x" * n, line=json_line({"n": n, "file": name}))
+        path = await folder.add(name, b"x" * n, line=json_line({"n": n, "file": name}))
+        assert path == (None if name is None else str(policies / name))
 
     async with anyio.create_task_group() as group:
         for n in range(40):

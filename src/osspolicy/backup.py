@@ -18,7 +18,6 @@ the reader takes the LAST line's record, at the position of the first.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -206,7 +205,6 @@ class BackupWriter(AsyncClosing):
         self._index = index
         #: each policy file and then its index line, one thread hop per group of buckets
         self._policies = AtomicFolder(folder / POLICIES_DIR, index)
-        self._policies_dir = str(folder / POLICIES_DIR)
         #: bucket -> had_policy, claimed before the first await of `add`; a bool per
         #: bucket, not its whole entry, so that 100,000 buckets stay a few MB
         self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
@@ -300,13 +298,13 @@ class BackupWriter(AsyncClosing):
                 account=account,
             )
             name = None if body is None else f"{bucket}.json"  # _policy_file's name
-            await self._policies.add(name, body or b"", line=json_line(entry.to_record()))
+            path = await self._policies.add(name, body or b"", line=json_line(entry.to_record()))
         except BaseException:
             del self._claimed[bucket]
             raise
         finally:
             self._adding.discard(bucket)
-        return None if name is None else os.path.join(self._policies_dir, name)  # noqa: PTH118 - per bucket
+        return path
 
     async def finish(
         self,

@@ -319,15 +319,16 @@ class AtomicFolder:
             raise ValueError(f"{path} is not in {self.folder}")
         await self._commit(_PendingFile(os.fspath(path), data))
 
-    async def add(self, name: str | None, data: bytes, *, line: bytes) -> None:
+    async def add(self, name: str | None, data: bytes, *, line: bytes) -> str | None:
         """Replace file `name` of this folder with exactly `data` (None: no file), then
-        append `line` to the index, both durably."""
+        append `line` to the index, both durably; the file's path (None: no file)."""
         if self._index is None:
             raise ValueError("this folder has no index to add lines to")
         if name is not None and (not name or os.sep in name or name in {".", ".."}):
             raise ValueError(f"{name!r} is not a file name")
         path = None if name is None else f"{self._folder}{os.sep}{name}"
         await self._commit(_PendingFile(path, data, line if line.endswith(b"\n") else line + b"\n"))
+        return path
 
     async def _commit(self, item: _PendingFile) -> None:
         self._pending.append(item)
