@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import alibabacloud_oss_v2 as oss
 import yaml
 
 from osspolicy.emulator import Emulator
@@ -366,3 +367,15 @@ class JobProcess:
         )
         assert_no_secret(self.emu, run)
         return run
+
+
+def sdk_client(emu: Emulator) -> oss.Client:
+    """A plain SDK client of the emulator's account: someone changing buckets by hand
+    (or writing meanwhile), outside any job."""
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        emu.access_key_id, emu.access_key_secret
+    )
+    cfg.region = emu.region
+    cfg.endpoint = emu.endpoint
+    return oss.Client(cfg)

@@ -35,6 +35,7 @@ from .e2e_helpers import (
     read_jsonl,
     records_by_bucket,
     run_cli,
+    sdk_client,
     seed_mix,
     snapshot_index,
     write_manifest,
@@ -310,17 +311,6 @@ def test_rollback_of_a_job_that_changed_nothing_exits_0_and_writes_nothing(
 # -- changes by hand, through the SDK ------------------------------------------------------
 
 
-def sdk(emu: Emulator) -> oss.Client:
-    """A plain SDK client of the emulator: how someone changes a bucket by hand."""
-    cfg = oss.config.load_default()
-    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-        emu.access_key_id, emu.access_key_secret
-    )
-    cfg.region = emu.region
-    cfg.endpoint = emu.endpoint
-    return oss.Client(cfg)
-
-
 def put_by_hand(client: oss.Client, bucket: str, doc: dict[str, Any]) -> None:
     client.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=bucket, body=json.dumps(doc)))
 
@@ -385,7 +375,7 @@ def test_plan_after_apply_says_no_changes_then_shows_exactly_the_hand_made_ones(
 
     with_policy = [n for n in names if originals[n] is not None]
     created, modified = with_policy[0], with_policy[1:3]
-    client = sdk(emu)
+    client = sdk_client(emu)
     delete_by_hand(client, created)  # apply puts the baseline back: a create
     put_by_hand(client, modified[0], json.loads(OTHER_POLICY))  # baseline gone: a modify
     changed = policy_doc(emu, modified[1])
@@ -434,7 +424,7 @@ def test_check_reports_exactly_the_buckets_that_drifted_by_the_rule_of_each_kind
     # buckets with the baseline statement and at least one other
     rich = [n for n in names if len(policy_doc(emu, n)["Statement"]) >= 2][:20]
     assert len(rich) == 20
-    client = sdk(emu)
+    client = sdk_client(emu)
     matter, reordered = rich[:15], rich[15:]
     for position, bucket in enumerate(matter):
         doc = policy_doc(emu, bucket)

@@ -48,6 +48,7 @@ from .e2e_helpers import (
     read_jsonl,
     records_by_bucket,
     run_cli,
+    sdk_client,
     seed_mix,
     write_manifest,
 )
@@ -109,17 +110,6 @@ def records(folder: Path) -> dict[str, Mapping[str, Any]]:
 def summary(folder: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     return data
-
-
-def sdk_client(emu: Emulator) -> oss.Client:
-    """A real SDK client of the emulator's account: someone else writing meanwhile."""
-    cfg = oss.config.load_default()
-    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
-        emu.access_key_id, emu.access_key_secret
-    )
-    cfg.region = emu.region
-    cfg.endpoint = emu.endpoint
-    return oss.Client(cfg)
 
 
 def someone_elses_policy(bucket: str) -> bytes:
