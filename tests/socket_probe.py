@@ -1,11 +1,13 @@
 """Run one job in this process and count its open sockets and file descriptors as it goes.
 
 `python -m tests.socket_probe MANIFEST.yaml` runs the job with `run_job` and prints one
-JSON object: the job's `--json` summary plus `peak_sockets` and `peak_fds`, the most
-sockets and file descriptors this process had open at once, and `connects`, the
-connections it opened. Counting is by event, not by clock: every `socket.connect` (both
-urllib3 and asyncio connect through it) is followed by a count of `/proc/self/fd`, so
-the peak is seen the moment a connection makes it.
+JSON object: the job's `--json` summary plus `peak_sockets`, the most connection sockets
+the job had open at once (the sockets the process already held when the job started,
+such as the event loop's own self-pipe socketpair, left out), `peak_fds`, the most file
+descriptors of the process, and `connects`, the connections it opened. Counting is by
+event, not by clock: every `socket.connect` (both urllib3 and asyncio connect through
+it) is followed by a count of `/proc/self/fd`, so the peak is seen the moment a
+connection makes it.
 
 Run it with `tests/resolver.subprocess_env(...)` (test names resolve to 127.0.0.1) and,
 to prove a bound on descriptors, under `resource.setrlimit(RLIMIT_NOFILE, ...)`.
@@ -33,9 +35,13 @@ class _Counter:
 
     def __init__(self) -> None:
         self.peak_sockets = self.peak_fds = self.connects = 0
+        #: sockets open before the job's first connect (the event loop's self-pipe)
+        self.base_sockets = 0
         self._lock = threading.Lock()
 
-    def sample(self) -> None:
+    @staticmethod
+    def count() -> tuple[int, int]:
+        """The process's open sockets and descriptors, now."""
         sockets = fds = 0
         for entry in _FD_DIR.iterdir():
             try:
@@ -44,6 +50,11 @@ class _Counter:
                 continue
             fds += 1
             sockets += target.startswith("socket:")
+        return sockets, fds
+
+    def sample(self) -> None:
+        sockets, fds = self.count()
+        sockets -= self.base_sockets
         with self._lock:
             self.connects += 1
             self.peak_sockets = max(self.peak_sockets, sockets)
@@ -69,6 +80,7 @@ def main() -> None:
     _count_connects(counter)
 
     async def job() -> JobRun:
+        counter.base_sockets, _ = counter.count()  # the running loop's own sockets
         return await run_job(manifest, RunOptions())
 
     run = anyio.run(job)
