@@ -6,7 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+# the unit tests: no end-to-end job module, no run of the docs, no wheel build
+UNIT   := --ignore-glob='*_e2e.py' --ignore=tests/test_docs.py --ignore=tests/test_wheel.py \
+          --ignore=tests/live --ignore=tests/test_live_suite.py
+# the lowest versions pyproject.toml allows for our direct dependencies (uv's
+# lowest-direct resolution), in a venv of their own
+LOWEST := .venv-lowest
+
+.PHONY: demo test test-fast test-lowest lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +36,22 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+test-fast: $(STAMP)
+	$(BIN)/pytest -q $(UNIT)
+
+# do the floors in pyproject.toml hold? The unit tests, plus the aio engine's connection
+# pool (it subclasses aiohttp's connector), on the oldest allowed direct dependencies
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet uv
+	$(LOWEST)/bin/uv pip install --quiet --python $(LOWEST)/bin/python \
+	    --resolution lowest-direct -e '.[dev]'
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(UNIT)
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/test_connections_e2e.py
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache
