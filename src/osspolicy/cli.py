@@ -40,7 +40,8 @@ from .history import BackupState, list_jobs, show_job
 from .job import JobRun, RunOptions, check_job, run_job
 from .manifest import Manifest, load_manifest, parse_manifest
 from .report import CHANGE_KINDS, MANIFEST_NAME, SUMMARY_NAME, Summary
-from .results import Result
+from .results import Outcome, Result
+from .resumed import resumed
 from .rollback import rollback_manifest
 from .schema import schema_json, schema_markdown
 
@@ -207,6 +208,8 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     failures with code and message, wall time and rate (`-q`: only the last line;
     `-v`: every failure and skip the summary lists)."""
     summary = run.summary
+    for warning in summary.extra.get("warnings", ()):  # e.g. a resume's new endpoint
+        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
     if _State.verbosity < 0:
         console.print(_result_line(run), markup=False)
         return
@@ -260,14 +263,28 @@ def _result_line(run: JobRun) -> str:
 
 
 def _resume_hint(run: JobRun, manifest: str) -> str | None:
-    """The exact command that finishes a job which left targets to do, or None."""
+    """The exact command that finishes a job which left targets to do, or None (a
+    `conflict` is not one: resume would not write it, contracts §15)."""
     summary = run.summary
-    left = summary.failed + summary.skipped
+    left = summary.failed + summary.skipped - summary.counts.get(Outcome.CONFLICT, 0)
     stopped = run.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in summary.extra
     if run.action in {"plan", "check", "status"} or not (left or stopped):
         return None
     extra = " --allow-incomplete" if run.action == "rollback" else ""
     return f"resume it with: osspolicy run {manifest} --resume {run.job_id}{extra}"
+
+
+def _replan_hint(run: JobRun, manifest: str) -> str | None:
+    """What to do about the buckets a job kept as `conflict` with its plan: plan again."""
+    conflicts = run.summary.counts.get(Outcome.CONFLICT, 0)
+    plan = run.summary.extra.get("plan")
+    if not conflicts or plan is None:
+        return None
+    buckets = "1 bucket" if conflicts == 1 else f"{conflicts} buckets"
+    return (
+        f"{buckets} changed since plan {plan} and kept as they are (a resume will not "
+        f"write them): plan again with: osspolicy plan {manifest}"
+    )
 
 
 def _render_changes(run: JobRun, console: Console) -> None:
@@ -395,6 +412,9 @@ def _execute(
 ) -> int:
     console = err if as_json else out  # with --json, stdout holds only the JSON object
     if not yes and _writes(manifest, options):
+        if options.resume is not None:  # ask about the job that was started (its plan)
+            continuing = anyio.run(resumed, manifest, options)
+            manifest, options = continuing.manifest, continuing.options
         confirmed = (
             _confirm(manifest, options, source, console)
             if options.plan is None
@@ -406,8 +426,9 @@ def _execute(
     result = anyio.run(_run_with_progress, manifest, options, source)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
-    if (hint := _resume_hint(result, kept)) is not None:
-        err.print(hint, markup=False, soft_wrap=True)
+    for hint in (_replan_hint(result, kept), _resume_hint(result, kept)):
+        if hint is not None:
+            err.print(hint, markup=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     return result.exit_code
@@ -492,6 +513,12 @@ def _resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
+def _overridden(**flags: object) -> tuple[str, ...]:
+    """The manifest keys the flags given set (`connection.endpoint` for `--endpoint`),
+    so that a resume tells them from the manifest's own values."""
+    return tuple(f"connection.{name}" for name, value in flags.items() if value is not None)
+
+
 @app.command("run")
 def _run(
     job: JobFile,
@@ -547,6 +574,7 @@ def _run(
         allow_incomplete=allow_incomplete,
         skip_damaged=skip_damaged,
         plan=plan,
+        overrides=_overridden(endpoint=endpoint, region=region),
     )
     return _execute(manifest, options, str(job), as_json=as_json, yes=yes)
 

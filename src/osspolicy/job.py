@@ -57,6 +57,7 @@ from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
+from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
 from .safety import Safety, SavedPlan
@@ -97,6 +98,9 @@ class RunOptions:
     plan: str | None = None
     #: read each target's policy, public grant and Block Public Access (`osspolicy status`)
     status: bool = False
+    #: the manifest keys flags set now (`connection.endpoint` for `--endpoint`): a resume
+    #: tells them from the manifest's own values (contracts §5, `resumed.py`)
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +329,7 @@ async def _open_folders(
             job_id=job_id,
             action=action.name,
             outcome=outcome,
+            started_with=started_with(options),
         )
         stack.push_async_callback(journal.aclose)
         return _Folders(job_id, folder, report, journal, set(), resumed=False)
@@ -402,6 +407,10 @@ async def run_job(
     found when the backend is made, also before any request. Then, whatever the
     action: folders → targets → engine(step) → sink → finish.
     """
+    warnings: tuple[str, ...] = ()
+    if options.resume is not None and not (options.dry_run or options.check):
+        continuing = await resumed(manifest, options)
+        manifest, options, warnings = continuing.manifest, continuing.options, continuing.warnings
     checked = await check_job(manifest, options, source=source)
     action = action_for(
         manifest,
@@ -453,7 +462,11 @@ async def run_job(
             prepared,
             interrupted=watcher.exit_code,
             listing_error=listing.error,
-            extra={"max_in_flight": engine.stats.max_in_flight, **safety.summary_extra()},
+            extra={
+                "max_in_flight": engine.stats.max_in_flight,
+                **safety.summary_extra(),
+                **({"warnings": list(warnings)} if warnings else {}),
+            },
             folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,
         )

@@ -13,9 +13,11 @@ A torn last line is ignored. A job may be resumed with the same effective manife
 sha256) while it has a target without a success record (contracts §5): its journal does
 not end with a `finished` line (interrupted, or its listing failed), or that line counts
 `pending` targets (failed, conflict, skipped). Targets with a success record are
-skipped; every other one runs again. Call `mark_finished` only when every target the
-job knows of got its record and the listing ran through: a job stopped by a signal, or
-whose listing failed, stays resumable and will list again.
+skipped; every other one runs again, except a `conflict` of a job bound to a plan (its
+header's `started_with` names the plan): that record is final, as a success is.
+Call `mark_finished` only when every target the job knows of got its record and the
+listing ran through: a job stopped by a signal, or whose listing failed, stays
+resumable and will list again.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .files import (
 )
 from .jobid import parse_job_id, utc_timestamp
 from .manifest import differing_keys
-from .results import Result
+from .results import Outcome, Result
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
@@ -63,6 +65,8 @@ class JournalHeader:
     started_at: str | None = None
     #: what the hash covers (`manifest.outcome_fields`), to name the keys that differ
     outcome: Mapping[str, Any] | None = None
+    #: how the job was started, which its resume keeps (`resumed.started_with`)
+    started_with: Mapping[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """The header line's JSON object."""
@@ -73,7 +77,16 @@ class JournalHeader:
             "action": self.action,
             "started_at": self.started_at,
             "outcome": self.outcome,
+            "started_with": self.started_with,
         }
+
+    @property
+    def plan(self) -> str | None:
+        """The plan the job is bound to (`--plan`, or the one its prompt showed): its
+        `conflict` records are final, never run again (contracts §5)."""
+        options = (self.started_with or {}).get("options")
+        plan = options.get("plan") if isinstance(options, dict) else None
+        return plan if isinstance(plan, str) else None
 
     def differing(self, outcome: Mapping[str, Any] | None) -> list[str]:
         """The keys of `outcome` that differ from the job's (empty when unknown)."""
@@ -90,13 +103,14 @@ class JournalHeader:
         if not isinstance(job_id, str) or not isinstance(sha, str):
             return None
         action, started = record.get("action"), record.get("started_at")
-        outcome = record.get("outcome")
+        outcome, started_with = record.get("outcome"), record.get("started_with")
         return cls(
             job_id,
             sha,
             action if isinstance(action, str) else None,
             started if isinstance(started, str) else None,
             outcome if isinstance(outcome, dict) else None,
+            started_with if isinstance(started_with, dict) else None,
         )
 
 
@@ -110,9 +124,15 @@ def _has_pending(finished: Mapping[str, Any]) -> bool:
     return bool(pending) if isinstance(pending, int) else finished.get("exit_code") != 0
 
 
-def _note(result: Result, done: set[str], pending: set[str]) -> None:
-    """Track `result`: a success is done; anything else is pending until one is."""
-    if result.succeeded:
+def _final(result: Result, *, bound: bool) -> bool:
+    """Whether `result` is the target's last record: a success, or a `conflict` of a job
+    bound to a plan (resume never writes what no plan showed)."""
+    return result.succeeded or (bound and result.outcome is Outcome.CONFLICT)
+
+
+def _note(result: Result, done: set[str], pending: set[str], *, bound: bool = False) -> None:
+    """Track `result`: a final record is done; anything else is pending until one is."""
+    if _final(result, bound=bound):
         done.add(result.bucket)
         pending.discard(result.bucket)
     else:
@@ -185,10 +205,13 @@ class Journal(AsyncClosing):
         action: str | None = None,
         outcome: Mapping[str, Any] | None = None,
         fsync_every: int = _FSYNC_EVERY,
+        started_with: Mapping[str, Any] | None = None,
     ) -> Journal:
         """Start a new journal at `path` (which must not exist) with its header, fsynced."""
         await make_private_dir(path.parent)
-        header = JournalHeader(job_id, manifest_sha256, action, utc_timestamp(), outcome)
+        header = JournalHeader(
+            job_id, manifest_sha256, action, utc_timestamp(), outcome, started_with
+        )
         log = await AppendLog.open(path, exclusive=True, fsync_every=fsync_every)
         await log.append_json(header.to_record())
         await log.flush()
@@ -219,25 +242,32 @@ class Journal(AsyncClosing):
         done: set[str] = set()
         pending: set[str] = set()
         finished: Mapping[str, Any] | None = None
+        bound = False
         async with aclosing(_lines(path)) as lines:
             async for line_no, record in lines:
                 if line_no == 1:
                     header = JournalHeader.from_record(record)
                     if header is None:
                         break
+                    bound = header.plan is not None
                     continue
                 finished = record if _is_finished_line(record) else None
                 if finished is None:
-                    _note(_result(path, line_no, record), done, pending)
+                    _note(_result(path, line_no, record), done, pending, bound=bound)
         if header is None:
             raise ConfigError(
                 "does not start with a journal header line", place=str(path), hint=_DAMAGED_HINT
             )
         if finished is not None and not pending:
+            kept = f" or kept as a conflict with plan {header.plan}" if header.plan else ""
             raise ConfigError(
-                f"job {header.job_id} finished with every target done (exit code "
+                f"job {header.job_id} finished with every target done{kept} (exit code "
                 f"{finished.get('exit_code')}); there is nothing to resume",
-                hint="run without --resume to start a new job",
+                hint=(
+                    "plan again to see what changed, and run that plan"
+                    if kept
+                    else "run without --resume to start a new job"
+                ),
             )
         if header.manifest_sha256 != manifest_sha256:
             keys = header.differing(outcome)
@@ -273,8 +303,9 @@ class Journal(AsyncClosing):
 
     def noted(self, results: Iterable[Result]) -> None:
         """Count records whose lines were appended (done and pending buckets)."""
+        bound = self.header.plan is not None
         for result in results:
-            _note(result, self._done, self._pending)
+            _note(result, self._done, self._pending, bound=bound)
 
     async def mark_finished(self, exit_code: int) -> None:
         """Write the run's final line: every known target has its record and the listing
@@ -291,7 +322,8 @@ class Journal(AsyncClosing):
         self._finished = True
 
     def done_buckets(self) -> set[str]:
-        """Buckets with a success record: a resumed job skips them."""
+        """Buckets with a final record (a success, or a conflict with the job's plan): a
+        resumed job skips them."""
         return set(self._done)
 
     @property
@@ -310,10 +342,11 @@ class Journal(AsyncClosing):
             ]
 
     async def done_results(self) -> list[Result]:
-        """The last success record of each done bucket: what a resumed report carries."""
+        """The last final record of each done bucket: what a resumed report carries."""
+        bound = self.header.plan is not None
         latest: dict[str, Result] = {}
         for result in await self.records():
-            if result.succeeded:
+            if _final(result, bound=bound):
                 latest[result.bucket] = result
         return list(latest.values())
 

@@ -17,6 +17,7 @@ every target has its record and `--resume` can carry on once the cause is fixed.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,11 @@ import anyio
 
 from .engine import Engine
 from .errors import BackendError, ConfigError
-from .files import iter_jsonl
+from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
+from .files import iter_jsonl, read_jsonl_ends
 from .journal import JOURNAL_NAME, JournalHeader
 from .operations import Decider, Decision, Done, Step, WriteGate, failure, skipped
-from .report import JSONL_NAME
+from .report import JSONL_NAME, SUMMARY_NAME
 from .results import SUCCESS_OUTCOMES, Change, Outcome, Result, Target
 from .retry import Tries
 
@@ -213,17 +215,14 @@ class SavedPlan:
                 f"plan {job_id} was made from another manifest (or another version of it)",
                 hint="plan this manifest again and run that plan",
             )
+        if (unfinished := await _unfinished(folder, job_id)) is not None:
+            raise ConfigError(unfinished, hint="plan this manifest again and run that plan")
         changes: dict[str, PlannedChange] = {}
         async for record in iter_jsonl(folder / JSONL_NAME):
             result = Result.from_record(record)
             target = Target(result.bucket, result.region, result.account)
             changes[result.bucket] = PlannedChange(
                 target, result.outcome, result.change, result.read_sha256
-            )
-        if not await anyio.Path(folder / "summary.json").is_file():
-            raise ConfigError(
-                f"plan {job_id} did not finish; it may not show every bucket",
-                hint="plan this manifest again and run that plan",
             )
         return cls(job_id, changes)
 
@@ -266,6 +265,30 @@ class SavedPlan:
                 "(plan again to see the change)"
             ),
         )
+
+
+async def _unfinished(folder: Path, job_id: str) -> str | None:
+    """Why the plan in `folder` is not whole (None when it is): a plan shows every
+    bucket only when it ran through: its journal ends with the `finished` line that a
+    job whose listing failed, or that was interrupted, never gets (`job._finish`), and
+    its `summary.json` (written after that line) is there."""
+    try:
+        _, last = await read_jsonl_ends(folder / JOURNAL_NAME)
+    except OSError:
+        last = None
+    try:
+        summary = json.loads(await anyio.Path(folder / SUMMARY_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        summary = None
+    if not isinstance(summary, dict):
+        return f"plan {job_id} did not finish; it may not show every bucket"
+    if last is not None and last.get("finished") is True:
+        return None
+    if summary.get("exit_code") in {EXIT_SIGINT, EXIT_SIGTERM}:
+        return f"plan {job_id} was interrupted; it does not show every bucket"
+    if "targets_error" in summary:
+        return f"plan {job_id}: {summary['targets_error']}; it does not show every bucket"
+    return f"plan {job_id} did not finish; it may not show every bucket"
 
 
 class Threshold:
