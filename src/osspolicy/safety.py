@@ -141,8 +141,9 @@ class Canary:
     async def _read_back(self, target: Target, tries: Tries, done: Done, decide: Decider) -> Done:
         try:
             again = await decide(target, tries)
-        except (BackendError, ConfigError, OSError) as exc:
-            return failure(exc) or Done(Outcome.FAILED)
+        except (BackendError, ConfigError, OSError) as exc:  # the write went: keep its after
+            failed = failure(exc) or Done(Outcome.FAILED)
+            return dataclasses.replace(failed, sha256_after=done.sha256_after)
         if again.change is Change.NONE:
             return done
         return dataclasses.replace(
