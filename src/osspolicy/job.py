@@ -58,7 +58,7 @@ from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
 from .retry import RetryConfig, Sleep, Tries
-from .rollback import WRITING_ACTIONS
+from .rollback import WRITING_ACTIONS, later_changes
 from .safety import Safety, SavedPlan
 from .targets import check_targets, matches, named_in
 
@@ -97,6 +97,8 @@ class RunOptions:
     plan: str | None = None
     #: read each target's policy, public grant and Block Public Access (`osspolicy status`)
     status: bool = False
+    #: a rollback overwrites buckets changed since the job it undoes (contracts §15)
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,8 @@ async def check_job(
         allow_empty=options.rollback,  # a snapshot of a job that changed nothing
     )
     damaged = await backup.verify(skip_damaged=options.skip_damaged)
-    return Checked(backup=backup, settled=await _settled(manifest, backup, damaged))
+    later = await later_changes(manifest, force=options.force) if options.rollback else None
+    return Checked(backup=backup, settled=await _settled(manifest, backup, damaged), later=later)
 
 
 async def _settled(

@@ -20,7 +20,9 @@ Every record of a write step says what the bucket is at after it (`sha256_after`
 contracts §15): the sha256 of the bytes sent, or meant to be sent when the write
 failed; null after a delete; the bytes already there when `unchanged`. A record of a
 bucket the step never tried to write (blocked, refused, a read that failed) does not
-carry it.
+carry it. A decider may also find a bucket that must not be written (`conflict`: a
+rollback's bucket changed since the job it undoes); that is a `conflict` record, in a
+run and in its plan alike.
 """
 
 from __future__ import annotations
@@ -238,6 +240,9 @@ class Decision:
     parsed: bool = False
     public: tuple[str, ...] = ()
     note: str | None = None
+    #: why this bucket must not be written although it needs a change (its `conflict`
+    #: record's message); None: it may be
+    conflict: str | None = None
 
     @property
     def had_policy(self) -> bool:
@@ -427,6 +432,8 @@ def write_step(
         change = decision.change
         if change is Change.NONE:
             return decision.done(Outcome.UNCHANGED, sha256_after=decision.sha256_after)
+        if decision.conflict is not None:
+            return _conflict(decision)
         blocked = await _blocked(backend, tries, target, decision)
         if blocked:
             return decision.done(
@@ -478,6 +485,13 @@ def _failed_write(sent: Done, exc: BackendError | ConfigError | OSError) -> Done
     return dataclasses.replace(failed, sha256_after=sent.sha256_after)
 
 
+def _conflict(decision: Decision) -> Done:
+    """The `conflict` record of a bucket its decider says must not be written."""
+    return decision.done(
+        Outcome.CONFLICT, error_code="ChangedSince", error_message=decision.conflict
+    )
+
+
 def plan_step(backend: Backend, decide: Decider) -> Step:
     """A plan: what the write would be, with the diff; nothing is sent but reads.
 
@@ -490,6 +504,8 @@ def plan_step(backend: Backend, decide: Decider) -> Step:
         decision = await decide(target, tries)
         if decision.change is Change.NONE:
             return decision.done(Outcome.UNCHANGED)
+        if decision.conflict is not None:  # a run would not write it either
+            return _conflict(decision)
         blocked = await _blocked(backend, tries, target, decision)
         return decision.done(
             Outcome.PLANNED,

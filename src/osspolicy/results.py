@@ -12,6 +12,7 @@ __all__ = (
     "DEFAULT_ACCOUNT",
     "DRIFT_OUTCOMES",
     "FAILURE_OUTCOMES",
+    "OVERWRITE",
     "SUCCESS_OUTCOMES",
     "UNKNOWN",
     "After",
@@ -25,6 +26,8 @@ __all__ = (
 
 #: the account of a job without `accounts:` (contracts §10)
 DEFAULT_ACCOUNT = "default"
+#: how a record's note starts when its write overwrites a later change (rollback --force)
+OVERWRITE = "overwrite"
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,7 +247,8 @@ class SavedPlan:
                 note="plan",
             )
             for bucket, planned in self._changes.items()
-            if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED}
+            # a conflict the plan showed (a rollback's later change) is decided again
+            if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED, Outcome.CONFLICT}
         }
 
     async def admit(self, target: Target, decision: Decision) -> Done | None:
