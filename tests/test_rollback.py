@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from osspolicy.backends.memory import MemoryBackend
 from osspolicy.errors import ConfigError
 from osspolicy.manifest import Manifest, parse_manifest
 from osspolicy.operations import BackupBytes, Done, perform, plan_step, restore_decider, write_step
+from osspolicy.report import ReportWriter
 from osspolicy.results import After, Change, Outcome, Result, Target
 from osspolicy.retry import RetryConfig, Tries
 from osspolicy.rollback import LaterChanges, later_changes
@@ -23,6 +25,7 @@ JOB = "20261123T014501Z-apply-3f9a"
 BEFORE = b'{"Version":"1","Statement":[]}  '  # the snapshot's bytes
 LEFT = b'{"Version": "1", "Statement": ["left by the job"]}'  # what the job left
 BY_HAND = b'{"Version": "1", "Statement": ["edited by hand"]}'
+START = datetime(2026, 11, 23, 1, 45, 2, tzinfo=UTC)
 
 
 def sha(body: bytes) -> str:
@@ -247,3 +250,35 @@ async def test_a_journal_damaged_in_the_middle_is_one_line_naming_it(tmp_path: P
 
     with pytest.raises(ConfigError, match=r"journal.jsonl line 2"):
         await later_changes(rollback_of(tmp_path))
+
+
+@pytest.mark.asyncio
+async def test_the_summary_lists_the_buckets_a_forced_rollback_overwrites(tmp_path: Path) -> None:
+    """summary.json's `overwrite` counts and names the records noted `overwrite: …` (a
+    failed write is not one); a job without any has no such key."""
+    folder = tmp_path / "20261123T014502Z-rollback-0a1b"
+    writer = await ReportWriter.create(folder, job_id=folder.name, manifest_yaml="x: 1\n")
+    note = f"overwrite: changed since {JOB}"
+    await writer.write_many(
+        [
+            Result("a", REGION, "rollback", Outcome.APPLIED, note=note),
+            Result("b", REGION, "rollback", Outcome.DELETED, note=note),
+            Result("c", REGION, "rollback", Outcome.FAILED, note=note),
+            Result("d", REGION, "rollback", Outcome.APPLIED),
+        ]
+    )
+    summary = await writer.finish(started_at=START, finished_at=START, exit_code=1)
+
+    written = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert (summary.overwritten, summary.overwrites) == (2, ("a", "b"))
+    assert written["overwrite"] == {"count": 2, "buckets": ["a", "b"]}
+    assert "overwrite" not in json.loads(
+        (await _empty_summary(tmp_path)).read_text(encoding="utf-8")
+    )
+
+
+async def _empty_summary(tmp_path: Path) -> Path:
+    folder = tmp_path / "20261123T014503Z-rollback-0a1c"
+    writer = await ReportWriter.create(folder, job_id=folder.name, manifest_yaml="x: 1\n")
+    await writer.finish(started_at=START, finished_at=START, exit_code=0)
+    return folder / "summary.json"
