@@ -43,8 +43,15 @@ def csv_rows(folder: Path) -> list[list[str]]:
 
 
 RESULTS = [
-    result("a", Outcome.APPLIED, attempts=1, change=Change.PUT, snapshot="s/a.json"),
-    result("b", Outcome.UNCHANGED, attempts=1, change=Change.NONE),
+    result(
+        "a",
+        Outcome.APPLIED,
+        attempts=1,
+        change=Change.PUT,
+        snapshot="s/a.json",
+        sha256_after="9f" * 32,
+    ),
+    result("b", Outcome.UNCHANGED, attempts=1, change=Change.NONE, sha256_after=None),
     result(
         "c",
         Outcome.FAILED,

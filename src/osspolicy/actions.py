@@ -6,7 +6,7 @@ backup        listed (manifest)     backup_step                <job-id>/       n
 apply         listed (manifest)     write_step(apply_decider)  <job-id>-pre/   yes
 delete        listed (manifest)     write_step(delete_decider) <job-id>-pre/   yes
 restore       the backup's buckets  write_step(restore_decider)<job-id>-pre/   yes
-rollback      the snapshot's        write_step(restore_decider)<job-id>-pre/   yes
+rollback      the snapshot's        write_step(rollback guard) <job-id>-pre/   yes
 plan(A)       A's targets           plan_step(A's decider)     none            no
 check(A)      A's targets           check_step(A's decider)    none            no
 ```
@@ -48,6 +48,7 @@ from .operations import (
 )
 from .results import Target
 from .retry import Tries
+from .rollback import LaterChanges
 from .targets import backup_targets, iter_targets, named_in
 
 __all__ = (
@@ -71,6 +72,8 @@ class Checked:
     baseline: Baseline | None = None
     backup: Backup | None = None
     settled: Mapping[str, Done] = field(default_factory=dict)
+    #: a rollback's: what the job it undoes left each bucket at (contracts §15)
+    later: LaterChanges | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,13 @@ async def _restore(ctx: JobContext) -> Decider:
     return restore_decider(ctx.backend, backed_up)
 
 
+async def _rollback(ctx: JobContext) -> Decider:
+    """A restore of the snapshot that keeps what changed since its job (rollback.py)."""
+    restore = await _restore(ctx)
+    later = ctx.checked.later
+    return restore if later is None else later.decider(restore)
+
+
 # -- the actions -------------------------------------------------------------------------
 
 
@@ -333,7 +343,7 @@ STATUS = _Status()
 APPLY = _Change("apply", _apply, _listed, _listed_total)
 DELETE = _Change("delete", _delete, _listed, _listed_total)
 RESTORE = _Change("restore", _restore, _from_backup, _backup_total)
-ROLLBACK = _Change("rollback", _restore, _from_backup, _backup_total)
+ROLLBACK = _Change("rollback", _rollback, _from_backup, _backup_total)
 _BY_MANIFEST: Mapping[str, _Backup | _Change] = {
     "backup": BACKUP,
     "apply": APPLY,

@@ -224,6 +224,7 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     if run.action in {"plan", "check"}:
         _render_changes(run, console)
     _render_failures(summary, console)
+    _render_overwrites(run, console)
     for key in ("targets_error", "stopped"):
         if key in summary.extra:
             console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
@@ -252,6 +253,37 @@ def _render_failures(summary: Summary, console: Console) -> None:
         )
     if summary.failed > shown:
         console.print(f"  … and {summary.failed - shown} more in the report")
+
+
+def _render_overwrites(run: JobRun, console: Console) -> None:
+    """The buckets a forced rollback overwrites (or, its plan, would): each changed
+    since the job it undoes, listed as `overwrite` (contracts §15)."""
+    summary = run.summary
+    if not summary.overwritten:
+        return
+    verb = "would overwrite" if run.action == "plan" else "overwrote"
+    console.print(
+        f"{verb} {_buckets(summary.overwritten)} changed since the job rolled back (--force):",
+        markup=False,
+    )
+    for bucket in summary.overwrites:
+        console.print(f"  overwrite {bucket}", markup=False)
+    if summary.overwritten > len(summary.overwrites):
+        console.print(f"  … and {summary.overwritten - len(summary.overwrites)} more in the report")
+
+
+def _buckets(count: int) -> str:
+    return f"{count} bucket" if count == 1 else f"{count} buckets"
+
+
+def _force_hint(run: JobRun, rerun: str) -> str | None:
+    """After a rollback that kept buckets changed since its job: the command that
+    overwrites them (`--force`), since resuming would keep them again."""
+    kept = run.summary.counts.get(Outcome.CONFLICT, 0)
+    if run.action != "rollback" or not kept:
+        return None
+    them = "it" if kept == 1 else "them"
+    return f"{_buckets(kept)} changed since that job, kept; to overwrite {them}: {rerun} --force"
 
 
 def _result_line(run: JobRun) -> str:
@@ -408,7 +440,13 @@ async def _beside(
 
 
 def _execute(
-    manifest: Manifest, options: RunOptions, source: str, *, as_json: bool, yes: bool = True
+    manifest: Manifest,
+    options: RunOptions,
+    source: str,
+    *,
+    as_json: bool,
+    yes: bool = True,
+    rerun: str | None = None,
 ) -> int:
     console = err if as_json else out  # with --json, stdout holds only the JSON object
     if not yes and _writes(manifest, options):
@@ -429,6 +467,8 @@ def _execute(
     for hint in (_replan_hint(result, kept), _resume_hint(result, kept)):
         if hint is not None:
             err.print(hint, markup=False, soft_wrap=True)
+    if rerun is not None and (hint := _force_hint(result, rerun)) is not None:
+        err.print(hint, markup=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     return result.exit_code
@@ -668,13 +708,22 @@ def _rollback(
     job_id: Annotated[str, typer.Argument(help="The apply/delete/restore job to undo.")],
     report_dir: ReportDir = Path("reports"),
     endpoint: Endpoint = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Also put back buckets changed since the job (overwrite them)."
+        ),
+    ] = False,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
-    """Restore the -pre snapshot of a job: only the buckets it changed go back."""
+    """Restore the -pre snapshot of a job: only the buckets it changed go back, and
+    only those still as it left them (or, with --force, overwriting later changes)."""
     manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
     source = f"osspolicy rollback {job_id}"
-    return _execute(manifest, RunOptions(rollback=True), source, as_json=as_json, yes=yes)
+    rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
+    options = RunOptions(rollback=True, force=force)
+    return _execute(manifest, options, source, as_json=as_json, yes=yes, rerun=rerun)
 
 
 # -- one bucket: a one-target job underneath, with its report folder ---------------------

@@ -59,7 +59,7 @@ from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
 from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
-from .rollback import WRITING_ACTIONS
+from .rollback import WRITING_ACTIONS, later_changes
 from .safety import Safety, SavedPlan
 from .targets import check_targets, matches, named_in
 
@@ -101,6 +101,8 @@ class RunOptions:
     #: the manifest keys flags set now (`connection.endpoint` for `--endpoint`): a resume
     #: tells them from the manifest's own values (contracts §5, `resumed.py`)
     overrides: tuple[str, ...] = ()
+    #: a rollback overwrites buckets changed since the job it undoes (contracts §15)
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,8 @@ async def check_job(
         allow_empty=options.rollback,  # a snapshot of a job that changed nothing
     )
     damaged = await backup.verify(skip_damaged=options.skip_damaged)
-    return Checked(backup=backup, settled=await _settled(manifest, backup, damaged))
+    later = await later_changes(manifest, force=options.force) if options.rollback else None
+    return Checked(backup=backup, settled=await _settled(manifest, backup, damaged), later=later)
 
 
 async def _settled(

@@ -15,6 +15,14 @@ decide(target) ─► Decision(read, change, body) ─┬─► write_step: snap
                                                 ├─► plan_step:  planned / unchanged + diff
                                                 └─► check_step: drifted / compliant + diff
 ```
+
+Every record of a write step says what the bucket is at after it (`sha256_after`,
+contracts §15): the sha256 of the bytes sent, or meant to be sent when the write
+failed; null after a delete; the bytes already there when `unchanged`. A record of a
+bucket the step never tried to write (blocked, refused, a read that failed) does not
+carry it. A decider may also find a bucket that must not be written (`conflict`: a
+rollback's bucket changed since the job it undoes); that is a `conflict` record, in a
+run and in its plan alike.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from .policy import (
     public_statements,
     text_diff,
 )
-from .results import Change, Outcome, Result, Target
+from .results import UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
 from .retry import Tries
 
 __all__ = (
@@ -82,6 +90,8 @@ class Done:
     note: str | None = None
     read_sha256: str | None = None
     canary: bool = False
+    #: what the bucket is at after this step's write (contracts §15); UNKNOWN: no write
+    sha256_after: After = UNKNOWN
 
 
 Step = Callable[[Target, Tries], Awaitable[Done]]
@@ -157,6 +167,7 @@ async def perform(action: str, target: Target, step: Step, tries: Tries) -> Resu
         snapshot=done.snapshot,
         diff=done.diff,
         note=done.note,
+        sha256_after=done.sha256_after,
     )
 
 
@@ -229,6 +240,9 @@ class Decision:
     parsed: bool = False
     public: tuple[str, ...] = ()
     note: str | None = None
+    #: why this bucket must not be written although it needs a change (its `conflict`
+    #: record's message); None: it may be
+    conflict: str | None = None
 
     @property
     def had_policy(self) -> bool:
@@ -240,6 +254,16 @@ class Decision:
         """The sha256 of the policy as read (None: there was none)."""
         return None if self.read.body is None else hashlib.sha256(self.read.body).hexdigest()
 
+    @property
+    def sha256_after(self) -> str | None:
+        """What the bucket is at once this decision is carried out: the sha256 of the
+        bytes to send (PUT), None (DELETE), the bytes already there (no change)."""
+        if self.change is Change.PUT:
+            return policy_sha256(self.body)
+        if self.change is Change.DELETE:
+            return None
+        return self.read_sha256
+
     def done(
         self,
         outcome: Outcome,
@@ -249,6 +273,7 @@ class Decision:
         diff: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        sha256_after: After = UNKNOWN,
     ) -> Done:
         """A record of this decision: what was read, the change, and the rest given."""
         return Done(
@@ -262,6 +287,7 @@ class Decision:
             error_message=error_message,
             note=self.note,
             read_sha256=self.read_sha256,
+            sha256_after=sha256_after,
         )
 
     def diff(self, bucket: str) -> str:
@@ -405,7 +431,9 @@ def write_step(
         decision = await decide(target, tries)
         change = decision.change
         if change is Change.NONE:
-            return decision.done(Outcome.UNCHANGED)
+            return decision.done(Outcome.UNCHANGED, sha256_after=decision.sha256_after)
+        if decision.conflict is not None:
+            return _conflict(decision)
         blocked = await _blocked(backend, tries, target, decision)
         if blocked:
             return decision.done(
@@ -422,23 +450,46 @@ def write_step(
             account=target.account,
         )
         where = stored or str(snapshot.folder / "index.jsonl")  # no policy: its index line
-        if change is Change.PUT and decision.body is not None:
-            reply = await tries(
-                backend.put_policy,
-                target.bucket,
-                decision.body,
-                target.region,
-                account=target.account,
-            )
-            outcome = Outcome.APPLIED
-        else:
-            reply = await tries(
-                backend.delete_policy, target.bucket, target.region, account=target.account
-            )
-            outcome = Outcome.DELETED
-        return decision.done(outcome, request_id=reply.request_id, snapshot=where)
+        put = change is Change.PUT and decision.body is not None
+        # the record of this write, `sha256_after` included, from before it is sent: a
+        # write that fails (or is abandoned) keeps what it meant to leave behind
+        sent = decision.done(
+            Outcome.APPLIED if put else Outcome.DELETED,
+            snapshot=where,
+            sha256_after=decision.sha256_after,
+        )
+        try:
+            if put and decision.body is not None:
+                reply = await tries(
+                    backend.put_policy,
+                    target.bucket,
+                    decision.body,
+                    target.region,
+                    account=target.account,
+                )
+            else:
+                reply = await tries(
+                    backend.delete_policy, target.bucket, target.region, account=target.account
+                )
+        except (BackendError, ConfigError, OSError) as exc:
+            return _failed_write(sent, exc)
+        return dataclasses.replace(sent, request_id=reply.request_id)
 
     return step
+
+
+def _failed_write(sent: Done, exc: BackendError | ConfigError | OSError) -> Done:
+    """The `failed` record of a write: the error's, with the `sha256_after` of what the
+    write was to leave (`sent`, the record it would have had)."""
+    failed = failure(exc) or Done(Outcome.FAILED)
+    return dataclasses.replace(failed, sha256_after=sent.sha256_after)
+
+
+def _conflict(decision: Decision) -> Done:
+    """The `conflict` record of a bucket its decider says must not be written."""
+    return decision.done(
+        Outcome.CONFLICT, error_code="ChangedSince", error_message=decision.conflict
+    )
 
 
 def plan_step(backend: Backend, decide: Decider) -> Step:
@@ -453,6 +504,8 @@ def plan_step(backend: Backend, decide: Decider) -> Step:
         decision = await decide(target, tries)
         if decision.change is Change.NONE:
             return decision.done(Outcome.UNCHANGED)
+        if decision.conflict is not None:  # a run would not write it either
+            return _conflict(decision)
         blocked = await _blocked(backend, tries, target, decision)
         return decision.done(
             Outcome.PLANNED,

@@ -42,7 +42,15 @@ from .files import (
     write_json_atomic,
 )
 from .jobid import utc_timestamp
-from .results import DRIFT_OUTCOMES, FAILURE_OUTCOMES, SUCCESS_OUTCOMES, Change, Outcome, Result
+from .results import (
+    DRIFT_OUTCOMES,
+    FAILURE_OUTCOMES,
+    OVERWRITE,
+    SUCCESS_OUTCOMES,
+    Change,
+    Outcome,
+    Result,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -83,7 +91,7 @@ _LISTED_KEYS = ("bucket", "outcome", "error_code", "error_message")
 _SUMMARY_KEYS = frozenset(
     {"job_id", "exit_code", "started_at", "finished_at", "wall_time_s", "buckets_per_s"}
     | {"total", "succeeded", "failed", "skipped", "drifted", "counts", "changes"}
-    | {"failures", "skips"}
+    | {"failures", "skips", "overwrite"}
 )
 
 
@@ -140,9 +148,19 @@ class Summary:
     #: (bucket, diff) of the first `DIFFS_SHOWN` changing buckets of this run
     diffs: tuple[tuple[str, str], ...]
     extra: Mapping[str, Any]
+    #: buckets (the first `LISTED_MAX`) whose write overwrites (or would overwrite) a
+    #: change made since the job a rollback undoes (`--force`), and how many in all
+    overwrites: tuple[str, ...] = ()
+    overwritten: int = 0
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON object of `summary.json` (`extra` keys at the top level, last)."""
+        """The JSON object of `summary.json` (`extra` keys at the top level, last);
+        `overwrite` only when a forced rollback overwrites later changes."""
+        overwrite = (
+            {"overwrite": {"count": self.overwritten, "buckets": list(self.overwrites)}}
+            if self.overwritten
+            else {}
+        )
         return {
             "job_id": self.job_id,
             "exit_code": self.exit_code,
@@ -159,6 +177,7 @@ class Summary:
             "changes": dict(self.changes),
             "failures": [dict(item) for item in self.failures],
             "skips": [dict(item) for item in self.skips],
+            **overwrite,
             **self.extra,
         }
 
@@ -184,9 +203,15 @@ class _Tally:
         self.failures: list[Mapping[str, str | None]] = []
         self.skips: list[Mapping[str, str | None]] = []
         self.diffs: list[tuple[str, str]] = []
+        self.overwrites: list[str] = []
+        self.overwritten = 0
 
     def add(self, result: Result) -> None:
         self.counts[result.outcome] += 1
+        if (result.note or "").startswith(OVERWRITE) and result.outcome not in FAILURE_OUTCOMES:
+            self.overwritten += 1
+            if len(self.overwrites) < LISTED_MAX:
+                self.overwrites.append(result.bucket)
         kind = change_kind(result)
         if kind is not None and result.outcome not in FAILURE_OUTCOMES:
             self.changes[kind] += 1
@@ -364,6 +389,8 @@ class ReportWriter(AsyncClosing):
             skips=tuple(tally.skips),
             diffs=tuple(tally.diffs),
             extra=MappingProxyType(dict(extra or {})),
+            overwrites=tuple(tally.overwrites),
+            overwritten=tally.overwritten,
         )
         await write_json_atomic(self.folder / SUMMARY_NAME, summary.to_record())
         return summary

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import Any, Final
 
 __all__ = (
     "DEFAULT_ACCOUNT",
     "DRIFT_OUTCOMES",
     "FAILURE_OUTCOMES",
+    "OVERWRITE",
     "SUCCESS_OUTCOMES",
+    "UNKNOWN",
+    "After",
     "Change",
     "Outcome",
     "Result",
     "Target",
+    "Unknown",
+    "policy_sha256",
 )
 
 #: the account of a job without `accounts:` (contracts §10)
 DEFAULT_ACCOUNT = "default"
+#: how a record's note starts when its write overwrites a later change (rollback --force)
+OVERWRITE = "overwrite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,24 @@ class Change(enum.StrEnum):
     PUT = "put"
     DELETE = "delete"
     NONE = "none"
+
+
+class Unknown(enum.Enum):
+    """A value no record said anything about: the key is absent, not JSON null."""
+
+    UNKNOWN = "unknown"
+
+
+#: `Result.sha256_after` of a record that does not know it (written by no write step)
+UNKNOWN: Final = Unknown.UNKNOWN
+#: what a bucket is at after a writing job: the sha256 of its policy bytes, None for no
+#: policy, or UNKNOWN (contracts §15 "Rollback keeps later changes")
+After = str | None | Unknown
+
+
+def policy_sha256(body: bytes | None) -> str | None:
+    """The sha256 (hex) of policy bytes; None for no policy."""
+    return None if body is None else hashlib.sha256(body).hexdigest()
 
 
 SUCCESS_OUTCOMES = frozenset(
@@ -96,6 +122,10 @@ class Result:
     snapshot: str | None = None
     diff: str | None = None
     note: str | None = None
+    #: what a writing job left the bucket at: the sha256 of the policy bytes sent (or
+    #: meant to be sent) or already there, None when it left no policy; UNKNOWN (the key
+    #: absent from the record) when nothing was attempted, or in an older record
+    sha256_after: After = UNKNOWN
 
     @property
     def succeeded(self) -> bool:
@@ -112,6 +142,8 @@ class Result:
         record = {name: getattr(self, name) for name in _FIELD_NAMES}  # all flat values
         record["outcome"] = self.outcome.value
         record["change"] = self.change.value if self.change is not None else None
+        if self.sha256_after is UNKNOWN:
+            del record["sha256_after"]
         return record
 
     @classmethod
@@ -124,6 +156,8 @@ class Result:
         fields["duration_ms"] = int(record.get("duration_ms") or 0)
         fields["account"] = record.get("account") or DEFAULT_ACCOUNT
         fields["canary"] = record.get("canary") is True
+        after = record.get("sha256_after", UNKNOWN)
+        fields["sha256_after"] = after if after is None or isinstance(after, str) else UNKNOWN
         return cls(**fields)
 
 

@@ -4,19 +4,43 @@ A job snapshots a bucket only right before that bucket's first write, so its `-p
 folder holds exactly the buckets it changed; restoring it touches nothing else. The
 snapshot of an interrupted job has no `summary.json` but every line of its index was
 fsynced before the write it guards, so rollback reads it as an incomplete backup.
+
+Rollback keeps later changes (contracts §15): each bucket is read first, and only one
+still at what job J left it (J's record's `sha256_after`), or already at its snapshot
+bytes, is put back. Any other bucket changed since J (or J's record does not say what
+J left) and is a `conflict`, kept as it is, unless `--force`: then it is overwritten,
+and its plan and record say so (note `overwrite: changed since J`).
+
+```
+read ─► at the snapshot bytes? ─► unchanged
+     ─► at J's sha256_after?   ─► restore it
+     ─► else                   ─► conflict (kept) | --force: restore it, "overwrite"
+```
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from contextlib import aclosing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ConfigError
+from .files import iter_jsonl
+from .journal import JOURNAL_NAME
 from .manifest import Manifest, parse_manifest
+from .operations import Decider, Decision
+from .results import OVERWRITE, After, Change, Target
+from .retry import Tries
 
-__all__ = ("WRITING_ACTIONS", "rollback_manifest")
+__all__ = ("WRITING_ACTIONS", "LaterChanges", "later_changes", "rollback_manifest")
+
+#: the folder suffix of a job's pre-change snapshot
+_PRE = "-pre"
 
 #: the actions whose jobs take a -pre snapshot
 WRITING_ACTIONS = frozenset({"apply", "delete", "restore", "rollback"})
@@ -40,7 +64,7 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
             f"job {job_id} is not an apply, delete or restore job; it changed nothing",
             place=str(recorded),
         )
-    snapshot = Path(data["backup_dir"]) / f"{job_id}-pre"
+    snapshot = Path(data["backup_dir"]) / f"{job_id}{_PRE}"
     if not snapshot.is_dir():
         raise ConfigError(
             f"job {job_id} has no snapshot ({snapshot}); it wrote nothing to roll back",
@@ -66,3 +90,76 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
             for a in data["accounts"]
         ]
     return parse_manifest(restore, source=f"rollback {job_id}", base=report_folder)
+
+
+@dataclass(frozen=True, slots=True)
+class LaterChanges:
+    """What job J left each of its buckets at, to keep what changed since (contracts §15).
+
+    `after` maps a bucket to J's latest record's `sha256_after` (None: no policy); a
+    bucket J's records say nothing of is not in it. `force` overwrites later changes.
+    """
+
+    job_id: str
+    after: Mapping[str, After]
+    force: bool = False
+
+    def admits(self, bucket: str, read_sha256: str | None) -> bool:
+        """Whether the bucket is still what J left it at."""
+        return bucket in self.after and self.after[bucket] == read_sha256
+
+    def decider(self, restore: Decider) -> Decider:
+        """`restore`'s decider, with a bucket changed since J a conflict (or, forced, an
+        overwrite): a bucket already at its snapshot bytes needs nothing either way."""
+
+        async def decide(target: Target, tries: Tries) -> Decision:
+            decision = await restore(target, tries)
+            if decision.change is Change.NONE or self.admits(target.bucket, decision.read_sha256):
+                return decision
+            since = f"changed since {self.job_id}"
+            if self.force:
+                return dataclasses.replace(decision, note=f"{OVERWRITE}: {since}")
+            known = target.bucket in self.after
+            why = (
+                f"the policy changed since job {self.job_id} wrote it"
+                if known
+                else f"job {self.job_id}'s record does not say what it left here"
+            )
+            return dataclasses.replace(
+                decision,
+                note=since,
+                conflict=f"{why}; kept (roll back with --force to overwrite it)",
+            )
+
+        return decide
+
+
+async def later_changes(manifest: Manifest, *, force: bool = False) -> LaterChanges:
+    """The `LaterChanges` of the job whose snapshot a rollback manifest restores, read
+    from that job's journal (all its runs: the latest record that says wins). Without
+    a journal no bucket is known, so every changed one is a conflict unless forced."""
+    source = Path(manifest.source or "")
+    job_id = source.name.removesuffix(_PRE)
+    journal = Path(manifest.report_dir) / job_id / JOURNAL_NAME
+
+    def damaged(line_no: int, reason: str) -> ConfigError:
+        return ConfigError(
+            f"the journal of job {job_id} is damaged ({reason})",
+            place=f"{journal} line {line_no}",
+            hint="roll back with --force to overwrite whatever the buckets hold now",
+        )
+
+    after: dict[str, After] = {}
+    try:
+        async with aclosing(iter_jsonl(journal, bad_line=damaged)) as records:
+            async for record in records:
+                bucket, value = record.get("bucket"), record.get("sha256_after", ())
+                if isinstance(bucket, str) and (value is None or isinstance(value, str)):
+                    after[bucket] = value
+    except FileNotFoundError:
+        after = {}
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the journal of job {job_id} ({exc})", place=str(journal)
+        ) from None
+    return LaterChanges(job_id, after, force=force)

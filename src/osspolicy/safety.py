@@ -143,8 +143,9 @@ class Canary:
     async def _read_back(self, target: Target, tries: Tries, done: Done, decide: Decider) -> Done:
         try:
             again = await decide(target, tries)
-        except (BackendError, ConfigError, OSError) as exc:
-            return failure(exc) or Done(Outcome.FAILED)
+        except (BackendError, ConfigError, OSError) as exc:  # the write went: keep its after
+            failed = failure(exc) or Done(Outcome.FAILED)
+            return dataclasses.replace(failed, sha256_after=done.sha256_after)
         if again.change is Change.NONE:
             return done
         return dataclasses.replace(
@@ -245,7 +246,8 @@ class SavedPlan:
                 note="plan",
             )
             for bucket, planned in self._changes.items()
-            if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED}
+            # a conflict the plan showed (a rollback's later change) is decided again
+            if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED, Outcome.CONFLICT}
         }
 
     async def admit(self, target: Target, decision: Decision) -> Done | None:
