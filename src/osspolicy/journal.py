@@ -294,6 +294,15 @@ class Journal(AsyncClosing):
         """Buckets with a success record: a resumed job skips them."""
         return set(self._done)
 
+    def redo(self, buckets: Iterable[str]) -> None:
+        """Run `buckets` again although they have a success record (what it left is lost,
+        `resume_check.py`): pending until their new record, and left out of
+        `done_results`, so the rebuilt report gets only their new record."""
+        for bucket in buckets:
+            if bucket in self._done:
+                self._done.discard(bucket)
+                self._pending.add(bucket)
+
     @property
     def pending(self) -> frozenset[str]:
         """Buckets whose latest record is not a success (of all runs so far)."""
@@ -309,11 +318,19 @@ class Journal(AsyncClosing):
                 if line_no > 1 and not _is_finished_line(record)
             ]
 
+    async def iter_records(self) -> AsyncGenerator[Result, None]:
+        """Every result record in the journal (of all runs), in order, streamed."""
+        await self._log.flush()
+        async with aclosing(_lines(self.path)) as lines:
+            async for line_no, record in lines:
+                if line_no > 1 and not _is_finished_line(record):
+                    yield _result(self.path, line_no, record)
+
     async def done_results(self) -> list[Result]:
         """The last success record of each done bucket: what a resumed report carries."""
         latest: dict[str, Result] = {}
         for result in await self.records():
-            if result.succeeded:
+            if result.succeeded and result.bucket in self._done:
                 latest[result.bucket] = result
         return list(latest.values())
 
