@@ -57,6 +57,7 @@ from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
+from .resume_check import recheck
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS
 from .safety import Safety, SavedPlan
@@ -301,6 +302,8 @@ class _Folders:
     journal: Journal
     done: set[str]
     resumed: bool
+    #: on resume, the buckets whose record is known without a request (SnapshotLost)
+    settled: dict[str, Done] = dataclasses.field(default_factory=dict)
 
 
 async def _open_folders(
@@ -343,11 +346,14 @@ async def _open_folders(
         found / JOURNAL_NAME, manifest_sha256=sha, outcome=outcome
     )
     stack.push_async_callback(journal.aclose)
+    # the folders first: what they no longer prove is not done (contracts §5)
+    settled = await recheck(action.name, Path(manifest.backup_dir), found.name, journal)
     report = await ReportWriter.resume(
         found, carried=await journal.done_results(), job_id=found.name
     )
     stack.push_async_callback(report.aclose)
-    return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
+    done = journal.done_buckets()
+    return _Folders(found.name, found, report, journal, done, resumed=True, settled=settled)
 
 
 async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
@@ -421,6 +427,8 @@ async def run_job(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
         job = await _open_folders(manifest, action, options, stack)
+        if job.settled:  # snapshot lines lost: those buckets are not written
+            checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
         ctx = JobContext(
             manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
         )
@@ -555,7 +563,10 @@ async def _finish(
         if interrupted is None:
             written = await folder.finish(
                 listing_complete=listed,
-                missing=job.journal.pending if prepared.backup else (),
+                # every target the journal knows must have its line (contracts §2, §5)
+                missing=(*job.journal.pending, *job.journal.done_buckets())
+                if prepared.backup
+                else (),
                 extra=folder_extra,
             )
             if prepared.backup:
