@@ -196,7 +196,8 @@ def truncate_index(folder: Path, _: str) -> set[str]:
     before = {json.loads(line)["bucket"] for line in raw.splitlines()}
     cut = raw[: len(raw) // 2]
     index.write_bytes(cut)
-    kept = {json.loads(line)["bucket"] for line in cut.splitlines(keepends=True)[:-1]}
+    whole = [line for line in cut.splitlines(keepends=True) if line.endswith(b"\n")]
+    kept = {json.loads(line)["bucket"] for line in whole}
     return before - kept
 
 

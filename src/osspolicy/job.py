@@ -14,7 +14,9 @@ The CLI is a thin layer over `run_job`; tests call it directly. Every check that
 request comes first (a ConfigError: exit 2, nothing sent). SIGINT/SIGTERM stop the engine
 gracefully (in-flight calls finish, buffered targets are `skipped`), everything is
 flushed, and the exit code is 130/143. `--resume` reopens the job's folders: what the
-journal says succeeded is skipped, the rest runs again (contracts §5).
+journal says succeeded is skipped, the rest runs again (contracts §5) — once the folders
+are checked (`resume_check.py`): a backup's done bucket its folder no longer proves runs
+again, and a bucket whose snapshot line is lost is `failed` `SnapshotLost`, not written.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ A torn last line is ignored. A job may be resumed with the same effective manife
 sha256) while it has a target without a success record (contracts §5): its journal does
 not end with a `finished` line (interrupted, or its listing failed), or that line counts
 `pending` targets (failed, conflict, skipped). Targets with a success record are
-skipped; every other one runs again. Call `mark_finished` only when every target the
+skipped; every other one runs again, and so does a done target whose files the resume
+found lost (`redo`, `resume_check.py`). Call `mark_finished` only when every target the
 job knows of got its record and the listing ran through: a job stopped by a signal, or
 whose listing failed, stays resumable and will list again.
 """
