@@ -14,7 +14,9 @@ The CLI is a thin layer over `run_job`; tests call it directly. Every check that
 request comes first (a ConfigError: exit 2, nothing sent). SIGINT/SIGTERM stop the engine
 gracefully (in-flight calls finish, buffered targets are `skipped`), everything is
 flushed, and the exit code is 130/143. `--resume` reopens the job's folders: what the
-journal says succeeded is skipped, the rest runs again (contracts §5).
+journal says succeeded is skipped, the rest runs again (contracts §5) — once the folders
+are checked (`resume_check.py`): a backup's done bucket its folder no longer proves runs
+again, and a bucket whose snapshot line is lost is `failed` `SnapshotLost`, not written.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from .operations import Done, perform
 from .ratelimit import RateLimit
 from .report import MANIFEST_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
+from .resume_check import recheck
 from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS, later_changes
@@ -308,6 +311,8 @@ class _Folders:
     journal: Journal
     done: set[str]
     resumed: bool
+    #: on resume, the buckets whose record is known without a request (SnapshotLost)
+    settled: dict[str, Done] = dataclasses.field(default_factory=dict)
 
 
 async def _open_folders(
@@ -351,11 +356,14 @@ async def _open_folders(
         found / JOURNAL_NAME, manifest_sha256=sha, outcome=outcome
     )
     stack.push_async_callback(journal.aclose)
+    # the folders first: what they no longer prove is not done (contracts §5)
+    settled = await recheck(action.name, Path(manifest.backup_dir), found.name, journal)
     report = await ReportWriter.resume(
         found, carried=await journal.done_results(), job_id=found.name
     )
     stack.push_async_callback(report.aclose)
-    return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
+    done = journal.done_buckets()
+    return _Folders(found.name, found, report, journal, done, resumed=True, settled=settled)
 
 
 async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
@@ -433,6 +441,8 @@ async def run_job(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
         job = await _open_folders(manifest, action, options, stack)
+        if job.settled:  # snapshot lines lost: those buckets are not written
+            checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
         ctx = JobContext(
             manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
         )
@@ -571,7 +581,10 @@ async def _finish(
         if interrupted is None:
             written = await folder.finish(
                 listing_complete=listed,
-                missing=job.journal.pending if prepared.backup else (),
+                # every target the journal knows must have its line (contracts §2, §5)
+                missing=(*job.journal.pending, *job.journal.done_buckets())
+                if prepared.backup
+                else (),
                 extra=folder_extra,
             )
             if prepared.backup:

@@ -14,10 +14,11 @@ sha256) while it has a target without a success record (contracts §5): its jour
 not end with a `finished` line (interrupted, or its listing failed), or that line counts
 `pending` targets (failed, conflict, skipped). Targets with a success record are
 skipped; every other one runs again, except a `conflict` of a job bound to a plan (its
-header's `started_with` names the plan): that record is final, as a success is.
-Call `mark_finished` only when every target the job knows of got its record and the
-listing ran through: a job stopped by a signal, or whose listing failed, stays
-resumable and will list again.
+header's `started_with` names the plan): that record is final, as a success is; and a
+done target whose files the resume found lost runs again too (`redo`,
+`resume_check.py`). Call `mark_finished` only when every target the job knows of got its
+record and the listing ran through: a job stopped by a signal, or whose listing failed,
+stays resumable and will list again.
 """
 
 from __future__ import annotations
@@ -326,6 +327,15 @@ class Journal(AsyncClosing):
         resumed job skips them."""
         return set(self._done)
 
+    def redo(self, buckets: Iterable[str]) -> None:
+        """Run `buckets` again although they have a success record (what it left is lost,
+        `resume_check.py`): pending until their new record, and left out of
+        `done_results`, so the rebuilt report gets only their new record."""
+        for bucket in buckets:
+            if bucket in self._done:
+                self._done.discard(bucket)
+                self._pending.add(bucket)
+
     @property
     def pending(self) -> frozenset[str]:
         """Buckets whose latest record is not a success (of all runs so far)."""
@@ -341,12 +351,20 @@ class Journal(AsyncClosing):
                 if line_no > 1 and not _is_finished_line(record)
             ]
 
+    async def iter_records(self) -> AsyncGenerator[Result, None]:
+        """Every result record in the journal (of all runs), in order, streamed."""
+        await self._log.flush()
+        async with aclosing(_lines(self.path)) as lines:
+            async for line_no, record in lines:
+                if line_no > 1 and not _is_finished_line(record):
+                    yield _result(self.path, line_no, record)
+
     async def done_results(self) -> list[Result]:
         """The last final record of each done bucket: what a resumed report carries."""
         bound = self.header.plan is not None
         latest: dict[str, Result] = {}
         for result in await self.records():
-            if _final(result, bound=bound):
+            if _final(result, bound=bound) and result.bucket in self._done:
                 latest[result.bucket] = result
         return list(latest.values())
 
