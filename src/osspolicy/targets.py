@@ -15,9 +15,9 @@ from pathlib import Path
 
 import aiofiles
 
-from .backends import Backend, BucketEntry
+from .backends import Backend, BucketEntry, BucketPage
 from .backup import BackupEntry
-from .errors import BackendError, ListingError, ManifestError
+from .errors import BackendError, ListingError, ManifestError, ServerError
 from .manifest import BUCKET_NAME, Discover, Targets
 from .results import DEFAULT_ACCOUNT, Target
 from .retry import Tries
@@ -119,17 +119,39 @@ async def _from_file(path: Path) -> AsyncIterator[str]:
         ) from exc
 
 
+async def _page_after(backend: Backend, prefix: str, marker: str, account: str) -> BucketPage:
+    """One ListBuckets page after `marker`, believed only if it leads on.
+
+    The service lists in name order after the marker sent, so a NextMarker that is not
+    greater than it would ask for the same names again, forever (contracts §14): a
+    transient ServerError, checked here, inside the retried call, so a stuck marker is
+    retried and then fails the listing, whatever the backend or engine.
+    """
+    page = await backend.list_buckets_page(prefix, marker, LIST_PAGE_SIZE, account=account)
+    if page.next_marker is not None and page.next_marker <= marker:
+        raise ServerError(
+            f"the ListBuckets answer's NextMarker {page.next_marker!r} does not come after "
+            f"the marker sent ({marker!r})",
+            request_id=page.request_id,
+        )
+    return page
+
+
 async def _pages(
     prefix: str, backend: Backend, new_tries: Callable[[], Tries], account: str
 ) -> AsyncIterator[BucketEntry]:
-    """Every bucket of `account` whose name starts with `prefix`, page by page."""
-    marker = ""
+    """Every bucket of `account` whose name starts with `prefix`, page by page, once.
+
+    The markers strictly advance (`_page_after`), so the number of ListBuckets calls is
+    bounded. A name not greater than the greatest already listed was listed before
+    (pages that overlap): it is left out. Keeping the greatest name is enough, since the
+    service lists in name order; memory stays flat, with no set of the names seen.
+    """
+    marker = greatest = ""
     pages = listed = 0
     while True:
         try:
-            page = await new_tries()(
-                backend.list_buckets_page, prefix, marker, LIST_PAGE_SIZE, account=account
-            )
+            page = await new_tries()(_page_after, backend, prefix, marker, account)
         except BackendError as exc:
             after = f" after marker {marker!r}" if marker else ""
             raise ListingError(
@@ -138,8 +160,11 @@ async def _pages(
                 cause=exc,
             ) from exc
         pages += 1
-        listed += len(page.buckets)
         for entry in page.buckets:
+            if entry.name <= greatest:
+                continue  # listed before, on an earlier page
+            greatest = entry.name
+            listed += 1
             yield entry
         if page.next_marker is None:
             return
