@@ -9,13 +9,17 @@ number of ListBuckets calls. Pages that overlap give each bucket one target.
 
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import yaml
 
+from osspolicy.cli import main
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.faults import ListShape
 from osspolicy.job import JobRun, run_job
@@ -133,3 +137,68 @@ def test_pages_that_overlap_give_each_bucket_one_target(
     report, folder = summaries(run)
     assert (report["complete"], report["listing_complete"], report["missing"]) == (True, True, 0)
     assert (folder["complete"], folder["buckets"]) == (True, BUCKETS)
+
+
+# -- named buckets: a region lookup that fails part-way --------------------------------------
+
+
+def test_a_partial_region_lookup_keeps_the_regions_it_read_and_names_the_rest(
+    tmp_path: Path, oss_emulator: Emulator, engine: str
+) -> None:
+    """200 named buckets of cn-shanghai, the lookup listing failing on page 2: the 50 of
+    page 1 keep their region and are backed up; the 150 others are sent to the
+    connection's region (where the service refuses them), and the summary counts them,
+    names the first ten and says the account's listing failed on page 2."""
+    names = bucket_names(BUCKETS, PREFIX)
+    oss_emulator.seed_buckets(names, region="cn-shanghai")
+    oss_emulator.state.list_page_size = PAGE
+    oss_emulator.script_fault("GET", "", "", kind="empty", skip=1, count=None)
+
+    run = backup(tmp_path, oss_emulator, engine, {"buckets": names})
+
+    records = {r["bucket"]: r for r in read_jsonl(run.report_folder / "report.jsonl")}
+    assert {records[n]["region"] for n in names[:PAGE]} == {"cn-shanghai"}
+    assert {records[n]["outcome"] for n in names[:PAGE]} == {"no_policy"}
+    assert {records[n]["error_code"] for n in names[PAGE:]} == {"InvalidArgument"}
+    assert run.exit_code == 1
+    assert list_calls(oss_emulator) == 1 + ATTEMPTS
+    fallback = summaries(run)[0]["region_fallback"]
+    assert (fallback["region"], fallback["buckets"]) == (oss_emulator.region, BUCKETS - PAGE)
+    assert fallback["first"] == names[PAGE : PAGE + 10]
+    assert list(fallback["listing_errors"]) == ["default"]
+    assert "failed on page 2" in fallback["listing_errors"]["default"]
+
+
+def test_the_console_says_which_buckets_fell_back(
+    tmp_path: Path, oss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`osspolicy run` of 12 named buckets whose lookup listing fails on page 1: every
+    bucket is backed up in the connection's region (its own here: exit 0), and one line
+    says that 12 buckets fell back, why, and the first ten names."""
+    names = bucket_names(12, PREFIX)
+    oss_emulator.seed_buckets(names)
+    oss_emulator.script_fault("GET", "", "", kind="empty", count=None)
+    monkeypatch.chdir(tmp_path)
+    manifest = tmp_path / "backup.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "action": "backup",
+                "targets": {"buckets": names},
+                "connection": {"region": oss_emulator.region, "endpoint": oss_emulator.endpoint},
+                "retry": {"attempts": 2, "base_delay_s": 0.001, "max_delay_s": 0.001},
+            }
+        )
+    )
+    out, err = io.StringIO(), io.StringIO()
+
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+        main(["run", str(manifest)])
+
+    lines = [line for line in (out.getvalue() + err.getvalue()).splitlines() if "fallback" in line]
+    assert exited.value.code == 0
+    assert lines == [
+        f"region fallback: 12 buckets sent to {oss_emulator.region}, the connection's region "
+        "(ListBuckets of account default failed on page 1 (0 buckets listed before): "
+        "InternalError: the ListBuckets answer is empty): " + ", ".join(names[:10]) + " and 2 more"
+    ]

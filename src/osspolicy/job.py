@@ -453,7 +453,11 @@ async def run_job(
             prepared,
             interrupted=watcher.exit_code,
             listing_error=listing.error,
-            extra={"max_in_flight": engine.stats.max_in_flight, **safety.summary_extra()},
+            extra={
+                "max_in_flight": engine.stats.max_in_flight,
+                **safety.summary_extra(),
+                **ctx.region_fallbacks.summary_extra(),
+            },
             folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,
         )
