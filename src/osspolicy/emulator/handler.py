@@ -282,9 +282,8 @@ class OssHandler:
         call = Call(bucket or "", params, body, identity.region, identity.account_id, headers)
         if fault is None:
             return operation(self.state, call)
-        for shape in LIST_SHAPES:  # a ListBuckets answer that lies (scripted for it only)
-            if fault.kind == shape:
-                return list_buckets_shaped(self.state, call, shape)
+        if fault.kind in LIST_SHAPES:  # a ListBuckets answer that lies (scripted for it only)
+            return list_buckets_shaped(self.state, call, fault.kind)
         with suppress(OssError):  # an `after` fault loses the response, whatever it was
             operation(self.state, call)
         return None
