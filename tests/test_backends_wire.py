@@ -192,20 +192,33 @@ def test_a_list_page_gives_names_regions_owner_and_the_next_marker() -> None:
     assert (page.next_marker, page.owner_id) == ("b-2", "1234")
 
 
-def test_the_last_page_has_no_next_marker_and_a_truncated_one_always_has_one() -> None:
-    """As the SDK's paginator reads it: no marker once IsTruncated is false; a truncated
-    page without NextMarker goes on after its last name."""
+def test_the_last_page_has_no_next_marker() -> None:
+    """As the SDK's paginator reads it: no marker once IsTruncated is false, whatever
+    NextMarker says; an account without buckets is one such page, empty."""
     last = bucket_page(_Answer(_list_xml(_TWO, truncated=False, next_marker="x")))
     assert last.next_marker is None
-    assert bucket_page(_Answer(_list_xml(_TWO, truncated=True))).next_marker == "b-2"
     empty = bucket_page(_Answer(_list_xml("", truncated=False)))
     assert (empty.buckets, empty.next_marker) == ((), None)
 
 
-@pytest.mark.parametrize("content", [b"<ListAllMyBucketsResult><Buckets>", b"<Error/>"])
+def test_a_truncated_page_without_next_marker_is_a_transient_error() -> None:
+    """IsTruncated true with no NextMarker gives no way on the service vouched for: a
+    ServerError with the answer's request id (retried, then the listing fails), never a
+    guess after the page's last name and never the end of the listing (contracts §14)."""
+    for buckets in (_TWO, ""):
+        with pytest.raises(errors.ServerError, match="no NextMarker") as caught:
+            bucket_page(_Answer(_list_xml(buckets, truncated=True)))
+        assert caught.value.request_id == "RID9"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b" \n", b"<ListAllMyBucketsResult><Buckets>", b"<Error/>"],
+    ids=["empty", "blank", "torn", "foreign"],
+)
 def test_a_garbled_list_answer_is_a_transient_error_with_its_request_id(content: bytes) -> None:
-    """A torn or foreign answer is retried (then the listing fails, named), never read
-    as an empty page."""
+    """An empty, torn or foreign answer is retried (then the listing fails, named), never
+    read as an empty page (contracts §14)."""
     with pytest.raises(errors.ServerError) as caught:
         bucket_page(_Answer(content))
     assert caught.value.request_id == "RID9"

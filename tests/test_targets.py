@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from osspolicy.backends import BucketEntry, BucketPage
 from osspolicy.backends.memory import MemoryBackend
 from osspolicy.errors import ListingError, ManifestError, ServerError
 from osspolicy.job import JobRun, RunOptions, run_job
@@ -202,3 +203,53 @@ async def test_a_buckets_file_unreadable_mid_job_fails_the_job_and_resume_finish
     assert sorted(e["bucket"] for e in index) == wanted
     backup_summary = json.loads((run.backup_folder / "summary.json").read_text())
     assert (backup_summary["complete"], backup_summary["missing"]) == (True, 0)
+
+
+# -- pages that cannot be believed (contracts §14), any backend -----------------------------
+
+
+class ScriptedPages(MemoryBackend):
+    """A backend whose ListBuckets answers are given page by page, by the marker sent."""
+
+    def __init__(self, pages: dict[str, BucketPage]) -> None:
+        super().__init__(region=REGION)
+        self.pages = pages
+        self.markers: list[str] = []
+
+    async def list_buckets_page(
+        self, prefix: str, marker: str, max_keys: int, *, account: str = "default"
+    ) -> BucketPage:
+        self.markers.append(marker)
+        return self.pages[marker]
+
+
+def page(names_: list[str], next_marker: str | None) -> BucketPage:
+    return BucketPage(tuple(BucketEntry(n, REGION) for n in names_), next_marker, None)
+
+
+@pytest.mark.asyncio
+async def test_a_next_marker_that_does_not_advance_is_retried_then_fails_the_listing() -> None:
+    """A NextMarker equal to the marker sent: the page is asked for three times (the
+    retry's attempts) and the listing fails naming page 2, after page 1's names."""
+    backend = ScriptedPages({"": page(["a-1", "a-2"], "a-2"), "a-2": page(["a-3"], "a-2")})
+
+    seen, error = await listed(Targets(discover=Discover()), backend)
+
+    assert seen == ["a-1", "a-2"]
+    assert error is not None
+    assert "failed on page 2" in str(error)
+    assert "does not come after the marker sent" in str(error)
+    assert backend.markers == ["", "a-2", "a-2", "a-2"]
+
+
+@pytest.mark.asyncio
+async def test_a_name_not_after_the_greatest_listed_is_left_out() -> None:
+    """Pages that repeat names already listed (a NextMarker one name early, a name out of
+    order): each bucket comes out once, in name order."""
+    backend = ScriptedPages(
+        {"": page(["a-1", "a-2", "a-3"], "a-2"), "a-2": page(["a-3", "a-1", "a-4"], None)}
+    )
+
+    seen, error = await listed(Targets(discover=Discover()), backend)
+
+    assert (seen, error) == (["a-1", "a-2", "a-3", "a-4"], None)

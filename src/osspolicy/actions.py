@@ -51,7 +51,7 @@ from .operations import (
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
-from .targets import backup_targets, iter_targets, named_in
+from .targets import RegionFallbacks, backup_targets, iter_targets, named_in
 
 __all__ = (
     "Action",
@@ -90,6 +90,8 @@ class JobContext:
     resumed: bool
     #: asked before each write (a saved plan's guard, a canary); None: write
     gate: WriteGate | None = None
+    #: named buckets sent to the connection's region for want of their own (the summary's)
+    region_fallbacks: RegionFallbacks = field(default_factory=RegionFallbacks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
             backend=ctx.backend,
             new_tries=ctx.new_tries,
             account=account.name,
+            fallbacks=ctx.region_fallbacks,
         ):
             yield target
 

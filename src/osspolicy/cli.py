@@ -228,6 +228,7 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     for key in ("targets_error", "stopped"):
         if key in summary.extra:
             console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
+    _render_region_fallback(summary, console)
     if summary.extra.get("complete") is False:
         console.print(
             f"the backup is INCOMPLETE: {summary.extra.get('missing', 0)} buckets missing"
@@ -239,6 +240,24 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     console.print(f"report:  {run.report_folder}", markup=False)
     if run.backup_folder is not None:
         console.print(f"backup:  {run.backup_folder}", markup=False)
+
+
+def _render_region_fallback(summary: Summary, console: Console) -> None:
+    """Named buckets sent to the connection's region for want of their own (contracts
+    §14): how many, why, and the first few names."""
+    fallback = summary.extra.get("region_fallback")
+    if not isinstance(fallback, dict) or not fallback.get("buckets"):
+        return
+    count, first = int(fallback["buckets"]), list(fallback.get("first") or ())
+    errors = fallback.get("listing_errors") or {}
+    why = "; ".join(errors.values()) if errors else "not in their account's listing"
+    names = ", ".join(first) + (f" and {count - len(first)} more" if count > len(first) else "")
+    console.print(
+        f"region fallback: {count} bucket{'' if count == 1 else 's'} sent to "
+        f"{fallback.get('region')}, the connection's region ({why}): {names}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _render_failures(summary: Summary, console: Console) -> None:

@@ -479,6 +479,7 @@ async def run_job(
                 "max_in_flight": engine.stats.max_in_flight,
                 **safety.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
+                **ctx.region_fallbacks.summary_extra(),
             },
             folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,

@@ -7,23 +7,26 @@ buckets file once before any request, so a bad name stops the job at the door.
 
 from __future__ import annotations
 
-import collections
 import fnmatch
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiofiles
 
-from .backends import Backend, BucketEntry
+from .backends import Backend, BucketEntry, BucketPage
 from .backup import BackupEntry
-from .errors import BackendError, ListingError, ManifestError
+from .errors import BackendError, ListingError, ManifestError, ServerError
 from .manifest import BUCKET_NAME, Discover, Targets
 from .results import DEFAULT_ACCOUNT, Target
 from .retry import Tries
 
 __all__ = (
+    "FALLBACK_NAMES",
     "LIST_PAGE_SIZE",
+    "RegionFallbacks",
     "backup_targets",
     "check_targets",
     "iter_targets",
@@ -33,6 +36,49 @@ __all__ = (
 
 #: ListBuckets page size (the service's maximum)
 LIST_PAGE_SIZE = 1000
+#: how many of the buckets that fell back to the default region a summary names
+FALLBACK_NAMES = 10
+
+
+@dataclass
+class RegionFallbacks:
+    """Named buckets that got the connection's region because the account's ListBuckets
+    lookup did not give theirs (contracts §14): counted, the first few named, and why
+    (the account's listing failed part-way, with its error, or it did not show them).
+
+    One per job, filled while its targets are listed; flat memory (a count, a few names).
+    """
+
+    region: str | None = None
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+    #: account -> why its lookup listing failed
+    listing_errors: dict[str, str] = field(default_factory=dict)
+
+    def listing_failed(self, account: str, error: ListingError) -> None:
+        """The account's lookup listing failed: the regions it read before are kept."""
+        self.listing_errors[account] = str(error)
+
+    def fell_back(self, bucket: str, region: str) -> None:
+        """`bucket` is sent to `region`, the connection's, for want of its own."""
+        self.region = region
+        self.count += 1
+        if len(self.first) < FALLBACK_NAMES:
+            self.first.append(bucket)
+
+    def summary_extra(self) -> dict[str, Any]:
+        """`region_fallback` for the job's summary.json, when any bucket fell back or a
+        lookup listing failed; else nothing."""
+        if not self.count and not self.listing_errors:
+            return {}
+        return {
+            "region_fallback": {
+                "region": self.region,
+                "buckets": self.count,
+                "first": list(self.first),
+                "listing_errors": dict(self.listing_errors),
+            }
+        }
 
 
 def _file_name(line: str) -> str | None:
@@ -86,9 +132,15 @@ def matches(name: str, region: str, rules: Discover) -> bool:
 
 
 async def _named(
-    names: AsyncIterator[str], regions: Callable[[], Awaitable[dict[str, str]]], *, account: str
+    names: AsyncIterator[str],
+    regions: Callable[[], Awaitable[dict[str, str]]],
+    *,
+    account: str,
+    default: str,
+    fallbacks: RegionFallbacks,
 ) -> AsyncIterator[Target]:
-    """Each named bucket once, with its region as ListBuckets reports it (contracts §10)."""
+    """Each named bucket once, with its region as ListBuckets reports it (contracts §10),
+    else none (the connection's, `default`), noted in `fallbacks`."""
     seen: set[str] = set()
     known: dict[str, str] | None = None
     async for name in names:
@@ -96,7 +148,10 @@ async def _named(
             seen.add(name)
             if known is None:  # listed once, when the first name is pulled
                 known = await regions()
-            yield Target(name, known.get(name), account)
+            region = known.get(name)
+            if region is None:
+                fallbacks.fell_back(name, default)
+            yield Target(name, region, account)
 
 
 async def _listed(names: tuple[str, ...]) -> AsyncIterator[str]:
@@ -119,17 +174,39 @@ async def _from_file(path: Path) -> AsyncIterator[str]:
         ) from exc
 
 
+async def _page_after(backend: Backend, prefix: str, marker: str, account: str) -> BucketPage:
+    """One ListBuckets page after `marker`, believed only if it leads on.
+
+    The service lists in name order after the marker sent, so a NextMarker that is not
+    greater than it would ask for the same names again, forever (contracts §14): a
+    transient ServerError, checked here, inside the retried call, so a stuck marker is
+    retried and then fails the listing, whatever the backend or engine.
+    """
+    page = await backend.list_buckets_page(prefix, marker, LIST_PAGE_SIZE, account=account)
+    if page.next_marker is not None and page.next_marker <= marker:
+        raise ServerError(
+            f"the ListBuckets answer's NextMarker {page.next_marker!r} does not come after "
+            f"the marker sent ({marker!r})",
+            request_id=page.request_id,
+        )
+    return page
+
+
 async def _pages(
     prefix: str, backend: Backend, new_tries: Callable[[], Tries], account: str
 ) -> AsyncIterator[BucketEntry]:
-    """Every bucket of `account` whose name starts with `prefix`, page by page."""
-    marker = ""
+    """Every bucket of `account` whose name starts with `prefix`, page by page, once.
+
+    The markers strictly advance (`_page_after`), so the number of ListBuckets calls is
+    bounded. A name not greater than the greatest already listed was listed before
+    (pages that overlap): it is left out. Keeping the greatest name is enough, since the
+    service lists in name order; memory stays flat, with no set of the names seen.
+    """
+    marker = greatest = ""
     pages = listed = 0
     while True:
         try:
-            page = await new_tries()(
-                backend.list_buckets_page, prefix, marker, LIST_PAGE_SIZE, account=account
-            )
+            page = await new_tries()(_page_after, backend, prefix, marker, account)
         except BackendError as exc:
             after = f" after marker {marker!r}" if marker else ""
             raise ListingError(
@@ -138,8 +215,11 @@ async def _pages(
                 cause=exc,
             ) from exc
         pages += 1
-        listed += len(page.buckets)
         for entry in page.buckets:
+            if entry.name <= greatest:
+                continue  # listed before, on an earlier page
+            greatest = entry.name
+            listed += 1
             yield entry
         if page.next_marker is None:
             return
@@ -161,25 +241,32 @@ def iter_targets(
     backend: Backend,
     new_tries: Callable[[], Tries],
     account: str = DEFAULT_ACCOUNT,
+    fallbacks: RegionFallbacks | None = None,
 ) -> AsyncIterator[Target]:
     """Every target of `account` once, in order, each with its region.
 
     Named buckets (a list, a file) get their region from one ListBuckets listing of
-    the account (by their common prefix), or `region` where the listing fails (denied,
-    say) or does not show them: the names are known, so each still gets its record.
+    the account (by their common prefix), or `region` where the listing does not show
+    them or fails (denied, say) before it got to them: the names are known, so each
+    still gets its record, and the regions read before a failure are kept. Each bucket
+    that falls back is noted in `fallbacks` (contracts §14: the summary says so).
     """
+    noted = fallbacks if fallbacks is not None else RegionFallbacks()
 
     async def regions(prefix: str) -> dict[str, str]:
+        found: dict[str, str] = {}
         try:
-            return {e.name: e.region async for e in _pages(prefix, backend, new_tries, account)}
-        except ListingError:
-            return {}
+            async for entry in _pages(prefix, backend, new_tries, account):
+                found[entry.name] = entry.region
+        except ListingError as exc:
+            noted.listing_failed(account, exc)
+        return found
 
     def with_default(names: AsyncIterator[str], prefix: str) -> AsyncIterator[Target]:
         async def lookup() -> dict[str, str]:
-            return collections.defaultdict(lambda: region, await regions(prefix))
+            return await regions(prefix)
 
-        return _named(names, lookup, account=account)
+        return _named(names, lookup, account=account, default=region, fallbacks=noted)
 
     if spec.buckets is not None:
         # the names' common prefix, character by character (ListBuckets' own prefix)

@@ -170,6 +170,8 @@ def test_unknown_flag_exits_2_without_serving():
         pytest.param(["--hostname", "localhost"], id="one-label-hostname"),
         pytest.param(["--ca-file", "ca.pem"], id="ca-file-without-tls"),
         pytest.param(["--sts-duration-s", "0"], id="zero-sts-duration"),
+        pytest.param(["--list-page-size", "0"], id="zero-list-page-size"),
+        pytest.param(["--list-fault", "stale"], id="unknown-list-fault"),
     ],
 )
 def test_bad_values_are_usage_errors(args):

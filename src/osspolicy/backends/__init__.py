@@ -68,11 +68,18 @@ class BucketEntry:
 
 @dataclass(frozen=True, slots=True)
 class BucketPage:
-    """One ListBuckets page; `next_marker` is None on the last page."""
+    """One ListBuckets page; `next_marker` is None on the last page.
+
+    A backend never returns a page it cannot believe (contracts §14): an empty answer,
+    one that is not a `ListAllMyBucketsResult`, or a truncated one without NextMarker is
+    a `ServerError` (transient: retried). Whether the marker advances is the lister's
+    check (`targets.py`), the same for every backend.
+    """
 
     buckets: tuple[BucketEntry, ...]
     next_marker: str | None
     owner_id: str | None
+    request_id: str | None = None
 
 
 class Backend(Protocol):

@@ -242,23 +242,27 @@ def _text(element: ET.Element | None, path: str) -> str | None:
 def bucket_page(output: Any) -> BucketPage:
     """Read a ListBuckets answer (`ListAllMyBucketsResult`, wire spec §2).
 
+    An answer that cannot be believed is a ServerError, retried like a 5xx (contracts
+    §14): an empty body, a torn or foreign document, IsTruncated without NextMarker.
+
     The fields the SDK's XML model reads for us, read directly: the model also parses
     every bucket's CreationDate with `strptime`, which cost more CPU per bucket of a
     discovery backup than its policy file (profiled in issue 15).
     """
     content = output.http_response.content
-    if not content:
-        return BucketPage(buckets=(), next_marker=None, owner_id=None)
+    request_id = request_id_of(output)
+    if not content or not content.strip():  # a 200 that says nothing is no empty account
+        raise ServerError("the ListBuckets answer is empty", request_id=request_id)
     try:
         root = ET.fromstring(content)  # noqa: S314 - the service's own answer
     except ET.ParseError as exc:  # a torn answer: worth another try
         raise ServerError(
-            f"the ListBuckets answer is not XML ({exc})", request_id=request_id_of(output)
+            f"the ListBuckets answer is not XML ({exc})", request_id=request_id
         ) from exc
     if root.tag != "ListAllMyBucketsResult":
         raise ServerError(
             f"the ListBuckets answer is a {root.tag}, not a ListAllMyBucketsResult",
-            request_id=request_id_of(output),
+            request_id=request_id,
         )
     entries = tuple(
         BucketEntry(
@@ -270,9 +274,16 @@ def bucket_page(output: Any) -> BucketPage:
     )
     truncated = (_text(root, "IsTruncated") or "").strip().lower() == "true"
     next_marker = (_text(root, "NextMarker") or None) if truncated else None
-    if truncated and not next_marker and entries:
-        next_marker = entries[-1].name
-    return BucketPage(buckets=entries, next_marker=next_marker, owner_id=_text(root, "Owner/ID"))
+    if truncated and next_marker is None:  # no way on that the service vouched for
+        raise ServerError(
+            "the ListBuckets answer is truncated but has no NextMarker", request_id=request_id
+        )
+    return BucketPage(
+        buckets=entries,
+        next_marker=next_marker,
+        owner_id=_text(root, "Owner/ID"),
+        request_id=request_id,
+    )
 
 
 def read_block_public_access(output: Any) -> bool:

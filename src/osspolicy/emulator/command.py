@@ -23,6 +23,7 @@ import typer
 
 from osspolicy.emulator.accounts import Account, SeedSpec, parse_account_spec, parse_seed_spec
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID
+from osspolicy.emulator.faults import LIST_SHAPES, parse_list_fault
 from osspolicy.emulator.hosts import validate_hostname
 from osspolicy.emulator.server import Emulator
 from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -61,6 +62,21 @@ def _check_hostname(value: str | None) -> str | None:
             validate_hostname(value)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_list_fault(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_list_fault(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_page_size(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 1000:
+        raise typer.BadParameter(f"must be within 1-1000, got {value}")
     return value
 
 
@@ -170,6 +186,24 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         Path | None,
         typer.Option(metavar="FILE", help="Append each request's log entry there (JSON lines)."),
     ] = None,
+    list_page_size: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            help="At most N buckets per ListBuckets page, whatever max-keys asks.",
+            callback=_check_page_size,
+        ),
+    ] = None,
+    list_fault: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SHAPE[:AFTER]",
+            help="Every ListBuckets answer after the first AFTER [0] lies: "
+            f"{', '.join(LIST_SHAPES)} (an empty 200 body; truncated without NextMarker; "
+            "NextMarker = the marker sent; NextMarker one name early, so pages overlap).",
+            callback=_check_list_fault,
+        ),
+    ] = None,
 ) -> None:
     """Run the OSS-compatible emulator; the first stdout line is its endpoint URL."""
     if (access_key_id is None) != (access_key_secret is None):
@@ -206,6 +240,8 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         tls=tls,
         sts_duration_s=sts_duration_s,
         request_log_path=request_log,
+        list_page_size=list_page_size,
+        list_fault=list_fault,
     )
     for seed in seeds:
         emu.seed_buckets(seed.names(), region=seed.region, account_id=seed.account_id)

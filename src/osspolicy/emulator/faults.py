@@ -8,6 +8,13 @@ key arrives first may vary under concurrency, but the set of faulted
 Kinds: `error` (an error response, nothing changed), `reset` (the connection is reset
 without a response, nothing changed) and `after` (the change is applied, then the
 connection is reset: the client cannot tell whether its write happened).
+
+ListBuckets also has answers that lie (contracts §14), scripted only, each a 200:
+`empty` (no body at all), `no-next-marker` (IsTruncated true, no NextMarker),
+`stuck-marker` (IsTruncated true, NextMarker the marker that was sent: a client that
+believes it lists forever) and `overlap` (NextMarker the name before the page's last, so
+the next page repeats that last name). `--list-fault SHAPE[:AFTER]` scripts one of them
+for every ListBuckets answer after the first AFTER (`parse_list_fault`).
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from typing import Literal
 
 from osspolicy.emulator.state import EC
 
-__all__ = ("Fault", "FaultInjector", "FaultKind")
+__all__ = ("LIST_SHAPES", "Fault", "FaultInjector", "FaultKind", "ListShape", "parse_list_fault")
 
-FaultKind = Literal["error", "reset", "after"]
+#: a ListBuckets answer that lies (see the module docstring)
+ListShape = Literal["empty", "no-next-marker", "stuck-marker", "overlap"]
+LIST_SHAPES: tuple[ListShape, ...] = ("empty", "no-next-marker", "stuck-marker", "overlap")
+FaultKind = Literal["error", "reset", "after"] | ListShape
 
 _SCALE = float(1 << 56)
 
@@ -50,6 +60,17 @@ _AFTER = Fault("after")
 _RANDOM_FAULTS = (_INTERNAL_ERROR, _THROTTLED, _RESET)
 
 
+def parse_list_fault(spec: str) -> tuple[ListShape, int]:
+    """`SHAPE[:AFTER]` (`--list-fault`): the shape, and how many ListBuckets answers come
+    first untouched (0 when not given); ValueError naming the shapes otherwise."""
+    shape, _, after = spec.partition(":")
+    if shape not in LIST_SHAPES:
+        raise ValueError(f"{shape!r} is not a listing fault; use one of {', '.join(LIST_SHAPES)}")
+    if after and not after.isdigit():
+        raise ValueError(f"AFTER must be a number of ListBuckets answers, got {after!r}")
+    return shape, int(after or 0)
+
+
 class _Script:
     __slots__ = ("bucket", "fault", "method", "remaining", "skip", "subresource")
 
@@ -58,7 +79,7 @@ class _Script:
         method: str,
         bucket: str | None,
         subresource: str | None,
-        count: int,
+        count: int | None,
         fault: Fault,
         *,
         skip: int = 0,
@@ -72,7 +93,7 @@ class _Script:
 
     def matches(self, method: str, bucket: str, subresource: str) -> bool:
         return (
-            self.remaining > 0
+            (self.remaining is None or self.remaining > 0)
             and self.method in ("*", method)
             and self.bucket in (None, bucket)
             and self.subresource in (None, subresource)
@@ -109,19 +130,25 @@ class FaultInjector:
         bucket: str | None = None,
         subresource: str | None = None,
         *,
-        count: int = 1,
+        count: int | None = 1,
         status: int = 503,
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
         skip: int = 0,
     ) -> None:
-        """Fail `count` matching requests after the first `skip` (None matches any; ""
-        is no sub-resource, or for the bucket the service itself: ListBuckets)."""
+        """Fail `count` matching requests (None: every one) after the first `skip` (None
+        matches any; "" is no sub-resource, or for the bucket the service itself:
+        ListBuckets). A listing shape (`LIST_SHAPES`) is for ListBuckets only."""
         if skip < 0:
             raise ValueError(f"skip must not be negative, got {skip}")
-        if kind not in ("error", "reset", "after"):
-            raise ValueError(f"fault kind must be error, reset or after, got {kind!r}")
-        if count < 1:
+        if kind not in ("error", "reset", "after", *LIST_SHAPES):
+            raise ValueError(
+                f"fault kind must be error, reset, after or one of {', '.join(LIST_SHAPES)}, "
+                f"got {kind!r}"
+            )
+        if kind in LIST_SHAPES and (method.upper(), bucket, subresource) != ("GET", "", ""):
+            raise ValueError(f"a {kind} fault is a ListBuckets answer: script it as GET, '', ''")
+        if count is not None and count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if kind == "error" and not 400 <= status <= 599:
             raise ValueError(f"an error fault needs a 4xx or 5xx status, got {status}")
@@ -147,9 +174,10 @@ class FaultInjector:
                     if script.skip > 0:  # let this one through, untouched by this script
                         script.skip -= 1
                         continue
-                    script.remaining -= 1
-                    if script.remaining == 0:
-                        self._scripts.remove(script)
+                    if script.remaining is not None:
+                        script.remaining -= 1
+                        if script.remaining == 0:
+                            self._scripts.remove(script)
                     return ordinal, script.fault
             rate, after_rate, seed = self.rate, self.after_rate, self.seed
         if rate <= 0.0 and after_rate <= 0.0:

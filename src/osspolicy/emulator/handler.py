@@ -33,10 +33,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from osspolicy.emulator import xml
 from osspolicy.emulator.auth import Identity, SignedRequest, Verifier
-from osspolicy.emulator.faults import FaultInjector, FaultKind
+from osspolicy.emulator.faults import LIST_SHAPES, FaultInjector, FaultKind
 from osspolicy.emulator.hosts import Addressed, HostMap
 from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
-from osspolicy.emulator.routes import ROUTES, XML, Call, Reply, unsupported
+from osspolicy.emulator.routes import ROUTES, XML, Call, Reply, list_buckets_shaped, unsupported
 from osspolicy.emulator.state import EC, EmulatorState, OssError
 from osspolicy.emulator.sts import StsService, is_sts_request
 
@@ -282,6 +282,8 @@ class OssHandler:
         call = Call(bucket or "", params, body, identity.region, identity.account_id, headers)
         if fault is None:
             return operation(self.state, call)
+        if fault.kind in LIST_SHAPES:  # a ListBuckets answer that lies (scripted for it only)
+            return list_buckets_shaped(self.state, call, fault.kind)
         with suppress(OssError):  # an `after` fault loses the response, whatever it was
             operation(self.state, call)
         return None

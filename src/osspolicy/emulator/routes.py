@@ -7,14 +7,16 @@ handler (`handler.py`) resolves, authenticates and builds the `Call`; nothing he
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from osspolicy.emulator import xml
 from osspolicy.emulator.bucket_config import malformed_xml, parse_bucket_settings
+from osspolicy.emulator.faults import ListShape
 from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, EmulatorState, OssError
 
-__all__ = ("ROUTES", "XML", "Call", "Operation", "Reply", "unsupported")
+__all__ = ("ROUTES", "XML", "Call", "Operation", "Reply", "list_buckets_shaped", "unsupported")
 
 XML = "application/xml"
 
@@ -56,9 +58,22 @@ def _max_keys(value: str | None) -> int:
 
 
 def _list_buckets(state: EmulatorState, call: Call) -> Reply:
+    return list_buckets_shaped(state, call, None)
+
+
+def list_buckets_shaped(state: EmulatorState, call: Call, shape: ListShape | None) -> Reply:
+    """ListBuckets, or with `shape` one of the answers that lie (`faults.LIST_SHAPES`)."""
+    if shape == "empty":
+        return Reply(200, b"", XML)
     prefix, marker = call.params.get("prefix", ""), call.params.get("marker", "")
     max_keys = _max_keys(call.params.get("max-keys"))
     page = state.list_buckets(prefix, marker, max_keys, owner=call.account_id)
+    if shape == "no-next-marker":
+        page = dataclasses.replace(page, is_truncated=True, next_marker="")
+    elif shape == "stuck-marker":
+        page = dataclasses.replace(page, is_truncated=True, next_marker=marker)
+    elif shape == "overlap" and page.is_truncated and len(page.buckets) > 1:
+        page = dataclasses.replace(page, next_marker=page.buckets[-2].name)
     body = xml.list_buckets_xml(
         page, prefix=prefix, marker=marker, max_keys=max_keys, owner_id=call.account_id
     )

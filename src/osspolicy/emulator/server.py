@@ -35,7 +35,7 @@ from osspolicy.emulator.auth import (
     KeyStore,
     Verifier,
 )
-from osspolicy.emulator.faults import FaultInjector, FaultKind
+from osspolicy.emulator.faults import FaultInjector, FaultKind, parse_list_fault
 from osspolicy.emulator.handler import OssHandler
 from osspolicy.emulator.hosts import KNOWN_REGIONS, HostMap
 from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
@@ -137,6 +137,11 @@ class Emulator:
     with; `tls=True` serves HTTPS from a test CA (`ca_pem`, `write_ca`); STS AssumeRole
     issues keys valid `sts_duration_s`; `clock` (seconds since the epoch) decides when
     they expire; `request_log_path` also appends each log entry to that file as JSON.
+
+    `list_page_size` caps every ListBuckets page (paging with a few buckets);
+    `list_fault` (`SHAPE[:AFTER]`, see `faults.py`) makes every ListBuckets answer after
+    the first AFTER lie in that shape: an empty body, no NextMarker, a NextMarker that
+    does not advance, or pages that overlap.
     """
 
     def __init__(  # noqa: PLR0917 - the documented signature, mirrored by the CLI flags
@@ -160,6 +165,8 @@ class Emulator:
         sts_duration_s: float = DEFAULT_STS_DURATION_S,
         request_log_path: str | os.PathLike[str] | None = None,
         clock: Callable[[], float] | None = None,
+        list_page_size: int | None = None,
+        list_fault: str | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be within 0-65535, got {port}")
@@ -174,9 +181,15 @@ class Emulator:
         self._hosts = HostMap(hostname)
         self._tls = TestCA(self._hosts.certificate_names((*KNOWN_REGIONS, region))) if tls else None
         self.state = EmulatorState(
-            region=region, account_id=self._accounts[0].account_id, max_buckets=max_buckets
+            region=region,
+            account_id=self._accounts[0].account_id,
+            max_buckets=max_buckets,
+            list_page_size=list_page_size,
         )
         self._faults = FaultInjector(fault_rate, fault_after_rate, fault_seed)
+        if list_fault is not None:
+            shape, after = parse_list_fault(list_fault)
+            self._faults.script("GET", "", "", kind=shape, skip=after, count=None)
         self._log = RequestLog(
             log_limit, path=None if request_log_path is None else Path(request_log_path)
         )
@@ -445,18 +458,20 @@ class Emulator:
         bucket: str | None = None,
         subresource: str | None = None,
         *,
-        count: int = 1,
+        count: int | None = 1,
         status: int = 503,
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
         skip: int = 0,
     ) -> None:
-        """Fail `count` matching requests after the first `skip`; None matches any, ""
-        no sub-resource (or, as `bucket`, a service-level request: `script_fault("GET",
-        "", "")` is ListBuckets only).
+        """Fail `count` matching requests (None: every one) after the first `skip`; None
+        matches any, "" no sub-resource (or, as `bucket`, a service-level request:
+        `script_fault("GET", "", "")` is ListBuckets only).
 
         kind "error" answers `status`/`code` and changes nothing; "reset" drops the
-        connection and changes nothing; "after" applies the change, then drops it.
+        connection and changes nothing; "after" applies the change, then drops it; a
+        listing shape (`empty`, `no-next-marker`, `stuck-marker`, `overlap`; ListBuckets
+        only) answers 200 with a page that lies that way.
         """
         self._faults.script(
             method,

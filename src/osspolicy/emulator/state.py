@@ -341,10 +341,15 @@ class EmulatorState:
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
         max_buckets: int | None = None,
+        list_page_size: int | None = None,
     ) -> None:
+        if list_page_size is not None and not 1 <= list_page_size <= MAX_LIST_KEYS:
+            raise ValueError(f"list_page_size must be within 1-1000, got {list_page_size}")
         self.region = region
         self.account_id = account_id
         self.max_buckets = max_buckets
+        #: the most buckets a ListBuckets page holds, whatever max-keys asks (None: max-keys)
+        self.list_page_size = list_page_size
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
         self._names: list[str] = []
@@ -440,9 +445,12 @@ class EmulatorState:
         """One page of names > marker starting with prefix, sorted, at most max_keys.
 
         With `owner`, only that account's buckets (ListBuckets lists the caller's own).
+        With `list_page_size`, a page holds at most that many, whatever `max_keys` says.
         """
         if not 1 <= max_keys <= MAX_LIST_KEYS:
             raise OssError("InvalidArgument", "max-keys must be between 1 and 1000.", status=400)
+        if self.list_page_size is not None:
+            max_keys = min(max_keys, self.list_page_size)
         with self._lock:
             names = self._names if owner is None else self._owned.get(owner, [])
             start = max(bisect.bisect_left(names, prefix), bisect.bisect_right(names, marker))
