@@ -19,7 +19,6 @@ what a bucket needs.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,7 @@ import anyio
 from .backends import Backend
 from .backup import Backup, BackupWriter
 from .baseline import Baseline
-from .errors import BackendError, ConfigError
+from .errors import ConfigError
 from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
@@ -42,7 +41,6 @@ from .operations import (
     backup_step,
     check_step,
     delete_decider,
-    failure,
     plan_step,
     restore_decider,
     status_step,
@@ -208,24 +206,6 @@ async def _folder(ctx: JobContext, suffix: str, *, snapshot: bool) -> BackupWrit
     return await BackupWriter.create(folder, job_id=ctx.job_id)
 
 
-def _naming_snapshot(step: Step, snapshot: BackupWriter) -> Step:
-    """`step`, except that a bucket failing once its snapshot is taken keeps the snapshot
-    in its record: its write may have landed, so a resume must find that snapshot line
-    (`resume_check.py`)."""
-
-    async def step_naming_snapshot(target: Target, tries: Tries) -> Done:
-        try:
-            return await step(target, tries)
-        except (BackendError, ConfigError, OSError) as exc:
-            where = snapshot.recorded_at(target.bucket)
-            done = failure(exc)
-            if where is None or done is None:
-                raise
-            return dataclasses.replace(done, snapshot=where)
-
-    return step_naming_snapshot
-
-
 def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
     """`step`, except for the buckets whose record is already known."""
     if not settled:
@@ -336,7 +316,7 @@ class _Change:
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.decider(ctx)
         snapshot = await _folder(ctx, "-pre", snapshot=True)
-        step = _naming_snapshot(write_step(ctx.backend, decide, snapshot, ctx.gate), snapshot)
+        step = write_step(ctx.backend, decide, snapshot, ctx.gate)
         return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
 
 

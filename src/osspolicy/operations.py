@@ -480,9 +480,11 @@ def write_step(
 
 def _failed_write(sent: Done, exc: BackendError | ConfigError | OSError) -> Done:
     """The `failed` record of a write: the error's, with the `sha256_after` of what the
-    write was to leave (`sent`, the record it would have had)."""
+    write was to leave and the snapshot taken before it (`sent`, the record it would have
+    had). The write may have landed, so a resume must find that snapshot line
+    (`resume_check.py`)."""
     failed = failure(exc) or Done(Outcome.FAILED)
-    return dataclasses.replace(failed, sha256_after=sent.sha256_after)
+    return dataclasses.replace(failed, sha256_after=sent.sha256_after, snapshot=sent.snapshot)
 
 
 def _conflict(decision: Decision) -> Done:
