@@ -34,7 +34,7 @@ from rich.table import Table
 from .actions import action_for
 from .demo import run_demo
 from .emulator.command import emulator
-from .errors import ConfigError, OssPolicyError
+from .errors import ConfigError, JobFailed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .history import BackupState, list_jobs, show_job
 from .job import JobRun, RunOptions, check_job, run_job
@@ -403,7 +403,10 @@ def _execute(
         if isinstance(confirmed, int):
             return confirmed
         options = confirmed
-    result = anyio.run(_run_with_progress, manifest, options, source)
+    try:
+        result = anyio.run(_run_with_progress, manifest, options, source)
+    except JobFailed as exc:
+        return _job_failed(exc, source)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
     if (hint := _resume_hint(result, kept)) is not None:
@@ -411,6 +414,20 @@ def _execute(
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     return result.exit_code
+
+
+def _job_failed(exc: JobFailed, source: str) -> int:
+    """A job that failed as a whole (contracts §14): its one line, and how to resume it
+    when its folders were made (what was flushed stays)."""
+    code = _fail(str(exc), EXIT_FAILURES)
+    if exc.job_id is not None and exc.report_folder is not None:
+        kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
+        err.print(
+            f"resume it with: osspolicy run {kept} --resume {exc.job_id}",
+            markup=False,
+            soft_wrap=True,
+        )
+    return code
 
 
 def _writes(manifest: Manifest, options: RunOptions) -> bool:

@@ -20,13 +20,15 @@ journal says succeeded is skipped, the rest runs again (contracts §5).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import anyio
 
@@ -38,7 +40,7 @@ from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
 from .engine import Engine, EngineStats
-from .errors import ConfigError, ListingError
+from .errors import ConfigError, JobFailed, ListingError, OssPolicyError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
@@ -384,6 +386,55 @@ async def _not_done(targets: AsyncIterator[Target], done: set[str]) -> AsyncIter
             yield target
 
 
+_P = ParamSpec("_P")
+#: the job whose folders are open in this task (for `JobFailed`: its id, its folder)
+_OPEN_JOB: ContextVar[_Folders | None] = ContextVar("_OPEN_JOB", default=None)
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
+    """Every exception of a (nested) exception group, in order."""
+    found: list[Exception] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def _no_exception_groups(
+    run: Callable[_P, Awaitable[JobRun]],
+) -> Callable[_P, Awaitable[JobRun]]:
+    """`run_job` never raises an ExceptionGroup (contracts §14): a group of one error is
+    that error, of several a `JobFailed` naming the first and the count. An OS error
+    (the disk, a folder that vanished), and once the job's folders are open any error
+    that is not ours (a writer that failed), is a `JobFailed` naming the job, so the
+    caller can say how to resume it; ours (a ConfigError, …) are raised as they are."""
+
+    @functools.wraps(run)
+    async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> JobRun:
+        token = _OPEN_JOB.set(None)
+        try:
+            return await run(*args, **kwargs)
+        except Exception as exc:
+            leaves = _leaves(exc) if isinstance(exc, ExceptionGroup) else [exc]
+            job = _OPEN_JOB.get()
+            first = leaves[0] if leaves else exc
+            ours = isinstance(first, OssPolicyError)
+            if len(leaves) == 1 and (ours or (job is None and not isinstance(first, OSError))):
+                if first is exc:
+                    raise
+                raise first from exc
+            raise JobFailed.of(
+                first,
+                job_id=job.job_id if job is not None else None,
+                report_folder=str(job.report_folder) if job is not None else None,
+                errors=max(len(leaves), 1),
+            ) from first
+        finally:
+            _OPEN_JOB.reset(token)
+
+    return guarded
+
+
+@_no_exception_groups
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -421,6 +472,7 @@ async def run_job(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
         job = await _open_folders(manifest, action, options, stack)
+        _OPEN_JOB.set(job)
         ctx = JobContext(
             manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
         )

@@ -40,6 +40,7 @@ from .policy import (
     public_statements,
     text_diff,
 )
+from .redact import redact_text
 from .results import Change, Outcome, Result, Target
 from .retry import Tries
 
@@ -87,11 +88,13 @@ class Done:
 Step = Callable[[Target, Tries], Awaitable[Done]]
 
 
-def failure(exc: Exception) -> Done | None:
-    """The `failed` record of an error that is one bucket's own (None: not one of those).
+def failure(exc: Exception) -> Done:
+    """The `failed` record of an error in one bucket's step: the bucket fails alone, the
+    others go on (contracts §14: nothing unexpected).
 
-    A service error, a policy that renders too large for this bucket, or the disk: the
-    bucket fails alone, the others go on.
+    A service error keeps its code and request id, a policy that renders too large for
+    this bucket is `InvalidPolicy`, the disk `LocalIOError`; anything else (a bug, a
+    library's own exception) is recorded under its class name, its message redacted.
     """
     if isinstance(exc, BackendError):
         return Done(
@@ -104,7 +107,13 @@ def failure(exc: Exception) -> Done | None:
         return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
     if isinstance(exc, OSError):
         return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
-    return None
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]  # a step's own task group: the one error inside
+    return Done(
+        Outcome.FAILED,
+        error_code=type(exc).__name__,
+        error_message=redact_text(str(exc)) or type(exc).__name__,
+    )
 
 
 class BackupSink(Protocol):
@@ -133,12 +142,13 @@ class SnapshotSink(BackupSink, Protocol):
 
 
 async def perform(action: str, target: Target, step: Step, tries: Tries) -> Result:
-    """Run `step` for one target and return its one record, whatever happens."""
+    """Run `step` for one target and return its one record, whatever happens (any
+    exception becomes its `failed` record; a cancellation is not an exception here)."""
     started = time.monotonic()
     try:
         done = await step(target, tries)
-    except (BackendError, ConfigError, OSError) as exc:
-        done = failure(exc) or Done(Outcome.FAILED)
+    except Exception as exc:  # every error is the bucket's own record
+        done = failure(exc)
     return Result(
         bucket=target.bucket,
         region=target.region,

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 
 from .engine import Engine
-from .errors import BackendError, ConfigError
+from .errors import ConfigError
 from .files import iter_jsonl
 from .journal import JOURNAL_NAME, JournalHeader
 from .operations import Decider, Decision, Done, Step, WriteGate, failure, skipped
@@ -125,10 +125,10 @@ class Canary:
         async def canary_step(target: Target, tries: Tries) -> Done:
             try:
                 done = await step(target, tries)
-            except (BackendError, ConfigError, OSError) as exc:
+            except Exception as exc:
                 if target.bucket not in self._members:
                     raise
-                done = failure(exc) or Done(Outcome.FAILED)
+                done = failure(exc)  # a canary member is settled whatever it raised
             if target.bucket not in self._members:
                 return done
             if done.outcome in {Outcome.APPLIED, Outcome.DELETED}:
@@ -141,8 +141,8 @@ class Canary:
     async def _read_back(self, target: Target, tries: Tries, done: Done, decide: Decider) -> Done:
         try:
             again = await decide(target, tries)
-        except (BackendError, ConfigError, OSError) as exc:
-            return failure(exc) or Done(Outcome.FAILED)
+        except Exception as exc:  # the read-back fails this bucket alone
+            return failure(exc)
         if again.change is Change.NONE:
             return done
         return dataclasses.replace(
