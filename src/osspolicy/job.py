@@ -50,6 +50,7 @@ from .manifest import (
     Manifest,
     account_record,
     accounts_of,
+    check_recorded_accounts,
     manifest_sha256,
     manifest_yaml,
     outcome_fields,
@@ -223,6 +224,7 @@ def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Acco
     if manifest.accounts is None and backup is not None and backup.accounts:
         accounts = backup.accounts
     if backup is not None:
+        _check_backup_accounts(accounts, backup)
         names = {account.name for account in accounts}
         if unknown := sorted({entry.account for entry in backup.entries()} - names):
             raise ConfigError(
@@ -232,6 +234,16 @@ def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Acco
                 hint="name it under accounts: in the manifest",
             )
     return accounts
+
+
+def _check_backup_accounts(accounts: Sequence[Account], backup: Backup) -> None:
+    """Refuse (exit 2, naming the account) an account whose credentials are not the
+    ones the backup recorded for it (a URL compares by its sha256, contracts §14)."""
+    check_recorded_accounts(
+        [account_record(a) for a in accounts],
+        (backup.summary or {}).get("accounts"),
+        recorded_in=f"the backup {backup.folder}",
+    )
 
 
 async def make_backend(manifest: Manifest, accounts: Sequence[Account] = ()) -> Backend:
@@ -339,6 +351,7 @@ async def _open_folders(
     )
     if found is None:
         raise await _nothing_to_resume(report_dir, outcome)
+    await _check_resumed_accounts(found, outcome)
     if action.writes:
         await stack.enter_async_context(ReportDirLock(report_dir, found.name))
     journal = await Journal.open_for_resume(
@@ -352,6 +365,18 @@ async def _open_folders(
     return _Folders(found.name, found, report, journal, journal.done_buckets(), resumed=True)
 
 
+async def _check_resumed_accounts(folder: Path, outcome: dict[str, Any]) -> None:
+    """Refuse (exit 2, naming the account) to resume job `folder` with an account whose
+    credentials are not the ones its journal header recorded (contracts §14)."""
+    header = await read_header(folder)
+    if header is not None and header.outcome is not None:
+        check_recorded_accounts(
+            outcome.get("accounts"),
+            header.outcome.get("accounts"),
+            recorded_in=f"job {folder.name}",
+        )
+
+
 async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
     """Why `--resume` found nothing: no unfinished job at all, or only one that ran
     another manifest (named, with the ways to carry on from it)."""
@@ -363,6 +388,7 @@ async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> Confi
         )
     kept = other / MANIFEST_NAME
     header = await read_header(other)
+    await _check_resumed_accounts(other, outcome)  # the same job but for a credential?
     keys = header.differing(outcome) if header is not None else []
     differ = f" ({', '.join(keys)} differ)" if keys else ""
     undo = (  # only a job that wrote has a snapshot to roll back to

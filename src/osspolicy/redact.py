@@ -54,6 +54,8 @@ URI_ENV = "ALIBABA_CLOUD_CREDENTIALS_URI"
 _SHA = "_sha256"
 #: a URL inside a message: scheme, then everything up to a blank or a quote
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+#: what ends a sentence after a URL rather than the URL itself
+_TRAILING = ",.;:)]"
 
 
 def uri_sha256(uri: str) -> str:
@@ -92,8 +94,15 @@ def _has_secret_part(url: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """`text` with every URL in it redacted (`redact_uri`)."""
-    return _URL_IN_TEXT.sub(lambda found: redact_uri(found.group(0)), text)
+    """`text` with every URL in it redacted (`redact_uri`); punctuation that ends a
+    sentence after a URL stays outside it."""
+
+    def redacted(found: re.Match[str]) -> str:
+        url = found.group(0)
+        kept = url.rstrip(_TRAILING)
+        return redact_uri(kept) + url[len(kept) :]
+
+    return _URL_IN_TEXT.sub(redacted, text)
 
 
 def redacted_credentials(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,25 +186,31 @@ def credentials_from_record(
 ) -> dict[str, Any]:
     """A recorded spec with its real values back, to sign with when nothing names the
     account now (a rollback, a restore without `accounts:`): a redacted credentials URI
-    is taken from `ALIBABA_CLOUD_CREDENTIALS_URI` when its sha256 is the recorded one.
-    Anything else redacted cannot come back: CredentialsError naming the account."""
+    (a ram_role_arn's source too) is taken from `ALIBABA_CLOUD_CREDENTIALS_URI` when its
+    sha256 is the recorded one. Anything else redacted cannot come back:
+    CredentialsError naming the account."""
     if not _is_redacted(recorded):
         return dict(recorded)
+    real = {k: v for k, v in recorded.items() if k not in {"uri", f"uri{_SHA}"}}
+    source = real.get("source")
+    if isinstance(source, Mapping):
+        real["source"] = credentials_from_record(account, source, recorded_in=recorded_in)
+    if any(key.endswith(_SHA) for key in real):  # another URL with a secret part
+        raise CredentialsError(
+            f"{recorded_in} used credentials whose URLs are recorded without their secret parts",
+            place=f"account {account}",
+            hint="name the account under accounts: with its credentials in a manifest",
+        )
+    if f"uri{_SHA}" not in recorded:
+        return real
     given = os.environ.get(URI_ENV)
     sha = recorded.get(f"uri{_SHA}")
-    rest = {k: v for k, v in recorded.items() if k not in {"uri", f"uri{_SHA}"}}
-    if recorded.get("type") == "credentials_uri" and not _is_redacted(rest):
-        if given is not None and uri_sha256(given) == sha:
-            return {**rest, "uri": given}
-        why = "is not set" if given is None else f"holds another URI ({_short(uri_sha256(given))})"
-        raise CredentialsError(
-            f"{recorded_in} used credentials_uri {recorded.get('uri')} ({_short(sha)}), which "
-            f"is recorded without its secret parts, and {URI_ENV} {why}",
-            place=f"account {account}",
-            hint=f"set {URI_ENV} to that URI, or name the account under accounts: in a manifest",
-        )
+    if given is not None and uri_sha256(given) == sha:
+        return {**real, "uri": given}
+    why = "is not set" if given is None else f"holds another URI ({_short(uri_sha256(given))})"
     raise CredentialsError(
-        f"{recorded_in} used credentials whose URLs are recorded without their secret parts",
+        f"{recorded_in} used credentials_uri {recorded.get('uri')} ({_short(sha)}), which is "
+        f"recorded without its secret parts, and {URI_ENV} {why}",
         place=f"account {account}",
-        hint="name the account under accounts: with its credentials in a manifest",
+        hint=f"set {URI_ENV} to that URI, or name the account under accounts: in a manifest",
     )

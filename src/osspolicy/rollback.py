@@ -15,6 +15,7 @@ import yaml
 
 from .errors import ConfigError
 from .manifest import Manifest, parse_manifest
+from .redact import credentials_from_record
 
 __all__ = ("WRITING_ACTIONS", "rollback_manifest")
 
@@ -62,7 +63,15 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
     }
     if data.get("accounts"):  # the job's own accounts; the snapshot says whose bucket is whose
         restore["accounts"] = [
-            {"name": a["name"], "credentials": a.get("credentials") or {"type": "default"}}
+            {
+                "name": a["name"],
+                # recorded redacted: a secret part comes back only from what is given now
+                "credentials": credentials_from_record(
+                    str(a["name"]),
+                    a.get("credentials") or {"type": "default"},
+                    recorded_in=f"job {job_id}",
+                ),
+            }
             for a in data["accounts"]
         ]
     return parse_manifest(restore, source=f"rollback {job_id}", base=report_folder)
