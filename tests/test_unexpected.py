@@ -13,9 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
+from osspolicy import cli
 from osspolicy.backends import PolicyRead, Reply
 from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import JobFailed
+from osspolicy.errors import ConfigError, JobFailed
 from osspolicy.job import JobRun, RunOptions, run_job
 from osspolicy.manifest import Manifest, parse_manifest
 from osspolicy.results import Result
@@ -139,7 +140,10 @@ async def test_a_writer_that_fails_on_the_disk_is_one_job_failed_naming_the_file
 
     with pytest.raises(JobFailed) as caught:
         await run_job(manifest(tmp_path), backend=backend(), sleep=no_sleep, on_result=full_disk)
-    assert str(caught.value) == ("the job failed: File too large (EFBIG): /reports/x/report.jsonl")
+    # a second writer may have failed the same way meanwhile: "(and 1 more error)"
+    assert str(caught.value).startswith(
+        "the job failed: File too large (EFBIG): /reports/x/report.jsonl"
+    )
     job_id = next((tmp_path / "reports").iterdir()).name
     assert caught.value.job_id == job_id
     assert caught.value.report_folder == str(tmp_path / "reports" / job_id)
@@ -153,7 +157,7 @@ async def test_a_bug_in_a_writer_is_one_job_failed_naming_its_class(tmp_path: Pa
     def buggy(_result: Result) -> None:
         raise KeyError("oops")
 
-    with pytest.raises(JobFailed, match=r"^the job failed: KeyError: 'oops'$"):
+    with pytest.raises(JobFailed, match=r"^the job failed: KeyError: 'oops'"):
         await run_job(manifest(tmp_path), backend=backend(), sleep=no_sleep, on_result=buggy)
 
 
@@ -173,3 +177,20 @@ def test_an_append_refused_after_an_earlier_failure_names_the_first_cause() -> N
     wrapper.__cause__ = cause
     failed = JobFailed.of(wrapper)
     assert str(failed) == "the job failed: File too large (EFBIG): /r/journal.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "line"),
+    [
+        (ConfigError("bad input", place="job.yaml"), 2, "job.yaml: bad input"),
+        (KeyError("k"), 1, "unexpected KeyError: 'k' (rerun with --debug)"),
+    ],
+)
+def test_the_cli_never_prints_an_exception_group(
+    capsys: pytest.CaptureFixture[str], error: Exception, code: int, line: str
+) -> None:
+    """An ExceptionGroup reaching the CLI is printed as its first error, with that
+    error's exit code: never 'unexpected ExceptionGroup'."""
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("inner", [error])])
+    assert cli._unexpected(group) == code
+    assert capsys.readouterr().err == f"osspolicy: error: {line}\n"

@@ -937,7 +937,17 @@ def _fail(message: str, code: int) -> int:
 
 def _unexpected(exc: Exception) -> int:
     """Typer's (vendored click's) usage errors carry exit_code 2 and format_message();
-    anything else is a bug: one line, the traceback only with --debug."""
+    anything else is a bug: one line, the traceback only with --debug. An ExceptionGroup
+    (a task group's) is never printed as one: its first error is (contracts §14)."""
+    if isinstance(exc, ExceptionGroup):
+        first: Exception = exc
+        while isinstance(first, ExceptionGroup) and first.exceptions:
+            first = first.exceptions[0]
+        if isinstance(first, ConfigError):
+            return _fail(str(first), EXIT_USAGE)
+        if isinstance(first, OssPolicyError):
+            return _fail(str(first), EXIT_FAILURES)
+        exc = first
     exit_code = getattr(exc, "exit_code", None)
     format_message = getattr(exc, "format_message", None)
     if isinstance(exit_code, int) and callable(format_message):
