@@ -23,7 +23,7 @@ import anyio
 import pytest
 
 from osspolicy.emulator import Emulator
-from osspolicy.job import RunOptions, run_job
+from osspolicy.job import JobRun, RunOptions, run_job
 from osspolicy.manifest import load_manifest
 
 from .e2e_helpers import (
@@ -196,6 +196,28 @@ class FailingCredentialsUri:
 
 
 REFRESH_BUCKETS = 60
+#: in the credentials URI's query: a failed refresh's message must not carry it anywhere
+URI_TOKEN = "Refresh-Token-SENTINEL-5e0b"
+
+
+def run_with_failing_refresh(emulator: Emulator, tmp_path: Path, engine: str) -> JobRun:
+    """A backup of REFRESH_BUCKETS buckets by an account whose credentials URI answers
+    the fetch at start, then fails every refresh."""
+    names = bucket_names(REFRESH_BUCKETS)
+    emulator.seed_buckets(names)
+    with FailingCredentialsUri(good=1) as uri:  # the one fetch at start resolves them
+        spec = {"type": "credentials_uri", "uri": f"{uri.uri}?token={URI_TOKEN}"}
+        path = backup_manifest(
+            emulator,
+            tmp_path,
+            engine=engine,
+            targets={"buckets": names},
+            accounts=[{"name": "viauri", "credentials": spec}],
+            retry={"attempts": 2, "base_delay_s": 0},
+        )
+        job = anyio.run(lambda: run_job(load_manifest(path), RunOptions(), sleep=no_sleep))
+        assert uri.hits > 1
+    return job
 
 
 def test_a_refresh_that_fails_mid_job_is_each_buckets_transient_error(
@@ -204,23 +226,9 @@ def test_a_refresh_that_fails_mid_job_is_each_buckets_transient_error(
     """Credentials resolved at start, then every refresh failing: each bucket ends with
     its own record (`failed`, `CredentialsFetchError`, retried), none is lost, the job
     ends with exit 1 instead of aborting, on either engine."""
-    names = bucket_names(REFRESH_BUCKETS)
-    emulator.seed_buckets(names)
-    with FailingCredentialsUri(good=1) as uri:  # the one fetch at start resolves them
-        path = backup_manifest(
-            emulator,
-            tmp_path,
-            engine=engine,
-            targets={"buckets": names},
-            accounts=[
-                {"name": "viauri", "credentials": {"type": "credentials_uri", "uri": uri.uri}}
-            ],
-            retry={"attempts": 2, "base_delay_s": 0},
-        )
-        job = anyio.run(lambda: run_job(load_manifest(path), RunOptions(), sleep=no_sleep))
-        assert uri.hits > 1
+    job = run_with_failing_refresh(emulator, tmp_path, engine)
     records = records_by_bucket(read_jsonl(job.report_folder / "report.jsonl"))
-    assert set(records) == set(names)
+    assert set(records) == set(bucket_names(REFRESH_BUCKETS))
     failed = [r for r in records.values() if r["outcome"] == "failed"]
     assert failed
     assert {r["error_code"] for r in failed} == {"CredentialsFetchError"}
@@ -231,3 +239,16 @@ def test_a_refresh_that_fails_mid_job_is_each_buckets_transient_error(
         for r in records.values()
     )
     assert job.exit_code == 1
+
+
+def test_a_failed_refresh_is_recorded_without_the_uris_token(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The records of a failed refresh say why (the HTTP 500) and keep no secret part of
+    the credentials URI, nor does any other file of the job."""
+    job = run_with_failing_refresh(emulator, tmp_path, "threads")
+    failed = read_jsonl(job.report_folder / "report.jsonl")[0]
+    assert "http_code=500" in failed["error_message"]
+    assert "/credentials?…" in failed["error_message"]
+    for file in tmp_path.joinpath("reports").rglob("*"):
+        assert not file.is_file() or URI_TOKEN.encode() not in file.read_bytes(), file
