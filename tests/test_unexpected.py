@@ -16,10 +16,12 @@ import pytest
 from osspolicy import cli
 from osspolicy.backends import PolicyRead, Reply
 from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import ConfigError, JobFailed
+from osspolicy.errors import AccessDenied, ConfigError, JobFailed
 from osspolicy.job import JobRun, RunOptions, run_job
 from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.results import Result
+from osspolicy.operations import Done, perform
+from osspolicy.results import Outcome, Result, Target
+from osspolicy.retry import RetryConfig, Tries
 
 REGION = "cn-hangzhou"
 NAMES = [f"odd-{i:02d}" for i in range(8)]
@@ -194,3 +196,19 @@ def test_the_cli_never_prints_an_exception_group(
     group = ExceptionGroup("unhandled errors in a TaskGroup", [ExceptionGroup("inner", [error])])
     assert cli._unexpected(group) == code
     assert capsys.readouterr().err == f"osspolicy: error: {line}\n"
+
+
+@pytest.mark.asyncio
+async def test_a_step_whose_own_task_group_fails_is_named_by_its_first_error() -> None:
+    """A step that raises an ExceptionGroup (its own task group failed) is recorded as
+    the group's first error: a service error keeps its code, never 'ExceptionGroup'."""
+
+    async def step(_target: Target, _tries: Tries) -> Done:
+        raise ExceptionGroup("unhandled errors", [AccessDenied("no", request_id="r1"), KeyError()])
+
+    result = await perform("backup", Target("odd-00", REGION), step, Tries(RetryConfig()))
+    assert (result.outcome, result.error_code, result.request_id) == (
+        Outcome.FAILED,
+        "AccessDenied",
+        "r1",
+    )

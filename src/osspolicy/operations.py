@@ -96,6 +96,8 @@ def failure(exc: Exception) -> Done:
     this bucket is `InvalidPolicy`, the disk `LocalIOError`; anything else (a bug, a
     library's own exception) is recorded under its class name, its message redacted.
     """
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]  # a step's own task group: named by its first error
     if isinstance(exc, BackendError):
         return Done(
             Outcome.FAILED,
@@ -107,8 +109,6 @@ def failure(exc: Exception) -> Done:
         return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
     if isinstance(exc, OSError):
         return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
-    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]  # a step's own task group: the one error inside
     return Done(
         Outcome.FAILED,
         error_code=type(exc).__name__,
