@@ -34,7 +34,7 @@ from rich.table import Table
 from .actions import action_for
 from .demo import run_demo
 from .emulator.command import emulator
-from .errors import ConfigError, OssPolicyError
+from .errors import ConfigError, JobFailed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .history import BackupState, list_jobs, show_job
 from .job import JobRun, RunOptions, check_job, run_job
@@ -480,7 +480,10 @@ def _execute(
         if isinstance(confirmed, int):
             return confirmed
         options = confirmed
-    result = anyio.run(_run_with_progress, manifest, options, source)
+    try:
+        result = anyio.run(_run_with_progress, manifest, options, source)
+    except JobFailed as exc:
+        return _job_failed(exc, source)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
     for hint in (_replan_hint(result, kept), _resume_hint(result, kept)):
@@ -491,6 +494,20 @@ def _execute(
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
     return result.exit_code
+
+
+def _job_failed(exc: JobFailed, source: str) -> int:
+    """A job that failed as a whole (contracts §14): its one line, and how to resume it
+    when its folders were made (what was flushed stays)."""
+    code = _fail(str(exc), EXIT_FAILURES)
+    if exc.job_id is not None and exc.report_folder is not None:
+        kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
+        err.print(
+            f"resume it with: osspolicy run {kept} --resume {exc.job_id}",
+            markup=False,
+            soft_wrap=True,
+        )
+    return code
 
 
 def _writes(manifest: Manifest, options: RunOptions) -> bool:
@@ -1016,7 +1033,17 @@ def _fail(message: str, code: int) -> int:
 
 def _unexpected(exc: Exception) -> int:
     """Typer's (vendored click's) usage errors carry exit_code 2 and format_message();
-    anything else is a bug: one line, the traceback only with --debug."""
+    anything else is a bug: one line, the traceback only with --debug. An ExceptionGroup
+    (a task group's) is never printed as one: its first error is (contracts §14)."""
+    if isinstance(exc, ExceptionGroup):
+        first: Exception = exc
+        while isinstance(first, ExceptionGroup) and first.exceptions:
+            first = first.exceptions[0]
+        if isinstance(first, ConfigError):
+            return _fail(str(first), EXIT_USAGE)
+        if isinstance(first, OssPolicyError):
+            return _fail(str(first), EXIT_FAILURES)
+        exc = first
     exit_code = getattr(exc, "exit_code", None)
     format_message = getattr(exc, "format_message", None)
     if isinstance(exit_code, int) and callable(format_message):

@@ -9,6 +9,7 @@ OssPolicyError
 │   ├── BackupError             a damaged or unfinished backup folder
 │   └── ReportDirBusy           another writing job holds the report folder's lock
 ├── ListingError                the targets could not all be listed (the job's problem)
+├── JobFailed                   the job itself failed (the disk, a folder, a writer): exit 1
 └── BackendError                a call to OSS failed (one bucket's problem)
     ├── TransientError          retried: the same call may succeed later
     │   ├── Throttled           503 ServiceUnavailable / 429 / QPS limit
@@ -34,6 +35,8 @@ boundary each: `backends/` for the SDK, the file writers for disk errors.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = (
     "AccessDenied",
     "BackendError",
@@ -45,6 +48,7 @@ __all__ = (
     "InvalidAccessKeyId",
     "InvalidArgument",
     "InvalidPolicyDocument",
+    "JobFailed",
     "ListingError",
     "ManifestError",
     "NetworkError",
@@ -75,6 +79,60 @@ class ListingError(OssPolicyError):
         super().__init__(message)
         #: the service's error, when the listing failed on one
         self.cause = cause
+
+
+class JobFailed(OssPolicyError):
+    """The job itself failed, not one bucket: the disk (full, `ulimit -f`), a folder that
+    vanished, a writer that failed (contracts §14). Exit 1; what was flushed stays, so
+    `--resume` continues the job. `str()` is one line naming the OS error and the path.
+
+    `job_id` and `report_folder` are the job's (None when it failed before its folders
+    were made); `errors` counts the failures it stands for (a task group's several: the
+    first is named).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        report_folder: str | None = None,
+        errors: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.report_folder = report_folder
+        self.errors = errors
+
+    @classmethod
+    def of(
+        cls,
+        exc: BaseException,
+        *,
+        job_id: str | None = None,
+        report_folder: str | None = None,
+        errors: int = 1,
+    ) -> JobFailed:
+        """The job-level failure of `exc`: an OS error named with its path, else its
+        class and message; `errors` > 1 adds how many more there were."""
+        cause = exc.__cause__
+        while isinstance(exc, OSError) and exc.errno is None and isinstance(cause, OSError):
+            exc, cause = cause, cause.__cause__  # "an earlier append failed": its cause
+        if isinstance(exc, OSError):
+            what = exc.strerror or type(exc).__name__
+            name = errno.errorcode.get(exc.errno) if exc.errno is not None else None
+            code = f" ({name})" if name else ""
+            path = f": {exc.filename}" if exc.filename else ""
+            text = f"{what}{code}{path}"
+            if exc.strerror is None:  # an OSError raised with a message of ours
+                text = str(exc) or type(exc).__name__
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        if errors > 1:
+            text += f" (and {errors - 1} more error{'s' if errors > 2 else ''})"
+        return cls(
+            f"the job failed: {text}", job_id=job_id, report_folder=report_folder, errors=errors
+        )
 
 
 class ConfigError(OssPolicyError):

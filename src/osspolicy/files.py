@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
@@ -209,6 +209,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+@contextlib.contextmanager
+def _naming(path: Path | str) -> Iterator[None]:
+    """An OS error of a write to a file descriptor names no file: give it `path`, so a
+    job that fails on its disk can say where (contracts §14)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
 def _replace_sync(path: Path | str, data: bytes) -> None:
     """Write `data` to a temporary file, fsync it and rename it over `path`."""
     path = os.fspath(path)
@@ -216,8 +228,9 @@ def _replace_sync(path: Path | str, data: bytes) -> None:
     fd = _private_opener(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:
-            _write_all(fd, data)
-            _fsync(fd)
+            with _naming(path):
+                _write_all(fd, data)
+                _fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)  # noqa: PTH105 - str paths (see _temp_path)
@@ -356,9 +369,10 @@ class AtomicFolder:
             # the index's own waiting lines go first; `_stage` raises if it failed or closed
             fd, head, written, _ = index._stage(())  # noqa: SLF001 - same module
             try:
-                lines = await anyio.to_thread.run_sync(
-                    _commit_group_sync, self._folder, group, fd, head
-                )
+                with _naming(index.path):  # only the index's write raises here
+                    lines = await anyio.to_thread.run_sync(
+                        _commit_group_sync, self._folder, group, fd, head
+                    )
             except Exception as exc:
                 index._failed = exc  # noqa: SLF001 - same module
                 raise
@@ -569,10 +583,11 @@ async def append_together(parts: Sequence[tuple[AppendLog, Sequence[bytes]]]) ->
             staged = [(log, *log._stage(lines)) for log, lines in parts if lines]  # noqa: SLF001
 
             def write() -> None:
-                for _, fd, data, _, sync in staged:
-                    _write_all(fd, data)
-                    if sync:
-                        _fsync(fd)
+                for log, fd, data, _, sync in staged:
+                    with _naming(log.path):
+                        _write_all(fd, data)
+                        if sync:
+                            _fsync(fd)
 
             try:
                 await anyio.to_thread.run_sync(write)
@@ -681,9 +696,10 @@ class AppendLog(AsyncClosing):
                 fd, data, written, sync = self._stage(())
 
                 def write() -> None:
-                    _write_all(fd, data)
-                    if sync:
-                        _fsync(fd)
+                    with _naming(self.path):
+                        _write_all(fd, data)
+                        if sync:
+                            _fsync(fd)
 
                 try:
                     await anyio.to_thread.run_sync(write)

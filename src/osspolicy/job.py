@@ -22,13 +22,15 @@ again, and a bucket whose snapshot line is lost is `failed` `SnapshotLost`, not 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import anyio
 
@@ -40,7 +42,7 @@ from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
 from .engine import Engine, EngineStats
-from .errors import ConfigError, ListingError
+from .errors import ConfigError, JobFailed, ListingError, OssPolicyError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
@@ -50,6 +52,7 @@ from .manifest import (
     Manifest,
     account_record,
     accounts_of,
+    check_recorded_accounts,
     manifest_sha256,
     manifest_yaml,
     outcome_fields,
@@ -231,6 +234,7 @@ def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Acco
     if manifest.accounts is None and backup is not None and backup.accounts:
         accounts = backup.accounts
     if backup is not None:
+        _check_backup_accounts(accounts, backup)
         names = {account.name for account in accounts}
         if unknown := sorted({entry.account for entry in backup.entries()} - names):
             raise ConfigError(
@@ -240,6 +244,16 @@ def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Acco
                 hint="name it under accounts: in the manifest",
             )
     return accounts
+
+
+def _check_backup_accounts(accounts: Sequence[Account], backup: Backup) -> None:
+    """Refuse (exit 2, naming the account) an account whose credentials are not the
+    ones the backup recorded for it (a URL compares by its sha256, contracts §14)."""
+    check_recorded_accounts(
+        [account_record(a) for a in accounts],
+        (backup.summary or {}).get("accounts"),
+        recorded_in=f"the backup {backup.folder}",
+    )
 
 
 async def make_backend(manifest: Manifest, accounts: Sequence[Account] = ()) -> Backend:
@@ -350,6 +364,7 @@ async def _open_folders(
     )
     if found is None:
         raise await _nothing_to_resume(report_dir, outcome)
+    await _check_resumed_accounts(found, outcome)
     if action.writes:
         await stack.enter_async_context(ReportDirLock(report_dir, found.name))
     journal = await Journal.open_for_resume(
@@ -366,6 +381,18 @@ async def _open_folders(
     return _Folders(found.name, found, report, journal, done, resumed=True, settled=settled)
 
 
+async def _check_resumed_accounts(folder: Path, outcome: dict[str, Any]) -> None:
+    """Refuse (exit 2, naming the account) to resume job `folder` with an account whose
+    credentials are not the ones its journal header recorded (contracts §14)."""
+    header = await read_header(folder)
+    if header is not None and header.outcome is not None:
+        check_recorded_accounts(
+            outcome.get("accounts"),
+            header.outcome.get("accounts"),
+            recorded_in=f"job {folder.name}",
+        )
+
+
 async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
     """Why `--resume` found nothing: no unfinished job at all, or only one that ran
     another manifest (named, with the ways to carry on from it)."""
@@ -377,6 +404,7 @@ async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> Confi
         )
     kept = other / MANIFEST_NAME
     header = await read_header(other)
+    await _check_resumed_accounts(other, outcome)  # the same job but for a credential?
     keys = header.differing(outcome) if header is not None else []
     differ = f" ({', '.join(keys)} differ)" if keys else ""
     undo = (  # only a job that wrote has a snapshot to roll back to
@@ -400,6 +428,55 @@ async def _not_done(targets: AsyncIterator[Target], done: set[str]) -> AsyncIter
             yield target
 
 
+_P = ParamSpec("_P")
+#: the job whose folders are open in this task (for `JobFailed`: its id, its folder)
+_OPEN_JOB: ContextVar[_Folders | None] = ContextVar("_OPEN_JOB", default=None)
+
+
+def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
+    """Every exception of a (nested) exception group, in order."""
+    found: list[Exception] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def _no_exception_groups(
+    run: Callable[_P, Awaitable[JobRun]],
+) -> Callable[_P, Awaitable[JobRun]]:
+    """`run_job` never raises an ExceptionGroup (contracts §14): a group of one error is
+    that error, of several a `JobFailed` naming the first and the count. An OS error
+    (the disk, a folder that vanished), and once the job's folders are open any error
+    that is not ours (a writer that failed), is a `JobFailed` naming the job, so the
+    caller can say how to resume it; ours (a ConfigError, …) are raised as they are."""
+
+    @functools.wraps(run)
+    async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> JobRun:
+        token = _OPEN_JOB.set(None)
+        try:
+            return await run(*args, **kwargs)
+        except Exception as exc:
+            leaves = _leaves(exc) if isinstance(exc, ExceptionGroup) else [exc]
+            job = _OPEN_JOB.get()
+            first = leaves[0] if leaves else exc
+            ours = isinstance(first, OssPolicyError)
+            if len(leaves) == 1 and (ours or (job is None and not isinstance(first, OSError))):
+                if first is exc:
+                    raise
+                raise first from exc
+            raise JobFailed.of(
+                first,
+                job_id=job.job_id if job is not None else None,
+                report_folder=str(job.report_folder) if job is not None else None,
+                errors=max(len(leaves), 1),
+            ) from first
+        finally:
+            _OPEN_JOB.reset(token)
+
+    return guarded
+
+
+@_no_exception_groups
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -443,6 +520,7 @@ async def run_job(
         job = await _open_folders(manifest, action, options, stack)
         if job.settled:  # snapshot lines lost: those buckets are not written
             checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
+        _OPEN_JOB.set(job)
         ctx = JobContext(
             manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
         )

@@ -43,6 +43,12 @@ from pydantic import (
 
 from .errors import ManifestError, PolicyDocumentError
 from .policy import parse_policy_file_text
+from .redact import (
+    check_credentials,
+    credentials_from_record,
+    redact_uri,
+    redacted_credentials,
+)
 
 __all__ = (
     "ACCOUNT_NAME",
@@ -72,6 +78,7 @@ __all__ = (
     "account_record",
     "accounts_of",
     "check_bucket_name",
+    "check_recorded_accounts",
     "check_region",
     "differing_keys",
     "effective",
@@ -486,9 +493,9 @@ class CredentialsUriCredentials(_CredentialsModel):
         return value
 
     def describe(self) -> str:
-        """`credentials_uri scheme://host/path` (the query left out: it may hold a token)."""
-        parsed = urlparse(self.uri)
-        return f"credentials_uri {parsed.scheme}://{parsed.netloc}{parsed.path}"
+        """`credentials_uri scheme://host/path` (userinfo and query as `…`: they may hold
+        a token)."""
+        return f"credentials_uri {redact_uri(self.uri)}"
 
 
 #: one account's credentials: `type` picks the model, each takes only its own keys
@@ -722,16 +729,58 @@ def _all_have_targets(manifest: Manifest) -> bool:
 
 def account_record(account: Account) -> dict[str, Any]:
     """An account as a backup records it: its name and where its credentials come
-    from (no secret is ever in a spec), without targets (contracts §2)."""
-    return account.model_dump(mode="json", include={"name", "credentials"})
+    from, redacted (contracts §14), without targets (contracts §2)."""
+    return _redacted_account(account.model_dump(mode="json", include={"name", "credentials"}))
 
 
-def account_from_record(record: object) -> Account | None:
-    """An account a backup recorded, or None if `record` is not one."""
+def _redacted_account(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An account's plain data with its credentials as a job records them."""
+    credentials = data.get("credentials")
+    if not isinstance(credentials, Mapping):
+        return dict(data)
+    return {**data, "credentials": redacted_credentials(credentials)}
+
+
+def _redacted_accounts(data: dict[str, Any]) -> dict[str, Any]:
+    """Manifest data (`effective`, `outcome_fields`) with every account redacted."""
+    accounts = data.get("accounts")
+    if isinstance(accounts, list):
+        data["accounts"] = [_redacted_account(a) if isinstance(a, Mapping) else a for a in accounts]
+    return data
+
+
+def account_from_record(record: object, *, recorded_in: str = "the backup") -> Account | None:
+    """An account a backup recorded, or None if `record` is not one. Its redacted
+    parts come back from what is given now (`redact.credentials_from_record`), else
+    CredentialsError naming the account."""
+    if isinstance(record, Mapping) and isinstance(record.get("credentials"), Mapping):
+        name = str(record.get("name"))
+        real = credentials_from_record(name, record["credentials"], recorded_in=recorded_in)
+        record = {**record, "credentials": real}
     try:
         return Account.model_validate(record)
     except ValidationError:
         return None
+
+
+def check_recorded_accounts(now: object, records: object, *, recorded_in: str) -> None:
+    """Refuse (CredentialsError naming the account, exit 2) an account given now whose
+    credentials are not those recorded for the same name. `now` and `records` are lists
+    of accounts in one recorded form: `account_record`'s (a backup's summary) or
+    `outcome_fields`' (a journal header); a URL compares by its sha256."""
+
+    def by_name(items: object) -> dict[str, Mapping[str, Any]]:
+        return {
+            str(item.get("name")): credentials
+            for item in (items if isinstance(items, list) else ())
+            if isinstance(item, Mapping)
+            and isinstance(credentials := item.get("credentials", {}), Mapping)
+        }
+
+    recorded = by_name(records)
+    for name, credentials in by_name(now).items():
+        if name in recorded:
+            check_credentials(name, credentials, recorded[name], recorded_in=recorded_in)
 
 
 def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
@@ -936,7 +985,7 @@ def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manife
 
 def effective(manifest: Manifest) -> dict[str, Any]:
     """The effective manifest as plain data (paths as strings), as recorded and hashed."""
-    return manifest.model_dump(mode="json")
+    return _redacted_accounts(manifest.model_dump(mode="json"))
 
 
 def manifest_yaml(manifest: Manifest) -> str:
@@ -970,8 +1019,8 @@ def outcome_fields(manifest: Manifest, document: Mapping[str, Any] | None = None
     `policy.document` is the baseline's content, never its file's path: `document` when
     given (the one `load_baseline` checked), else the file is read here.
     """
-    fields: dict[str, Any] = manifest.model_dump(
-        mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True
+    fields: dict[str, Any] = _redacted_accounts(
+        manifest.model_dump(mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True)
     )
     if manifest.policy is not None:
         policy = {key: value for key, value in fields["policy"].items() if key != "file"}

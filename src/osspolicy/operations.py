@@ -48,6 +48,7 @@ from .policy import (
     public_statements,
     text_diff,
 )
+from .redact import redact_text
 from .results import UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
 from .retry import Tries
 
@@ -97,12 +98,16 @@ class Done:
 Step = Callable[[Target, Tries], Awaitable[Done]]
 
 
-def failure(exc: Exception) -> Done | None:
-    """The `failed` record of an error that is one bucket's own (None: not one of those).
+def failure(exc: Exception) -> Done:
+    """The `failed` record of an error in one bucket's step: the bucket fails alone, the
+    others go on (contracts §14: nothing unexpected).
 
-    A service error, a policy that renders too large for this bucket, or the disk: the
-    bucket fails alone, the others go on.
+    A service error keeps its code and request id, a policy that renders too large for
+    this bucket is `InvalidPolicy`, the disk `LocalIOError`; anything else (a bug, a
+    library's own exception) is recorded under its class name, its message redacted.
     """
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]  # a step's own task group: named by its first error
     if isinstance(exc, BackendError):
         return Done(
             Outcome.FAILED,
@@ -114,7 +119,11 @@ def failure(exc: Exception) -> Done | None:
         return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
     if isinstance(exc, OSError):
         return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
-    return None
+    return Done(
+        Outcome.FAILED,
+        error_code=type(exc).__name__,
+        error_message=redact_text(str(exc)) or type(exc).__name__,
+    )
 
 
 class BackupSink(Protocol):
@@ -143,12 +152,13 @@ class SnapshotSink(BackupSink, Protocol):
 
 
 async def perform(action: str, target: Target, step: Step, tries: Tries) -> Result:
-    """Run `step` for one target and return its one record, whatever happens."""
+    """Run `step` for one target and return its one record, whatever happens (any
+    exception becomes its `failed` record; a cancellation is not an exception here)."""
     started = time.monotonic()
     try:
         done = await step(target, tries)
-    except (BackendError, ConfigError, OSError) as exc:
-        done = failure(exc) or Done(Outcome.FAILED)
+    except Exception as exc:  # every error is the bucket's own record
+        done = failure(exc)
     return Result(
         bucket=target.bucket,
         region=target.region,
@@ -471,19 +481,19 @@ def write_step(
                 reply = await tries(
                     backend.delete_policy, target.bucket, target.region, account=target.account
                 )
-        except (BackendError, ConfigError, OSError) as exc:
+        except Exception as exc:  # whatever it was, the write may have landed
             return _failed_write(sent, exc)
         return dataclasses.replace(sent, request_id=reply.request_id)
 
     return step
 
 
-def _failed_write(sent: Done, exc: BackendError | ConfigError | OSError) -> Done:
+def _failed_write(sent: Done, exc: Exception) -> Done:
     """The `failed` record of a write: the error's, with the `sha256_after` of what the
     write was to leave and the snapshot taken before it (`sent`, the record it would have
     had). The write may have landed, so a resume must find that snapshot line
     (`resume_check.py`)."""
-    failed = failure(exc) or Done(Outcome.FAILED)
+    failed = failure(exc)
     return dataclasses.replace(failed, sha256_after=sent.sha256_after, snapshot=sent.snapshot)
 
 

@@ -34,6 +34,7 @@ from .files import iter_jsonl
 from .journal import JOURNAL_NAME
 from .manifest import Manifest, parse_manifest
 from .operations import Decider, Decision
+from .redact import credentials_from_record
 from .results import OVERWRITE, After, Change, Target
 from .retry import Tries
 
@@ -86,7 +87,15 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
     }
     if data.get("accounts"):  # the job's own accounts; the snapshot says whose bucket is whose
         restore["accounts"] = [
-            {"name": a["name"], "credentials": a.get("credentials") or {"type": "default"}}
+            {
+                "name": a["name"],
+                # recorded redacted: a secret part comes back only from what is given now
+                "credentials": credentials_from_record(
+                    str(a["name"]),
+                    a.get("credentials") or {"type": "default"},
+                    recorded_in=f"job {job_id}",
+                ),
+            }
             for a in data["accounts"]
         ]
     return parse_manifest(restore, source=f"rollback {job_id}", base=report_folder)

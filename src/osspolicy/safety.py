@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 
 from .engine import Engine
-from .errors import BackendError, ConfigError
+from .errors import ConfigError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
 from .files import iter_jsonl, read_jsonl_ends
 from .journal import JOURNAL_NAME, JournalHeader
@@ -127,10 +127,10 @@ class Canary:
         async def canary_step(target: Target, tries: Tries) -> Done:
             try:
                 done = await step(target, tries)
-            except (BackendError, ConfigError, OSError) as exc:
+            except Exception as exc:
                 if target.bucket not in self._members:
                     raise
-                done = failure(exc) or Done(Outcome.FAILED)
+                done = failure(exc)  # a canary member is settled whatever it raised
             if target.bucket not in self._members:
                 return done
             if done.outcome in {Outcome.APPLIED, Outcome.DELETED}:
@@ -143,8 +143,8 @@ class Canary:
     async def _read_back(self, target: Target, tries: Tries, done: Done, decide: Decider) -> Done:
         try:
             again = await decide(target, tries)
-        except (BackendError, ConfigError, OSError) as exc:  # the write went: keep its after
-            failed = failure(exc) or Done(Outcome.FAILED)
+        except Exception as exc:  # the read-back fails this bucket alone; the write went
+            failed = failure(exc)
             return dataclasses.replace(failed, sha256_after=done.sha256_after)
         if again.change is Change.NONE:
             return done

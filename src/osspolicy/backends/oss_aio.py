@@ -34,9 +34,19 @@ from . import ConnectionConfig
 from .credentials import OffLoopCredentials
 from .http import BoundedConnector, proxy_configured, ssl_context
 from .oss import SdkBackend, sdk_config
-from .wire import map_oss_errors
+from .wire import map_oss_errors, refresh_failed
 
 __all__ = ("AioOssBackend",)
+
+
+async def _refresh(credentials: OffLoopCredentials, *, force: bool = False) -> None:
+    """`credentials.refresh()`; a refresh that fails is the bucket's transient
+    `CredentialsFetchError`, as the thread engine's SDK client reports it (contracts §14),
+    never the credentials library's own exception."""
+    try:
+        await credentials.refresh(force=force)
+    except Exception as exc:  # the library raises its own exceptions, or ValueError
+        raise refresh_failed(exc) from None
 
 
 class AioOssBackend(SdkBackend):
@@ -83,12 +93,12 @@ class AioOssBackend(SdkBackend):
     async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
         client = self._client(where)
         credentials = self._off_loop[where[0]]
-        await credentials.refresh()
+        await _refresh(credentials)
         try:
             with anyio.CancelScope(shield=True), map_oss_errors():
                 return await client.invoke_operation(op_input)
         except CredentialsExpired:
-            await credentials.refresh(force=True)  # the retry signs with fresh ones
+            await _refresh(credentials, force=True)  # the retry signs with fresh ones
             raise
 
     async def aclose(self) -> None:

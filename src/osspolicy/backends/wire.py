@@ -41,6 +41,7 @@ from ..errors import (
     Throttled,
     Timeout,
 )
+from ..redact import redact_text
 from . import BucketEntry, BucketPage
 
 __all__ = (
@@ -56,6 +57,7 @@ __all__ = (
     "map_oss_errors",
     "put_policy_input",
     "read_block_public_access",
+    "refresh_failed",
     "request_id_of",
     "translate",
 )
@@ -97,16 +99,26 @@ _REASON_MAX = 300
 
 def credentials_reason(exc: BaseException) -> str:
     """One line saying why credentials could not be fetched, never a secret: the
-    library's message up to any response body it quotes, URL queries left out, cut to a
-    readable length."""
+    library's message up to any response body it quotes, URLs without their userinfo
+    and query (`redact.redact_text`), cut to a readable length."""
     inner: BaseException = exc
     while isinstance(inner, sdk_errors.BaseError) and isinstance(
         inner.kwargs.get("error"), BaseException
     ):
         inner = inner.kwargs["error"]
     text = str(getattr(inner, "message", None) or inner) or type(inner).__name__
-    text = " ".join(_QUERY.sub("?…", _RESULT.sub("", text)).split())
+    text = " ".join(_QUERY.sub("?…", redact_text(_RESULT.sub("", text))).split())
     return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"
+
+
+def refresh_failed(exc: BaseException) -> CredentialsExpired:
+    """A credentials refresh that failed (STS, metadata or URI unreachable): the accounts'
+    credentials were resolved before any request, so this is transient for the bucket,
+    retried like a network error (`error_code: CredentialsFetchError`, contracts §14)."""
+    return CredentialsExpired(
+        f"fresh credentials could not be fetched: {credentials_reason(exc)}",
+        code="CredentialsFetchError",
+    )
 
 
 def _class_for(code: str | None, status: int, ec: str | None = None) -> type[BackendError]:
@@ -144,12 +156,7 @@ def translate(exc: BaseException) -> BackendError | CredentialsError:
             ec=inner.ec or None,
         )
     if isinstance(inner, sdk_errors.CredentialsFetchError):
-        # the accounts' credentials were resolved before any request: failing now is a
-        # refresh that failed (STS, metadata or URI unreachable), retried like a network error
-        return CredentialsExpired(
-            f"fresh credentials could not be fetched: {credentials_reason(inner)}",
-            code="CredentialsFetchError",
-        )
+        return refresh_failed(inner)
     if isinstance(inner, sdk_errors.CredentialsEmptyError):
         return CredentialsError(
             "no access key found",
