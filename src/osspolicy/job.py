@@ -218,6 +218,7 @@ def connection_config(manifest: Manifest) -> ConnectionConfig:
         endpoint=endpoint,
         connect_timeout_s=conn.connect_timeout_s,
         read_timeout_s=conn.read_timeout_s,
+        call_timeout_s=manifest.timeouts.call_s,
         max_connections=manifest.concurrency,
         ca_file=conn.ca_file,
     )
