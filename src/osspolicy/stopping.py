@@ -13,10 +13,17 @@ give up (`Call.on_abandon`): the aio backend cancels its shielded scope, the thr
 backend stops waiting for its thread and shuts the call's socket down, so the thread
 ends too. Nothing is cancelled before `abandon()`: in the grace, calls in flight finish
 and their answers are recorded.
+
+A worker thread whose call was abandoned may stay blocked a while (a connect, a name
+lookup): it is noted here (`note_abandoned_thread`), and the CLI leaves without joining
+it once the job's files are flushed (`join_abandoned_threads`).
 """
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,7 +33,7 @@ import anyio
 
 from .errors import Stopped
 
-__all__ = ("Call", "Stop", "current_call")
+__all__ = ("Call", "Stop", "current_call", "join_abandoned_threads", "note_abandoned_thread")
 
 P = ParamSpec("P")
 
@@ -119,3 +126,24 @@ class Stop:
             finally:
                 self._waits.discard(scope)
         self.check()
+
+
+_ABANDONED: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_ABANDONED_LOCK = threading.Lock()
+
+
+def note_abandoned_thread(thread: threading.Thread) -> None:
+    """`thread` is still making a call that a stop abandoned."""
+    with _ABANDONED_LOCK:
+        _ABANDONED.add(thread)
+
+
+def join_abandoned_threads(timeout_s: float) -> bool:
+    """Wait up to `timeout_s` in all for the threads of abandoned calls to end; whether
+    they all did (a thread still blocked would keep the interpreter from exiting)."""
+    with _ABANDONED_LOCK:
+        threads = list(_ABANDONED)
+    ends_at = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, ends_at - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)

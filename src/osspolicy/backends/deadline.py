@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ..stopping import note_abandoned_thread
+
 __all__ = (
     "POOL_CLASSES",
     "CallDeadline",
@@ -52,7 +54,7 @@ class CallDeadline:
     thread, `abandon()` may come from the event loop: a lock keeps the two apart.
     """
 
-    __slots__ = ("_done", "_lock", "_sock", "abandoned", "ends_at", "seconds")
+    __slots__ = ("_done", "_lock", "_sock", "_thread", "abandoned", "ends_at", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -60,6 +62,7 @@ class CallDeadline:
         self.abandoned = False
         self._sock: socket.socket | None = None
         self._done = False
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def left(self) -> float:
@@ -74,6 +77,8 @@ class CallDeadline:
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in this thread, its sockets bounded by this deadline."""
         token = _CURRENT.set(self)
+        with self._lock:
+            self._thread = threading.current_thread()
         try:
             return fn(*args)
         finally:
@@ -93,8 +98,11 @@ class CallDeadline:
         with self._lock:
             self.abandoned = True
             sock = None if self._done else self._sock
+            thread = None if self._done else self._thread
         if sock is not None:
             _shut_down(sock)
+        if thread is not None:
+            note_abandoned_thread(thread)
 
 
 def _shut_down(sock: socket.socket) -> None:
