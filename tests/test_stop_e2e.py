@@ -28,6 +28,7 @@ from osspolicy.emulator import Emulator
 from .e2e_helpers import (
     CliRun,
     JobProcess,
+    apply_manifest,
     bucket_names,
     connection,
     make_emulator,
@@ -96,7 +97,7 @@ def assert_flushed_and_resumable(run: CliRun, manifest: Path) -> list[dict[str, 
     line, the summary saying 130; the records."""
     assert run.returncode == 130, run.stderr
     assert "Traceback" not in run.stderr
-    [folder] = (manifest.parent / "reports").iterdir()
+    [folder] = [p for p in (manifest.parent / "reports").iterdir() if p.is_dir()]
     assert run.stderr.strip().splitlines()[-1] == (
         f"resume it with: osspolicy run {manifest} --resume {folder.name}"
     )
@@ -179,3 +180,40 @@ def test_a_target_waiting_for_a_retry_starts_no_new_attempt_after_sigint(
         ("skipped", "interrupted", 1)
     ] * CONCURRENCY
     assert {r["outcome"] for r in records} == {"skipped"}
+
+
+def test_an_abandoned_write_fails_interrupted_keeping_its_decision_and_resume_reads_again(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """With every PutBucketPolicy hung, SIGINT after the grace leaves each write in flight
+    `failed` `Interrupted` with what its decision recorded (change put, had_policy, its
+    snapshot on disk); `--resume` reads each bucket again and applies it."""
+    emu.script_fault("PUT", None, "policy", kind="hang", count=None)
+    data = apply_manifest(emu, tmp_path, concurrency=CONCURRENCY, timeouts={"stop_grace_s": 1})
+    data["targets"] = {"buckets": bucket_names(BUCKETS)}
+    manifest = write_manifest(tmp_path / "apply.yaml", data)
+    job = JobProcess(emu, "run", manifest, "--yes", cwd=tmp_path)
+    poll(
+        lambda: sum(1 for e in emu.request_log if e.fault == "hang") == CONCURRENCY,
+        "every worker in a hung write",
+    )
+
+    run, _ = stopped(job)
+
+    records = assert_flushed_and_resumable(run, manifest)
+    abandoned = [r for r in records if r["error_code"] == "Interrupted"]
+    assert len(abandoned) == CONCURRENCY
+    for record in abandoned:
+        assert (record["outcome"], record["change"], record["had_policy"]) == (
+            "failed",
+            "put",
+            False,
+        )
+        assert Path(record["snapshot"]).is_file()
+    emu.clear_scripted_faults()
+    emu.clear_log()
+    resumed = run_cli(emu, "run", manifest, "--resume", "--yes", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    reads = {e.bucket for e in emu.request_log if (e.method, e.subresource) == ("GET", "policy")}
+    assert {r["bucket"] for r in abandoned} <= reads
+    assert all(emu.state.get_policy(name) is not None for name in bucket_names(BUCKETS))

@@ -6,12 +6,16 @@ never end by themselves, so whatever ends them is the stop.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+
 import anyio
 import pytest
 
 from osspolicy.errors import Interrupted, ServerError, Stopped
 from osspolicy.retry import RetryConfig, Tries
-from osspolicy.stopping import Stop, current_call
+from osspolicy.stopping import Stop, current_call, join_abandoned_threads, note_abandoned_thread
 
 
 async def never_ends(_delay: float) -> None:
@@ -137,3 +141,40 @@ def test_a_wait_ended_by_the_stop_raises_stopped() -> None:
         assert len(caught) == 1
 
     anyio.run(main)
+
+
+def test_the_exit_waits_briefly_for_a_thread_of_an_abandoned_call() -> None:
+    """`join_abandoned_threads` says whether the noted threads ended within the wait."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    note_abandoned_thread(thread)
+    assert join_abandoned_threads(0.01) is False
+    release.set()
+    assert join_abandoned_threads(10.0) is True
+
+
+#: a process whose non-daemon thread is blocked for good in an abandoned call
+BLOCKED_EXIT = """
+import threading
+from osspolicy.cli import _exit
+from osspolicy.stopping import note_abandoned_thread
+thread = threading.Thread(target=threading.Event().wait)
+thread.start()
+note_abandoned_thread(thread)
+print("flushed", flush=True)
+_exit(130)
+"""
+
+
+def test_a_thread_blocked_in_an_abandoned_call_does_not_keep_the_process_alive() -> None:
+    """The CLI's exit leaves with the job's code although a worker thread of an abandoned
+    call is still blocked (a plain exit would join it forever)."""
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKED_EXIT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (130, "flushed\n")
