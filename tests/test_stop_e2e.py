@@ -217,3 +217,29 @@ def test_an_abandoned_write_fails_interrupted_keeping_its_decision_and_resume_re
     reads = {e.bucket for e in emu.request_log if (e.method, e.subresource) == ("GET", "policy")}
     assert {r["bucket"] for r in abandoned} <= reads
     assert all(emu.state.get_policy(name) is not None for name in bucket_names(BUCKETS))
+
+
+def test_sigint_during_a_hung_listing_stops_the_job_without_calling_the_listing_failed(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A discover job whose ListBuckets hangs ends within grace + 2 s of SIGINT with 130
+    and its resume line; its summary says it was interrupted, not that the listing
+    failed."""
+    emu.script_fault("GET", "", "", kind="hang", count=None)
+    data = {
+        "action": "backup",
+        "targets": {"discover": {"prefix": "e2e-"}},
+        "connection": connection(emu),
+        "timeouts": {"stop_grace_s": 1},
+    }
+    manifest = write_manifest(tmp_path / "discover.yaml", data)
+    job = JobProcess(emu, "run", manifest, cwd=tmp_path)
+    poll(lambda: any(e.fault == "hang" for e in emu.request_log), "the listing hung")
+
+    run, took = stopped(job)
+
+    assert took < 1 + 2 + SLACK_S
+    assert_flushed_and_resumable(run, manifest)
+    [folder] = (tmp_path / "reports").iterdir()
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert "targets_error" not in summary

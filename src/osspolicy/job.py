@@ -44,7 +44,14 @@ from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
 from .engine import Engine, EngineStats
-from .errors import ConfigError, JobFailed, ListingError, OssPolicyError, Stopped
+from .errors import (
+    ConfigError,
+    Interrupted,
+    JobFailed,
+    ListingError,
+    OssPolicyError,
+    Stopped,
+)
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
@@ -295,7 +302,8 @@ class _Listing:
             async for target in targets:
                 yield target
         except ListingError as exc:
-            self.error = exc
+            if not isinstance(exc.cause, Interrupted):  # else: stopped, not failed
+                self.error = exc
         except Stopped:  # a stop signal during the listing: no more targets
             return
 

@@ -76,6 +76,7 @@ class CallDeadline:
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in this thread, its sockets bounded by this deadline."""
+        self.ends_at = time.monotonic() + self.seconds  # from the thread's start, not the queue's
         token = _CURRENT.set(self)
         with self._lock:
             self._thread = threading.current_thread()
