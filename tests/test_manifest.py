@@ -60,6 +60,22 @@ def test_a_minimal_backup_manifest_gets_the_contract_defaults(tmp_path: Path) ->
     assert manifest.report_dir == tmp_path / "reports"
 
 
+def test_timeouts_default_to_a_call_of_120_s_and_a_stop_grace_of_5_s(tmp_path: Path) -> None:
+    """Without `timeouts:` one attempt may last 120 s and a stop waits 5 s (contracts §1)."""
+    manifest = load_manifest(write(tmp_path, BACKUP))
+    assert (manifest.timeouts.call_s, manifest.timeouts.stop_grace_s) == (120, 5)
+
+
+@pytest.mark.parametrize("key", ["call_s", "stop_grace_s"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_a_timeout_must_be_a_positive_number(tmp_path: Path, key: str, value: int) -> None:
+    """`timeouts.call_s` and `timeouts.stop_grace_s` of zero or less are one line naming
+    the key path, before any request."""
+    message = error_for(tmp_path, BACKUP + f"timeouts:\n  {key}: {value}\n")
+    assert f"timeouts.{key}" in message
+    assert "greater than 0" in message
+
+
 def test_relative_paths_resolve_from_the_manifest_folder(tmp_path: Path) -> None:
     """buckets_file and report_dir are read relative to the manifest, not the cwd."""
     (tmp_path / "jobs").mkdir()
@@ -293,6 +309,8 @@ def set_key(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         ("retry.max_delay_s", 1),
         ("connection.connect_timeout_s", 1),
         ("connection.read_timeout_s", 2),
+        ("timeouts.call_s", 3),
+        ("timeouts.stop_grace_s", 1),
         ("connection.endpoint", "http://127.0.0.1:1"),
         ("canary", 4),
         ("max_failures", 2),

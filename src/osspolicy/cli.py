@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sys
 import time
 import traceback
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import anyio
 import typer
@@ -484,6 +486,7 @@ def _execute(
         result = anyio.run(_run_with_progress, manifest, options, source)
     except JobFailed as exc:
         return _job_failed(exc, source)
+    _after_a_stop(result)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
     for hint in (_replan_hint(result, kept), _resume_hint(result, kept)):
@@ -508,6 +511,14 @@ def _job_failed(exc: JobFailed, source: str) -> int:
             soft_wrap=True,
         )
     return code
+
+
+def _after_a_stop(result: JobRun) -> None:
+    """A job stopped by a signal is flushed: further SIGINT/SIGTERM change nothing (no
+    traceback while its summary and resume line are printed)."""
+    if result.exit_code in {EXIT_SIGINT, EXIT_SIGTERM}:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _writes(manifest: Manifest, options: RunOptions) -> bool:
@@ -1070,4 +1081,20 @@ def main(argv: list[str] | None = None) -> None:
         code = _fail(str(exc), EXIT_FAILURES)
     except Exception as exc:
         code = _unexpected(exc)
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    _exit(code if isinstance(code, int) else EXIT_OK)
+
+
+#: how long the exit waits for worker threads still in a call a stop abandoned
+_ABANDONED_THREADS_S = 1.0
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`. A worker thread still blocked in a call the job abandoned
+    (contracts §14) would keep the interpreter alive: every file is flushed by now, so
+    after a short wait for it the process leaves without joining it."""
+    stopping = sys.modules.get("osspolicy.stopping")  # no job ran without it
+    if stopping is not None and not stopping.join_abandoned_threads(_ABANDONED_THREADS_S):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

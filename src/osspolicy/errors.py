@@ -10,12 +10,13 @@ OssPolicyError
 │   └── ReportDirBusy           another writing job holds the report folder's lock
 ├── ListingError                the targets could not all be listed (the job's problem)
 ├── JobFailed                   the job itself failed (the disk, a folder, a writer): exit 1
+├── Stopped                     no new attempt after a stop signal: the target is skipped
 └── BackendError                a call to OSS failed (one bucket's problem)
     ├── TransientError          retried: the same call may succeed later
     │   ├── Throttled           503 ServiceUnavailable / 429 / QPS limit
     │   ├── ServerError         other 5xx
     │   ├── NetworkError        reset, refused, DNS, TLS: no response
-    │   ├── Timeout             connect or read timeout
+    │   ├── Timeout             connect, read or whole-call (timeouts.call_s) timeout
     │   ├── ClockSkewed         RequestTimeTooSkewed (re-signed on retry)
     │   └── CredentialsExpired  expired token (EC 0002-00000007) or a failed refresh
     └── PermanentError          not retried: the request itself is wrong
@@ -27,6 +28,7 @@ OssPolicyError
         ├── InvalidAccessKeyId
         ├── InvalidArgument
         └── (any other service code: a PermanentError carrying the code)
+    └── Interrupted             a call in flight abandoned at a stop: not retried
 ```
 
 Foreign exceptions (the SDK's, the OS's) are translated into this tree at exactly one
@@ -45,6 +47,7 @@ __all__ = (
     "ConfigError",
     "CredentialsError",
     "CredentialsExpired",
+    "Interrupted",
     "InvalidAccessKeyId",
     "InvalidArgument",
     "InvalidPolicyDocument",
@@ -60,6 +63,7 @@ __all__ = (
     "ReportDirBusy",
     "ServerError",
     "SignatureDoesNotMatch",
+    "Stopped",
     "Throttled",
     "Timeout",
     "TransientError",
@@ -133,6 +137,11 @@ class JobFailed(OssPolicyError):
         return cls(
             f"the job failed: {text}", job_id=job_id, report_folder=report_folder, errors=errors
         )
+
+
+class Stopped(OssPolicyError):
+    """The job is stopping (SIGINT/SIGTERM): no new attempt starts, so the target that
+    would have made one is `skipped` (note `interrupted`; contracts §14)."""
 
 
 class ConfigError(OssPolicyError):
@@ -225,7 +234,8 @@ class NetworkError(TransientError):
 
 
 class Timeout(TransientError):
-    """The connect or read timeout of the SDK's configuration passed."""
+    """The connect or read timeout of the SDK's configuration passed, or the attempt as
+    a whole outlasted `timeouts.call_s`."""
 
     default_code = "Timeout"
 
@@ -289,3 +299,11 @@ class InvalidArgument(PermanentError):
     """A parameter was refused, e.g. the V4 signing region differs from the bucket's."""
 
     default_code = "InvalidArgument"
+
+
+class Interrupted(BackendError):
+    """A call in flight when the job stopped, abandoned after `timeouts.stop_grace_s` (or
+    at a second signal): the target fails; a write may or may not have happened, so a
+    resume reads the bucket again before deciding (contracts §14)."""
+
+    default_code = "Interrupted"

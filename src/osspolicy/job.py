@@ -12,7 +12,9 @@ action object's business (`actions.py`); this module runs any of them the same w
 
 The CLI is a thin layer over `run_job`; tests call it directly. Every check that needs no
 request comes first (a ConfigError: exit 2, nothing sent). SIGINT/SIGTERM stop the engine
-gracefully (in-flight calls finish, buffered targets are `skipped`), everything is
+gracefully (contracts §14: no new attempt, so buffered targets and those waiting for a
+retry are `skipped`, note `interrupted`; calls in flight get `timeouts.stop_grace_s`,
+then, or at a second signal, are abandoned: `failed`, `Interrupted`), everything is
 flushed, and the exit code is 130/143. `--resume` reopens the job's folders: what the
 journal says succeeded is skipped, the rest runs again (contracts §5) — once the folders
 are checked (`resume_check.py`): a backup's done bucket its folder no longer proves runs
@@ -24,8 +26,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +44,14 @@ from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
 from .engine import Engine, EngineStats
-from .errors import ConfigError, JobFailed, ListingError, OssPolicyError
+from .errors import (
+    ConfigError,
+    Interrupted,
+    JobFailed,
+    ListingError,
+    OssPolicyError,
+    Stopped,
+)
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
@@ -67,6 +76,7 @@ from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS, later_changes
 from .safety import Safety, SavedPlan
+from .stopping import Stop
 from .targets import check_targets, matches, named_in
 
 __all__ = (
@@ -218,6 +228,7 @@ def connection_config(manifest: Manifest) -> ConnectionConfig:
         endpoint=endpoint,
         connect_timeout_s=conn.connect_timeout_s,
         read_timeout_s=conn.read_timeout_s,
+        call_timeout_s=manifest.timeouts.call_s,
         max_connections=manifest.concurrency,
         ca_file=conn.ca_file,
     )
@@ -291,28 +302,61 @@ class _Listing:
             async for target in targets:
                 yield target
         except ListingError as exc:
-            self.error = exc
+            if not isinstance(exc.cause, Interrupted):  # else: stopped, not failed
+                self.error = exc
+        except Stopped:  # a stop signal during the listing: no more targets
+            return
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Signals:
-    """Turns the first SIGINT/SIGTERM into a graceful engine stop."""
+    """Turns the first SIGINT/SIGTERM into a graceful stop (no new target, no new
+    attempt), and the grace's end, or a second signal, into abandoning the calls in
+    flight (contracts §14). Later signals are taken and ignored; while the files are
+    flushed, `_signals_ignored` ignores them."""
 
-    def __init__(self, engine: Engine[Target, Result]) -> None:
+    def __init__(self, engine: Engine[Target, Result], stop: Stop, grace_s: float) -> None:
         self.engine = engine
+        self.stop = stop
+        self.grace_s = grace_s
         self.received: int | None = None
 
     async def watch(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with anyio.open_signal_receiver(*_STOP_SIGNALS) as signals:
             async for signum in signals:
                 self.received = signum
                 self.engine.stop()
-                return
+                self.stop.request()
+                break
+            with anyio.move_on_after(self.grace_s):
+                async for _ in signals:
+                    break  # a second signal: abandon at once
+            self.stop.abandon()
+            async for _ in signals:  # later ones: already abandoning, flushing next
+                pass
 
     @property
     def exit_code(self) -> int | None:
         if self.received is None:
             return None
         return EXIT_SIGINT if self.received == signal.SIGINT else EXIT_SIGTERM
+
+
+@contextmanager
+def _signals_ignored(enabled: bool) -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside (while the job's files are flushed, after the
+    watcher has stopped taking them), their handlers restored after."""
+    if not enabled:
+        yield
+        return
+    kept = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
 
 
 @dataclass
@@ -513,7 +557,8 @@ async def run_job(
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
     accounts = job_accounts(manifest, checked.backup)
     backend = backend if backend is not None else await make_backend(manifest, accounts)
-    new_tries = _tries_factory(manifest, sleep)
+    stop = Stop()
+    new_tries = _tries_factory(manifest, sleep, stop)
     started_at = _now()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
@@ -541,13 +586,14 @@ async def run_job(
 
         listing = _Listing()
         targets = _not_done(listing.guard(safety.targets(action.targets(ctx))), job.done)
-        watcher = _Signals(engine)
+        watcher = _Signals(engine, stop, manifest.timeouts.stop_grace_s)
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
             await engine.run(targets, work, safety.sink(_sink(job, on_result)), skip)
             group.cancel_scope.cancel()
         safety.finish()
+        stack.enter_context(_signals_ignored(handle_signals))  # nothing cuts the flush short
         summary = await _finish(
             job,
             prepared,
@@ -599,17 +645,19 @@ async def _safety(
     )
 
 
-def _tries_factory(manifest: Manifest, sleep: Sleep) -> Callable[[], Tries]:
+def _tries_factory(
+    manifest: Manifest, sleep: Sleep, stop: Stop | None = None
+) -> Callable[[], Tries]:
     """Fresh `Tries` per call, all pacing on one rate limiter per job (every attempt,
-    retries too, waits for it)."""
+    retries too, waits for it), all obeying the job's `stop`."""
     retry_cfg = _retry_config(manifest)
     rate = manifest.rate_limit
     limiter = RateLimit.per_second(rate).new_state() if rate > 0 else None
 
     def new_tries() -> Tries:
         if limiter is None:
-            return Tries(retry_cfg, sleep=sleep)
-        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire)
+            return Tries(retry_cfg, sleep=sleep, stop=stop)
+        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire, stop=stop)
 
     return new_tries
 

@@ -74,6 +74,7 @@ __all__ = (
     "RamRoleArnCredentials",
     "Retry",
     "Targets",
+    "Timeouts",
     "account_from_record",
     "account_record",
     "accounts_of",
@@ -549,6 +550,18 @@ class Retry(_Model):
     max_delay_s: float = Field(10.0, ge=0)
 
 
+class Timeouts(_Model):
+    """How long one call may last, and how long a stop waits for calls in flight
+    (contracts §14); pace and safety settings, not in the resume hash."""
+
+    call_s: float = Field(120.0, gt=0)
+    """One attempt as a whole (connect, send, the whole answer); past it the attempt is a
+    transient Timeout, retried."""
+    stop_grace_s: float = Field(5.0, gt=0)
+    """After SIGINT/SIGTERM, how long calls in flight may finish before they are
+    abandoned (their targets failed, Interrupted)."""
+
+
 class PolicySpec(_Model):
     """The baseline an apply job puts on every target: exactly one of file / document."""
 
@@ -658,6 +671,7 @@ class Manifest(_Model):
     rate_limit: float = Field(0.0, ge=0)
     """Requests per second across all workers, retries included [0 = none]."""
     retry: Retry = Field(default_factory=Retry)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     policy: PolicySpec | None = None
     """apply only: the baseline."""
     allow_public: bool = False

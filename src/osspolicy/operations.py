@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from .backends import Backend, PolicyRead
 from .baseline import Baseline
-from .errors import BackendError, ConfigError
+from .errors import BackendError, ConfigError, Interrupted, Stopped
 from .policy import (
     diff as policy_diff,
 )
@@ -104,10 +104,13 @@ def failure(exc: Exception) -> Done:
 
     A service error keeps its code and request id, a policy that renders too large for
     this bucket is `InvalidPolicy`, the disk `LocalIOError`; anything else (a bug, a
-    library's own exception) is recorded under its class name, its message redacted.
+    library's own exception) is recorded under its class name, its message redacted. A
+    stop signal's Stopped (no new attempt) is no failure: `skipped`, note `interrupted`.
     """
     while isinstance(exc, ExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]  # a step's own task group: named by its first error
+    if isinstance(exc, Stopped):  # no new attempt after a stop signal (contracts §14)
+        return Done(Outcome.SKIPPED, error_message=str(exc), note="interrupted")
     if isinstance(exc, BackendError):
         return Done(
             Outcome.FAILED,
@@ -481,6 +484,8 @@ def write_step(
                 reply = await tries(
                     backend.delete_policy, target.bucket, target.region, account=target.account
                 )
+        except Stopped:  # not sent: the stop came first (skipped, by `failure`)
+            raise
         except Exception as exc:  # whatever it was, the write may have landed
             return _failed_write(sent, exc)
         return dataclasses.replace(sent, request_id=reply.request_id)
@@ -494,6 +499,14 @@ def _failed_write(sent: Done, exc: Exception) -> Done:
     had). The write may have landed, so a resume must find that snapshot line
     (`resume_check.py`)."""
     failed = failure(exc)
+    if isinstance(exc, Interrupted):  # it may have landed: keep what was decided (§14)
+        return dataclasses.replace(
+            sent,
+            outcome=Outcome.FAILED,
+            request_id=failed.request_id,
+            error_code=failed.error_code,
+            error_message=failed.error_message,
+        )
     return dataclasses.replace(failed, sha256_after=sent.sha256_after, snapshot=sent.snapshot)
 
 

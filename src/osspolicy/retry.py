@@ -4,6 +4,10 @@ The SDK's own retryer is switched off in `backends/` (NopRetryer), so every retr
 makes is made here and counted on the bucket's record. `retrying()` is a *factory*: a
 tenacity retrying object keeps per-run state, so one is built per call and never shared
 across tasks (tenacity#93).
+
+With a job's `Stop` (stopping.py), `Tries` starts no attempt once a stop is requested,
+and its backoff sleeps and rate-limit waits end at once (Stopped: the target is
+`skipped`); each attempt is one `Stop.call()`, so a stop can abandon it (Interrupted).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .errors import Throttled, TransientError
+from .stopping import Stop
 
 __all__ = ("THROTTLE_FACTOR", "Pace", "RetryConfig", "Sleep", "Tries", "backoff_delay", "retrying")
 
@@ -86,15 +91,43 @@ class Tries:
 
     One `Tries` per bucket: `await tries(backend.get_policy, bucket)` retries transient
     errors, `tries.count` is the bucket's `attempts`, `tries.request_id` the last one seen.
+    With `stop`, no attempt starts after a stop request and waits end at once (Stopped).
     """
 
     def __init__(
-        self, cfg: RetryConfig, *, sleep: Sleep = anyio.sleep, pace: Pace = _no_pace
+        self,
+        cfg: RetryConfig,
+        *,
+        sleep: Sleep = anyio.sleep,
+        pace: Pace = _no_pace,
+        stop: Stop | None = None,
     ) -> None:
         self.cfg = cfg
         self.sleep = sleep
         self.pace = pace
+        self.stop = stop
         self.count = 0
+
+    async def _wait(self, delay: float) -> None:
+        """The backoff sleep; with a stop, ended by it (Stopped)."""
+        if self.stop is None:
+            await self.sleep(delay)
+        else:
+            await self.stop.wait(self.sleep, delay)
+
+    async def _attempt(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """One attempt, paced; with a stop, refused once stopping and abandonable."""
+        if self.stop is None:
+            await self.pace()
+            self.count += 1
+            return await fn(*args, **kwargs)
+        if self.pace is not _no_pace:
+            await self.stop.wait(self.pace)
+        with self.stop.call():
+            self.count += 1
+            return await fn(*args, **kwargs)
 
     async def __call__(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -104,17 +137,13 @@ class Tries:
         The first attempt is made directly; tenacity is set up only once it failed with
         a transient error (building it costs more than a successful call of ours).
         """
-        await self.pace()
-        self.count += 1
         try:
-            return await fn(*args, **kwargs)
+            return await self._attempt(fn, *args, **kwargs)
         except TransientError as first:
             if self.cfg.attempts <= 1:
                 raise
-            await self.sleep(backoff_delay(self.cfg, 1, first))
-        async for attempt in retrying(self.cfg, sleep=self.sleep, done=1):
+            await self._wait(backoff_delay(self.cfg, 1, first))
+        async for attempt in retrying(self.cfg, sleep=self._wait, done=1):
             with attempt:
-                await self.pace()
-                self.count += 1
-                return await fn(*args, **kwargs)
+                return await self._attempt(fn, *args, **kwargs)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -405,9 +405,9 @@ class Safety:
     def skip(self, action: str, target: Target) -> Result:
         """The record of a target not attempted because the job stopped."""
         reason = self.stopper.skip_reason()
-        if self.stopper.note is None:
+        if self.stopper.note is None:  # not a canary nor a threshold: a stop signal
             reason = "the job was stopped before this bucket"
-        return skipped(action, target, reason, note=self.stopper.note)
+        return skipped(action, target, reason, note=self.stopper.note or "interrupted")
 
     def finish(self) -> None:
         """Release what may still wait (a canary of fewer writes than its size)."""

@@ -36,6 +36,8 @@ class ConnectionConfig:
     endpoint: str | None = None
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 20.0
+    #: one attempt as a whole, connect to the last byte (contracts §14 `timeouts.call_s`)
+    call_timeout_s: float = 120.0
     max_connections: int = 16
     ca_file: Path | None = None
     proxy_host: str | None = None

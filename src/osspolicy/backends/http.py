@@ -17,6 +17,10 @@ over TLS, so a job of N buckets talks to N hosts. Whatever N, each engine keeps
   sockets open ("Too many open files" under `ulimit -n 1024`). `BoundedConnector` closes
   the least recently used idle connection as soon as more than `concurrency` are idle.
 
+On the thread engine every socket is bounded by its call's deadline (`deadline.py`):
+each read and write waits at most the time left of `timeouts.call_s`, the connect too,
+and an abandoned call's socket is shut down.
+
 Certificates are verified against one CA bundle, the first of: `connection.ca_file`,
 `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, certifi's (what the SDK's requests transport
 uses), loaded once per backend into one `ssl.SSLContext` that all its connections share
@@ -47,6 +51,7 @@ from urllib3.util.retry import Retry
 
 from ..errors import ConfigError
 from . import ConnectionConfig
+from .deadline import POOL_CLASSES, DeadlineSSLSocket, current_deadline
 
 __all__ = (
     "BoundedConnector",
@@ -111,6 +116,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
         pool_kwargs.setdefault("ssl_context", self._context)
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         _close_evicted_pools(self.poolmanager)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         known = proxy in self.proxy_manager
@@ -118,6 +124,7 @@ class _Adapter(requests.adapters.HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if not known:
             _close_evicted_pools(manager)
+            manager.pool_classes_by_scheme = POOL_CLASSES
         return manager
 
     def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
@@ -141,6 +148,11 @@ class _Adapter(requests.adapters.HTTPAdapter):
         # and would load it into the context again for every connection: our context
         # already holds the bundle `ca_bundle` chose; only `False` (skip) means anything
         verify = verify is not False
+        deadline = current_deadline()
+        if deadline is not None and isinstance(timeout, tuple):  # the connect within it too
+            left = max(deadline.left(), 0.001)
+            connect = timeout[0]
+            timeout = (left if connect is None else min(connect, left), timeout[1])
         try:
             return super().send(request, stream, timeout, verify, cert, proxies)
         except requests.ConnectionError as exc:
@@ -171,7 +183,9 @@ def requests_http_client(conn: ConnectionConfig) -> tuple[RequestsHttpClient, re
     verification settings honoured."""
     session = requests.Session()
     session.trust_env = proxy_configured()
-    adapter = _Adapter(ssl_context(conn), conn.max_connections)
+    context = ssl_context(conn)
+    context.sslsocket_class = DeadlineSSLSocket  # each read bounded by its call's deadline
+    adapter = _Adapter(context, conn.max_connections)
     for prefix in ("http://", "https://"):
         session.mount(prefix, adapter)
     client = RequestsHttpClient(

@@ -6,11 +6,14 @@ shared by one SDK client per (account, signing region). Calls reach threads thro
 `anyio.to_thread.run_sync` with a `CapacityLimiter` of ours sized to the worker count
 (anyio's default limiter is 40 and shared with everything else in the process).
 
-Calls are not abandoned on cancellation (`abandon_on_cancel=False`): a thread cannot
-be stopped, so the wait for its answer is shielded; Ctrl-C waits for in-flight calls
-and their results still get returned and recorded (the cancellation lands at the
-caller's next checkpoint). Timeouts live in the SDK's config. The SDK's retryer is off
-(`NopRetryer`): `retry.py` is the one retry layer.
+The wait for a thread's answer is shielded from cancellation: a stop waits for calls in
+flight and their results still get returned and recorded (a cancellation lands at the
+caller's next checkpoint). Only the job's stop abandons a call (`stopping.py`, after
+`timeouts.stop_grace_s`): the wait ends (Interrupted) and the call's socket is shut down,
+so its thread ends too. Connect and read timeouts live in the SDK's config; the attempt
+as a whole is bounded by `timeouts.call_s` at each socket read (`deadline.py`), past
+which it is a transient Timeout. The SDK's retryer is off (`NopRetryer`): `retry.py` is
+the one retry layer.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import anyio.to_thread
 
-from ..errors import NoSuchBucketPolicy
+from ..errors import BackendError, Interrupted, NoSuchBucketPolicy, Timeout
 from ..manifest import expand_endpoint
 from ..results import DEFAULT_ACCOUNT
+from ..stopping import current_call
 from . import BucketPage, ConnectionConfig, PolicyRead, Reply
+from .deadline import CallDeadline
 from .http import requests_http_client
 from .wire import (
     bucket_page,
@@ -42,7 +47,9 @@ from .wire import (
 __all__ = (
     "OssBackend",
     "SdkBackend",
+    "call_timed_out",
     "credentials_from_env",
+    "interrupted",
     "sdk_config",
 )
 
@@ -78,10 +85,28 @@ def sdk_config(conn: ConnectionConfig, region: str, credentials: Any, http_clien
     return cfg
 
 
-def _call(client: Any, op_input: Any) -> Any:
-    """One blocking SDK call, run in a worker thread; SDK errors leave it as ours."""
-    with map_oss_errors():
-        return client.invoke_operation(op_input)
+def call_timed_out(seconds: float) -> Timeout:
+    """The error of an attempt that outlasted `timeouts.call_s` (transient: retried)."""
+    return Timeout(f"no whole answer within timeouts.call_s ({seconds:g} s)")
+
+
+def interrupted() -> Interrupted:
+    """The error of a call abandoned at a stop."""
+    return Interrupted(
+        "abandoned when the job stopped; the request may or may not have taken effect"
+    )
+
+
+def _call(client: Any, op_input: Any, deadline: CallDeadline) -> Any:
+    """One blocking SDK call, run in a worker thread, its sockets bounded by `deadline`;
+    SDK errors leave it as ours (any error past the deadline: Timeout)."""
+    try:
+        with map_oss_errors():
+            return deadline.run(client.invoke_operation, op_input)
+    except BackendError as exc:
+        if deadline.expired and not deadline.abandoned:
+            raise call_timed_out(deadline.seconds) from exc
+        raise
 
 
 class SdkBackend:
@@ -181,12 +206,19 @@ class OssBackend(SdkBackend):
         return oss.Client(sdk_config(self._conn, region, credentials, self._http))
 
     async def _invoke(self, where: tuple[str, str | None], op_input: Any) -> Any:
-        # abandon_on_cancel=False: the wait for the thread is shielded, its answer kept
-        return await anyio.to_thread.run_sync(
-            _call, self._client(where), op_input, limiter=self._limiter
-        )
+        client = self._client(where)
+        deadline = CallDeadline(self._conn.call_timeout_s)
+        # the wait for the thread is shielded, its answer kept; only a stop abandons it
+        with anyio.CancelScope(shield=True) as scope:
+            if (call := current_call()) is not None:
+                call.on_abandon(deadline.abandon)
+                call.on_abandon(scope.cancel)
+            return await anyio.to_thread.run_sync(
+                _call, client, op_input, deadline, limiter=self._limiter, abandon_on_cancel=True
+            )
+        raise interrupted()  # the scope was cancelled: the stop abandoned the call
 
     async def aclose(self) -> None:
-        """Close the HTTP pools (every call has returned: none is ever abandoned)."""
+        """Close the HTTP pools (a call abandoned at a stop finds its connection shut)."""
         self._clients.clear()
         self._session.close()

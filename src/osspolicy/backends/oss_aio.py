@@ -30,10 +30,11 @@ from alibabacloud_oss_v2.aio import AsyncClient
 from alibabacloud_oss_v2.aio.transport import AioHttpClient
 
 from ..errors import CredentialsExpired
+from ..stopping import current_call
 from . import ConnectionConfig
 from .credentials import OffLoopCredentials
 from .http import BoundedConnector, proxy_configured, ssl_context
-from .oss import SdkBackend, sdk_config
+from .oss import SdkBackend, call_timed_out, interrupted, sdk_config
 from .wire import map_oss_errors, refresh_failed
 
 __all__ = ("AioOssBackend",)
@@ -94,12 +95,18 @@ class AioOssBackend(SdkBackend):
         client = self._client(where)
         credentials = self._off_loop[where[0]]
         await _refresh(credentials)
+        seconds = self._conn.call_timeout_s
         try:
-            with anyio.CancelScope(shield=True), map_oss_errors():
+            with anyio.CancelScope(shield=True) as scope, map_oss_errors():
+                scope.deadline = anyio.current_time() + seconds  # the attempt as a whole
+                if (call := current_call()) is not None:
+                    call.on_abandon(scope.cancel)
                 return await client.invoke_operation(op_input)
         except CredentialsExpired:
             await _refresh(credentials, force=True)  # the retry signs with fresh ones
             raise
+        # the scope was cancelled: by the stop, or by its deadline
+        raise interrupted() if call is not None and call.abandoned else call_timed_out(seconds)
 
     async def aclose(self) -> None:
         """Close the HTTP session (the SDK clients own nothing else)."""

@@ -9,6 +9,11 @@ information goes to stderr; no secret is ever printed.
         --seed-buckets app-:3 --seed-buckets other-:2:cn-shanghai:2222222222222222 \
         --hostname 'oss-{region}.emu.test' --tls --ca-file ca.pem --request-log requests.jsonl
 
+Slow answers, to see a client's deadlines at work: `--hang GET:policy` reads every
+GetBucketPolicy and never answers it; `--trickle GET:policy --trickle-bytes-per-s 1`
+answers it one byte a second. A spec is `METHOD[:SUBRESOURCE]`: `*` is any method, no
+`:` any sub-resource, an empty one none (`GET:` is ListBuckets and object GETs).
+
 `src/osspolicy/cli.py` registers `emulator` as a command; `python -m
 osspolicy.emulator.command` runs it on its own.
 """
@@ -29,7 +34,7 @@ from osspolicy.emulator.server import Emulator
 from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S
 
-__all__ = ("build_app", "emulator", "main", "parse_seed_spec")
+__all__ = ("build_app", "emulator", "main", "parse_request_spec", "parse_seed_spec")
 
 
 def _check_rate(value: float) -> float:
@@ -78,6 +83,26 @@ def _check_page_size(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 1000:
         raise typer.BadParameter(f"must be within 1-1000, got {value}")
     return value
+
+
+def parse_request_spec(spec: str) -> tuple[str, str | None]:
+    """`METHOD[:SUBRESOURCE]` as (method, sub-resource or None for any)."""
+    method, colon, subresource = spec.partition(":")
+    method = method.strip().upper()
+    if method != "*" and not method.isalpha():
+        raise ValueError(
+            f"{spec!r} is not METHOD[:SUBRESOURCE] (e.g. GET:policy, or * for any method)"
+        )
+    return method, subresource.strip() if colon else None
+
+
+def _check_specs(values: list[str] | None) -> list[str] | None:
+    for value in values or ():
+        try:
+            parse_request_spec(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return values
 
 
 def _check_positive(value: float) -> float:
@@ -204,6 +229,28 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
             callback=_check_list_fault,
         ),
     ] = None,
+    hang: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="METHOD[:SUBRESOURCE]",
+            help="Read matching requests and never answer them (e.g. GET:policy; * is any "
+            "method); repeatable.",
+            callback=_check_specs,
+        ),
+    ] = None,
+    trickle: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="METHOD[:SUBRESOURCE]",
+            help="Send the response body of matching requests at --trickle-bytes-per-s; "
+            "repeatable.",
+            callback=_check_specs,
+        ),
+    ] = None,
+    trickle_bytes_per_s: Annotated[
+        float,
+        typer.Option(help="How fast --trickle sends a body, bytes/s.", callback=_check_positive),
+    ] = 1.0,
 ) -> None:
     """Run the OSS-compatible emulator; the first stdout line is its endpoint URL."""
     if (access_key_id is None) != (access_key_secret is None):
@@ -245,6 +292,19 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
     )
     for seed in seeds:
         emu.seed_buckets(seed.names(), region=seed.region, account_id=seed.account_id)
+    for spec in hang or ():
+        method, subresource = parse_request_spec(spec)
+        emu.script_fault(method, None, subresource, kind="hang", count=None)
+    for spec in trickle or ():
+        method, subresource = parse_request_spec(spec)
+        emu.script_fault(
+            method,
+            None,
+            subresource,
+            kind="trickle",
+            count=None,
+            bytes_per_s=trickle_bytes_per_s,
+        )
     if ca_file is not None:
         emu.write_ca(ca_file)
 

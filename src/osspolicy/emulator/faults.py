@@ -7,7 +7,11 @@ key arrives first may vary under concurrency, but the set of faulted
 
 Kinds: `error` (an error response, nothing changed), `reset` (the connection is reset
 without a response, nothing changed) and `after` (the change is applied, then the
-connection is reset: the client cannot tell whether its write happened).
+connection is reset: the client cannot tell whether its write happened). Scripted only:
+`hang` (the request is read and never answered: the connection stays open until the
+client gives up or the emulator stops; nothing changed) and `trickle` (the request is
+served, and its response body sent at `bytes_per_s`: a client whose read timeout restarts
+on every byte waits as long as the body lasts).
 
 ListBuckets also has answers that lie (contracts §14), scripted only, each a 200:
 `empty` (no body at all), `no-next-marker` (IsTruncated true, no NextMarker),
@@ -31,7 +35,8 @@ __all__ = ("LIST_SHAPES", "Fault", "FaultInjector", "FaultKind", "ListShape", "p
 #: a ListBuckets answer that lies (see the module docstring)
 ListShape = Literal["empty", "no-next-marker", "stuck-marker", "overlap"]
 LIST_SHAPES: tuple[ListShape, ...] = ("empty", "no-next-marker", "stuck-marker", "overlap")
-FaultKind = Literal["error", "reset", "after"] | ListShape
+FaultKind = Literal["error", "reset", "after", "hang", "trickle"] | ListShape
+_KINDS = ("error", "reset", "after", "hang", "trickle", *LIST_SHAPES)
 
 _SCALE = float(1 << 56)
 
@@ -45,6 +50,8 @@ class Fault:
     code: str = ""
     message: str = ""
     ec: str = ""
+    #: `trickle`: how fast the response body is sent
+    bytes_per_s: float = 0.0
 
 
 _INTERNAL_ERROR = Fault(
@@ -135,25 +142,26 @@ class FaultInjector:
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
         skip: int = 0,
+        bytes_per_s: float = 1.0,
     ) -> None:
         """Fail `count` matching requests (None: every one) after the first `skip` (None
         matches any; "" is no sub-resource, or for the bucket the service itself:
-        ListBuckets). A listing shape (`LIST_SHAPES`) is for ListBuckets only."""
+        ListBuckets). A listing shape (`LIST_SHAPES`) is for ListBuckets only; a `trickle`
+        sends the body at `bytes_per_s`."""
         if skip < 0:
             raise ValueError(f"skip must not be negative, got {skip}")
-        if kind not in ("error", "reset", "after", *LIST_SHAPES):
-            raise ValueError(
-                f"fault kind must be error, reset, after or one of {', '.join(LIST_SHAPES)}, "
-                f"got {kind!r}"
-            )
+        if kind not in _KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(_KINDS)}, got {kind!r}")
         if kind in LIST_SHAPES and (method.upper(), bucket, subresource) != ("GET", "", ""):
             raise ValueError(f"a {kind} fault is a ListBuckets answer: script it as GET, '', ''")
         if count is not None and count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if kind == "error" and not 400 <= status <= 599:
             raise ValueError(f"an error fault needs a 4xx or 5xx status, got {status}")
+        if kind == "trickle" and not bytes_per_s > 0:
+            raise ValueError(f"a trickle needs a positive bytes_per_s, got {bytes_per_s}")
         message = "Please reduce your request rate." if status == 503 else f"Scripted {code}."
-        fault = Fault(kind, status, code, message, EC.get(code, EC["InternalError"]))
+        fault = Fault(kind, status, code, message, EC.get(code, EC["InternalError"]), bytes_per_s)
         with self._lock:
             self._scripts.append(
                 _Script(method.upper(), bucket, subresource, count, fault, skip=skip)

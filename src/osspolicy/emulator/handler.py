@@ -9,6 +9,10 @@ Before that, a request carrying `Action=AssumeRole` is handed to STS (`sts.py`).
 is read by `hosts.HostMap` (service, `<bucket>.NAME`, which region). A bucket answers only
 its owner's keys (403 AccessDenied for another account's), and a per-region host only its
 own region's buckets (403 naming the right endpoint).
+
+A scripted `hang` is logged (status null) and then held unanswered until the client hangs
+up or the emulator stops; a scripted `trickle` is logged and its body sent a few bytes at
+a time (`faults.py`).
 """
 
 from __future__ import annotations
@@ -57,6 +61,10 @@ FORM = "application/x-www-form-urlencoded"
 LIST_PARAMS = frozenset({"prefix", "marker", "max-keys", "delimiter", "encoding-type"})
 PRESIGN_PARAMS = frozenset({"x-oss-signature", "Signature", "OSSAccessKeyId"})
 CNAME_CANDIDATES = 10_000
+#: how often a held (`hang`) request looks whether its client is still there
+_HANG_POLL_S = 0.05
+#: a trickled body is sent in this many writes per second (one byte each at the least)
+_TRICKLE_WRITES_PER_S = 10
 
 
 # --- request parsing ----------------------------------------------------------------------
@@ -134,6 +142,7 @@ class _Record:
         "access_key_id",
         "action",
         "bucket",
+        "bytes_per_s",
         "fault",
         "ordinal",
         "region",
@@ -148,6 +157,7 @@ class _Record:
         self.region: str | None = None
         self.fault: FaultKind | None = None
         self.ordinal: int | None = None
+        self.bytes_per_s = 0.0
 
 
 class OssHandler:
@@ -173,6 +183,8 @@ class OssHandler:
         self.sts = sts
         self.in_flight = 0
         self.peak_in_flight = 0
+        #: set when the emulator stops: held and trickled requests end
+        self.closing = False
         self._id_prefix = secrets.token_hex(6).upper()
         self._ids = itertools.count(1)
 
@@ -233,13 +245,44 @@ class OssHandler:
             )
         )
         if reply is None:
+            if record.fault == "hang":
+                await self._hold(request)
             _reset_connection(request)
             reply = Reply(500)  # never delivered: the connection is gone
         headers = {"x-oss-request-id": request_id, "Server": "AliyunOSS"}
         if reply.content_type:
             headers["Content-Type"] = reply.content_type
         headers.update(reply.headers)
+        if record.fault == "trickle" and reply.body:
+            return await self._trickle(request, reply, headers, record.bytes_per_s)
         return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+    async def _hold(self, request: web.BaseRequest) -> None:
+        """A `hang`: answer nothing until the client hangs up or the emulator stops."""
+        while not self.closing:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return
+            await asyncio.sleep(_HANG_POLL_S)
+
+    async def _trickle(
+        self, request: web.BaseRequest, reply: Reply, headers: dict[str, str], bytes_per_s: float
+    ) -> web.StreamResponse:
+        """A `trickle`: the whole answer, its body sent at `bytes_per_s`."""
+        body = reply.body
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        response.content_length = len(body)
+        chunk = max(1, int(bytes_per_s / _TRICKLE_WRITES_PER_S))
+        with suppress(ConnectionError):  # the client gave up: nothing more to send
+            await response.prepare(request)
+            for start in range(0, len(body), chunk):
+                if self.closing:
+                    break
+                await response.write(body[start : start + chunk])
+                await asyncio.sleep(chunk / bytes_per_s)
+            else:
+                await response.write_eof()
+        return response
 
     def _serve(self, request: web.BaseRequest, body: bytes, record: _Record) -> Reply | None:
         """The reply to one request, or None when the connection is to be reset.
@@ -272,8 +315,11 @@ class OssHandler:
         record.fault = None if fault is None else fault.kind
         if fault is not None and fault.kind == "error":
             raise OssError(fault.code, fault.message, status=fault.status, ec=fault.ec)
-        if fault is not None and fault.kind == "reset":
-            return None
+        if fault is not None and fault.kind in {"reset", "hang"}:
+            return None  # a hang is held unanswered by the caller
+        if fault is not None and fault.kind == "trickle":
+            record.bytes_per_s = fault.bytes_per_s
+            fault = None  # served as usual; the caller sends the body slowly
         scope = "service" if bucket is None else "bucket"
         operation = None if key else ROUTES.get((scope, method, subresource))
         if operation is None:

@@ -380,6 +380,7 @@ class Emulator:
                 self._url_host = f"[{self._url_host}]"
 
     async def _stop_serving(self) -> None:
+        self._handler.closing = True  # held (hang) and trickled requests end now
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -463,6 +464,7 @@ class Emulator:
         code: str = "ServiceUnavailable",
         kind: FaultKind = "error",
         skip: int = 0,
+        bytes_per_s: float = 1.0,
     ) -> None:
         """Fail `count` matching requests (None: every one) after the first `skip`; None
         matches any, "" no sub-resource (or, as `bucket`, a service-level request:
@@ -471,7 +473,11 @@ class Emulator:
         kind "error" answers `status`/`code` and changes nothing; "reset" drops the
         connection and changes nothing; "after" applies the change, then drops it; a
         listing shape (`empty`, `no-next-marker`, `stuck-marker`, `overlap`; ListBuckets
-        only) answers 200 with a page that lies that way.
+        only) answers 200 with a page that lies that way; "hang" reads the request and
+        never answers (nothing changed; the connection is held until the client hangs
+        up); "trickle" serves it and sends the response body at `bytes_per_s`
+        (`script_fault("GET", None, "policy", kind="trickle", count=None)`: every
+        GetBucketPolicy answer trickles).
         """
         self._faults.script(
             method,
@@ -482,4 +488,5 @@ class Emulator:
             code=code,
             kind=kind,
             skip=skip,
+            bytes_per_s=bytes_per_s,
         )
