@@ -31,13 +31,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# both cores (pytest-xdist), a test module per worker: a module's emulator fixture is
+# started once, and its tests keep their order
+XDIST  := -n auto --dist loadfile
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 test: lint typecheck pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -q $(UNIT)
+	$(BIN)/pytest -q $(XDIST) $(UNIT)
 
 # do the floors in pyproject.toml hold? The unit tests, plus the aio engine's connection
 # pool (it subclasses aiohttp's connector), on the oldest allowed direct dependencies
@@ -47,7 +51,7 @@ test-lowest:
 	$(LOWEST)/bin/pip install --quiet uv
 	$(LOWEST)/bin/uv pip install --quiet --python $(LOWEST)/bin/python \
 	    --resolution lowest-direct -e '.[dev]'
-	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(UNIT)
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider $(XDIST) $(UNIT)
 	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/test_connections_e2e.py
 
 bench: $(STAMP)

@@ -15,7 +15,9 @@ Sections, each printing one table (details in each module's docstring and README
 - jobs-vs: backup, merge-apply and restore of 5,000 buckets (1,000 in the production
   shape), both engines, c=64 and c=128, 50 ms, against the bare ThreadPoolExecutor
   scripts doing the same calls, in the current and the production shape, with issue 15's
-  job-level goals (`job_level.py`).
+  job-level goals (`job_level.py`);
+- startup: the median start-up of `osspolicy --version`, `--help` and a shell
+  completion, each in new processes, against the interpreter alone (`startup.py`).
 
 The emulator always runs in its own process, so the client's CPU and interpreter lock
 are its own. Definitions used throughout:
@@ -48,9 +50,10 @@ from ._report import Goal, Table, ratio
 from .job_level import run_job_level
 from .jobs import run_jobs
 from .memory import run_memory
+from .startup import run_startup
 from .vs import AIO, SEQUENTIAL, THREADS, TPE_TUNED, VsResult, run_vs
 
-SECTIONS = ("vs", "memory", "jobs", "production", "jobs-vs")
+SECTIONS = ("vs", "memory", "jobs", "production", "jobs-vs", "startup")
 #: the repository root: where `python -m benchmarks...` works
 ROOT = Path(__file__).resolve().parent.parent
 #: the 100,000-bucket backup the memory goal is about
@@ -323,6 +326,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         _show(job_level.table, section)
         print(f"\n{job_level.goals(peak_rss_mb).render()}", flush=True)
+    if "startup" in sections:
+        section = time.perf_counter()
+        startup = run_startup(3 if args.quick else 11, progress=_progress)
+        _show(startup.table, section)
+        print(f"\n{startup.goals_table().render()}", flush=True)
     if args.capacity:
         _capacity()
     elapsed = time.perf_counter() - started

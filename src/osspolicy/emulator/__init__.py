@@ -20,15 +20,20 @@ from the command line (``osspolicy emulator``), or in any project's tests throug
 
 from __future__ import annotations
 
-from osspolicy.emulator.accounts import Account as Account
-from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID as DEMO_ACCESS_KEY_ID
-from osspolicy.emulator.auth import DEMO_ACCESS_KEY_SECRET as DEMO_ACCESS_KEY_SECRET
-from osspolicy.emulator.handler import RequestLogEntry as RequestLogEntry
-from osspolicy.emulator.server import Emulator as Emulator
-from osspolicy.emulator.state import BucketPage as BucketPage
-from osspolicy.emulator.state import BucketSummary as BucketSummary
-from osspolicy.emulator.state import EmulatorState as EmulatorState
-from osspolicy.emulator.state import OssError as OssError
+from typing import TYPE_CHECKING
+
+from osspolicy._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from osspolicy.emulator.accounts import Account as Account
+    from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID as DEMO_ACCESS_KEY_ID
+    from osspolicy.emulator.auth import DEMO_ACCESS_KEY_SECRET as DEMO_ACCESS_KEY_SECRET
+    from osspolicy.emulator.handler import RequestLogEntry as RequestLogEntry
+    from osspolicy.emulator.server import Emulator as Emulator
+    from osspolicy.emulator.state import BucketPage as BucketPage
+    from osspolicy.emulator.state import BucketSummary as BucketSummary
+    from osspolicy.emulator.state import EmulatorState as EmulatorState
+    from osspolicy.emulator.state import OssError as OssError
 
 __all__ = (
     "DEMO_ACCESS_KEY_ID",
@@ -40,4 +45,21 @@ __all__ = (
     "EmulatorState",
     "OssError",
     "RequestLogEntry",
+)
+
+# imported when first used: the emulator's server (aiohttp) only when one is started
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "Account": "osspolicy.emulator.accounts",
+        "DEMO_ACCESS_KEY_ID": "osspolicy.emulator.auth",
+        "DEMO_ACCESS_KEY_SECRET": "osspolicy.emulator.auth",
+        "RequestLogEntry": "osspolicy.emulator.handler",
+        "Emulator": "osspolicy.emulator.server",
+        "BucketPage": "osspolicy.emulator.state",
+        "BucketSummary": "osspolicy.emulator.state",
+        "EmulatorState": "osspolicy.emulator.state",
+        "OssError": "osspolicy.emulator.state",
+    },
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,9 +30,11 @@ from osspolicy.emulator.accounts import Account, SeedSpec, parse_account_spec, p
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID
 from osspolicy.emulator.faults import LIST_SHAPES, parse_list_fault
 from osspolicy.emulator.hosts import validate_hostname
-from osspolicy.emulator.server import Emulator
 from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S
+
+if TYPE_CHECKING:
+    from osspolicy.emulator.server import Emulator
 
 __all__ = ("build_app", "emulator", "main", "parse_request_spec", "parse_seed_spec")
 
@@ -270,6 +272,8 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
     accounts = [parse_account_spec(spec) for spec in account or ()]
     seeds = [parse_seed_spec(spec) for spec in seed_buckets or ()]
     _check_seed_accounts(seeds, accounts, account_id)
+    from osspolicy.emulator.server import Emulator  # noqa: PLC0415 - aiohttp only to serve
+
     emu = Emulator(
         port=port,
         region=region,
