@@ -16,39 +16,24 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import anyio
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
-from .actions import action_for
-from .demo import run_demo
-from .emulator.command import emulator
 from .errors import ConfigError, JobFailed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
-from .history import BackupState, list_jobs, show_job
-from .job import JobRun, RunOptions, check_job, run_job
-from .manifest import Manifest, load_manifest, parse_manifest
-from .report import CHANGE_KINDS, MANIFEST_NAME, SUMMARY_NAME, Summary
 from .results import Outcome, Result
-from .resumed import resumed
-from .rollback import rollback_manifest
-from .schema import schema_json, schema_markdown
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from .history import BackupState
+    from .job import JobRun, RunOptions
+    from .manifest import Manifest
+    from .report import Summary
 
 __all__ = (
     "app",
@@ -65,7 +50,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-app.command("emulator", help="Run the OSS-compatible emulator until SIGINT/SIGTERM.")(emulator)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -121,9 +105,15 @@ SHOWN_FAILURES = 50
 RESUME_LATEST = "latest"
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"osspolicy {version('osspolicy')}"
+
+
 def _print_version(value: bool) -> None:
     if value:
-        out.print(f"osspolicy {package_version('osspolicy')}", markup=False)
+        out.print(_version(), markup=False)
         raise typer.Exit(EXIT_OK)
 
 
@@ -193,6 +183,8 @@ def _load(
     engine: str | None = None,
     **more: object,
 ) -> Manifest:
+    from .manifest import load_manifest
+
     overrides = {
         "endpoint": endpoint,
         "region": region,
@@ -216,6 +208,8 @@ def render_summary(run: JobRun, console: Console = out) -> None:
         console.print(_result_line(run), markup=False)
         return
     console.print(f"job {run.job_id}", markup=False)
+    from rich.table import Table
+
     table = Table(show_header=True)
     table.add_column("outcome")
     table.add_column("buckets", justify="right")
@@ -342,6 +336,8 @@ def _replan_hint(run: JobRun, manifest: str) -> str | None:
 
 def _render_changes(run: JobRun, console: Console) -> None:
     """A plan's or a check's changes: counts by kind, then the first diffs."""
+    from .report import CHANGE_KINDS
+
     summary = run.summary
     changes = summary.changes
     changing = sum(changes[kind] for kind in ("create", "modify", "delete"))
@@ -391,6 +387,17 @@ class _Status:
 async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
     """Run the job; on a terminal a progress bar (total when known, rate, ETA, failures),
     else a status line on stderr every `_State.stats_interval` seconds."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .job import run_job
+
     status = _Status("plan" if options.dry_run else manifest.action)
     bar: Progress | None = None
     task: Any = None
@@ -469,6 +476,9 @@ def _execute(
     yes: bool = True,
     rerun: str | None = None,
 ) -> int:
+    from .report import MANIFEST_NAME
+    from .resumed import resumed
+
     console = err if as_json else out  # with --json, stdout holds only the JSON object
     if not yes and _writes(manifest, options):
         if options.resume is not None:  # ask about the job that was started (its plan)
@@ -502,6 +512,8 @@ def _execute(
 def _job_failed(exc: JobFailed, source: str) -> int:
     """A job that failed as a whole (contracts §14): its one line, and how to resume it
     when its folders were made (what was flushed stays)."""
+    from .report import MANIFEST_NAME
+
     code = _fail(str(exc), EXIT_FAILURES)
     if exc.job_id is not None and exc.report_folder is not None:
         kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
@@ -522,6 +534,8 @@ def _after_a_stop(result: JobRun) -> None:
 
 
 def _writes(manifest: Manifest, options: RunOptions) -> bool:
+    from .actions import action_for
+
     action = action_for(
         manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
     )
@@ -550,6 +564,8 @@ def _confirm_saved(manifest: Manifest, options: RunOptions) -> RunOptions | int:
     """The gate for `run --plan PLAN_JOB_ID` without `--yes`: the plan was shown when it
     was made; its counts are shown again and asked about. A plan that cannot be read
     here is left to `run_job`, which refuses it (exit 2) before any request."""
+    from .report import CHANGE_KINDS, SUMMARY_NAME
+
     _need_terminal()
     folder = Path(manifest.report_dir) / str(options.plan)
     try:
@@ -644,6 +660,8 @@ def _run(
     as_json: Json = False,
 ) -> int:
     """Run a job manifest end to end and write its report."""
+    from .job import RunOptions
+
     manifest = _load(
         job,
         endpoint,
@@ -678,6 +696,8 @@ def _plan(
     as_json: Json = False,
 ) -> int:
     """Show what a job would change (a diff per bucket) without sending any write."""
+    from .job import RunOptions
+
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     return _execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
 
@@ -696,6 +716,8 @@ def _check(
 ) -> int:
     """Report drift: is every bucket what this apply or restore job would make it?
     Exit 0 compliant, 3 drifted, 1 when a bucket could not be read."""
+    from .job import RunOptions
+
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     options = RunOptions(check=True, allow_incomplete=allow_incomplete)
     return _execute(manifest, options, str(job), as_json=as_json)
@@ -712,6 +734,8 @@ def _validate(
     engine: EngineName = None,
 ) -> int:
     """Check a manifest and its files (baseline, backup) without sending any request."""
+    from .job import check_job
+
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     anyio.run(partial(check_job, manifest, source=str(job)))
     out.print(f"{job}: valid {manifest.action} job", markup=False)
@@ -734,6 +758,9 @@ def _restore(
     as_json: Json = False,
 ) -> int:
     """Put every bucket of a backup back exactly as it was."""
+    from .job import RunOptions
+    from .manifest import parse_manifest
+
     manifest = parse_manifest(
         {
             "action": "restore",
@@ -766,6 +793,9 @@ def _rollback(
 ) -> int:
     """Restore the -pre snapshot of a job: only the buckets it changed go back, and
     only those still as it left them (or, with --force, overwriting later changes)."""
+    from .job import RunOptions
+    from .rollback import rollback_manifest
+
     manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
     source = f"osspolicy rollback {job_id}"
     rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
@@ -796,6 +826,8 @@ def _bucket_job(
 ) -> Manifest:
     """The manifest of a one-bucket command: the same checks, retries, snapshot and
     report as any job."""
+    from .manifest import parse_manifest
+
     return parse_manifest(
         {
             "action": action,
@@ -826,6 +858,8 @@ def _get(
     backup_dir: BackupDir = Path("backups"),
 ) -> int:
     """Print a bucket's policy exactly as OSS returns it (a one-bucket backup job)."""
+    from .job import RunOptions
+
     manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, backup_dir)
     run = anyio.run(_run_with_progress, manifest, RunOptions(), f"osspolicy get {bucket}")
     render_summary(run, err)
@@ -855,6 +889,8 @@ def _put(
     as_json: Json = False,
 ) -> int:
     """Replace a bucket's policy with a file's (snapshot first; `rollback` undoes it)."""
+    from .job import RunOptions
+
     manifest = _bucket_job(
         "apply",
         bucket,
@@ -879,6 +915,8 @@ def _delete(
     as_json: Json = False,
 ) -> int:
     """Delete a bucket's policy (snapshot first; `rollback` undoes it)."""
+    from .job import RunOptions
+
     manifest = _bucket_job("delete", bucket, region, endpoint, report_dir, backup_dir)
     source = f"osspolicy delete {bucket}"
     return _execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
@@ -893,6 +931,8 @@ def _status(
 ) -> int:
     """Say whether a bucket has a policy, whether it is public, and whether Block Public
     Access is on (a one-bucket read job)."""
+    from .job import RunOptions
+
     manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, Path("backups"))
     run = anyio.run(
         _run_with_progress, manifest, RunOptions(status=True), f"osspolicy status {bucket}"
@@ -914,6 +954,8 @@ def _demo(
     ),
 ) -> int:
     """Start the emulator, seed buckets, and run backup, plan, apply and restore on it."""
+    from .demo import run_demo
+
     return run_demo(buckets=buckets, output=output, console=out)
 
 
@@ -921,6 +963,8 @@ def _demo(
 def _jobs(report_dir: ReportDir = Path("reports"), as_json: JsonList = False) -> int:
     """List the jobs of a report folder, newest first: counts, exit code, and whether
     each backup is complete."""
+    from .history import list_jobs
+
     entries = list_jobs(report_dir)
     if as_json:
         sys.stdout.write(json.dumps([entry.to_json() for entry in entries]) + "\n")
@@ -954,6 +998,8 @@ def _show(
     as_json: JsonList = False,
 ) -> int:
     """Show one job: its summary, its failures and where its files are."""
+    from .history import show_job
+
     detail = show_job(report_dir, job_id)
     if as_json:
         sys.stdout.write(json.dumps(detail.to_json()) + "\n")
@@ -1031,6 +1077,8 @@ def _schema(
 ) -> int:
     """Print the JSON Schema of job manifests (for editors), from the models that
     validate them."""
+    from .schema import schema_json, schema_markdown
+
     sys.stdout.write(schema_markdown() if markdown else schema_json())
     return EXIT_OK
 
@@ -1065,10 +1113,26 @@ def _unexpected(exc: Exception) -> int:
     return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
 
 
+def _with_emulator() -> typer.Typer:
+    """The app with `osspolicy emulator`, whose options come from the emulator's own
+    command module (registered here, not at import: `--version` loads no emulator)."""
+    if not any(info.name == "emulator" for info in app.registered_commands):
+        from .emulator.command import emulator
+
+        app.command("emulator", help="Run the OSS-compatible emulator until SIGINT/SIGTERM.")(
+            emulator
+        )
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error, documented exit codes."""
     args = _global_options(_resume_value(list(sys.argv[1:] if argv is None else argv)))
-    command = typer.main.get_command(app)
+    if "--version" in args and all(arg.startswith("-") for arg in args):
+        # before the commands are built: nothing else to load
+        out.print(_version(), markup=False)
+        _exit(EXIT_OK)
+    command = typer.main.get_command(_with_emulator())
     try:
         code: Any = command.main(args=args, prog_name="osspolicy", standalone_mode=False)
     except typer.Exit as exc:
