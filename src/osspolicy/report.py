@@ -101,8 +101,15 @@ def _csv_line(values: Iterable[object]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _csv_value(value: object) -> object:
+    """A CSV cell: booleans `true`/`false`, null empty (contracts §3)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv_row(record: Mapping[str, Any]) -> bytes:
-    return _csv_line(record.get(column) for column in COLUMNS)
+    return _csv_line(_csv_value(record.get(column)) for column in COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
