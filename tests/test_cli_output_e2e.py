@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,64 @@ def test_the_prompt_stands_apart_on_stderr(tmp_path: Path, oss_emulator: Emulato
     assert asked > 0
     assert lines[asked - 1] == "", run.stderr
     assert "Write these" not in run.stdout
+
+
+def _big_policy(bucket: str) -> bytes:
+    """A policy of about 16,000 bytes: under the limit alone, over it once merged."""
+    statements = [
+        {
+            "Sid": f"big-{i:03d}",
+            "Effect": "Deny",
+            "Principal": ["1234567890"],
+            "Action": ["oss:GetObject"],
+            "Resource": [f"acs:oss:*:*:{bucket}/area-{i:03d}/*"],
+        }
+        for i in range(121)
+    ]
+    body = json.dumps({"Version": "1", "Statement": statements}, separators=(",", ":"))
+    assert 16_000 < len(body) < 16_384
+    return body.encode()
+
+
+def test_too_large_after_merging_names_the_bucket_and_the_size(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """A policy over 16 KB once the baseline is merged fails that bucket with an error
+    that names it and the merged size."""
+    bucket = f"{PREFIX}big"
+    oss_emulator.seed_buckets([bucket], policy=_big_policy)
+    job = write_manifest(
+        tmp_path / "apply.yaml", apply_manifest(oss_emulator, tmp_path, prefix=PREFIX)
+    )
+    run = run_cli(oss_emulator, "-q", "plan", job, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    (line,) = (line for line in run.stdout.splitlines() if line.startswith(f"  {bucket}:"))
+    assert f"bucket {bucket}: " in line
+    assert "merged with its policy" in line
+    assert re.search(r"the policy body is 1\d,\d{3} bytes; it must be under 16,384", line), line
+
+
+def test_a_resource_naming_another_bucket_is_a_warning_on_screen(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """A baseline whose Resource names another bucket makes a warning line on stderr."""
+    bucket = f"{PREFIX}own"
+    oss_emulator.seed_buckets([bucket])
+    manifest = apply_manifest(oss_emulator, tmp_path, prefix=PREFIX)
+    statement = {
+        "Sid": "elsewhere",
+        "Effect": "Deny",
+        "Principal": ["1234567890"],
+        "Action": ["oss:GetObject"],
+        "Resource": ["acs:oss:*:*:someone-elses-bucket/*"],
+    }
+    (tmp_path / "baseline.json").write_text(
+        json.dumps({"Version": "1", "Statement": [statement]}), encoding="utf-8"
+    )
+    run = run_cli(oss_emulator, "plan", write_manifest(tmp_path / "a.yaml", manifest), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    expected = (
+        f"osspolicy: warning: {bucket}: resources naming other buckets: "
+        "acs:oss:*:*:someone-elses-bucket/*"
+    )
+    assert expected in run.stderr.splitlines(), run.stderr

@@ -213,6 +213,8 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     summary = run.summary
     for warning in summary.extra.get("warnings", ()):  # e.g. a resume's new endpoint
         err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
+    for line in render.foreign_warnings(summary):  # a Resource naming another bucket
+        err.print(line, markup=False)
     if _State.verbosity < 0:  # -q: the errors still, and the result line
         for line in [*render.error_lines(summary, render.QUIET_ERRORS), render.result_line(run)]:
             console.print(line, markup=False)

@@ -48,7 +48,7 @@ from .policy import (
     public_statements,
     text_diff,
 )
-from .results import UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
+from .results import FOREIGN, UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
 from .retry import Tries
 
 __all__ = (
@@ -343,7 +343,7 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
             change = Change.NONE
         else:
             change = Change.PUT
-            body = baseline.body(desired)
+            body = baseline.body(desired, bucket=target.bucket)
         foreign = foreign_resources(desired, target.bucket)
         public = change is Change.PUT and not options.allow_public
         return Decision(
@@ -353,7 +353,7 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
             desired,
             parsed=True,
             public=tuple(public_statements(desired)) if public else (),
-            note=f"resources naming other buckets: {', '.join(foreign)}" if foreign else None,
+            note=f"{FOREIGN}: {', '.join(foreign)}" if foreign else None,
         )
 
     return decide

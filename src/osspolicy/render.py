@@ -31,6 +31,7 @@ __all__ = (
     "error_object",
     "failure_line",
     "force_hint",
+    "foreign_warnings",
     "incomplete_line",
     "make_console",
     "plain_diffs",
@@ -179,6 +180,15 @@ def bucket_object(
         "error_message": record.get("error_message"),
         "exit_code": run.exit_code,
     }
+
+
+def foreign_warnings(summary: Summary) -> list[str]:
+    """A warning line per bucket whose policy names other buckets (the first ones)."""
+    lines = [f"osspolicy: warning: {bucket}: {note}" for bucket, note in summary.foreign]
+    if summary.foreign_count > len(summary.foreign):
+        more = summary.foreign_count - len(summary.foreign)
+        lines.append(f"osspolicy: warning: … and {plural(more, 'bucket')} more in the report")
+    return lines
 
 
 def error_object(message: str, exit_code: int) -> str:

@@ -12,6 +12,7 @@ __all__ = (
     "DEFAULT_ACCOUNT",
     "DRIFT_OUTCOMES",
     "FAILURE_OUTCOMES",
+    "FOREIGN",
     "OVERWRITE",
     "SUCCESS_OUTCOMES",
     "UNKNOWN",
@@ -28,6 +29,8 @@ __all__ = (
 DEFAULT_ACCOUNT = "default"
 #: how a record's note starts when its write overwrites a later change (rollback --force)
 OVERWRITE = "overwrite"
+#: how a record's note starts when its policy names buckets other than its own
+FOREIGN = "resources naming other buckets"
 
 
 @dataclass(frozen=True, slots=True)
