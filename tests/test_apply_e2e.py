@@ -166,7 +166,7 @@ def test_a_second_run_sends_no_write(tmp_path: Path, oss_emulator: Emulator, eng
 def test_plan_writes_nothing_and_counts_what_apply_then_does(
     tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
-    """A plan reads every policy, sends no write, and its put/none counts equal apply's;
+    """A plan reads every policy, sends no write, and its put/null counts equal apply's;
     each planned change comes with a diff, and a bucket with nothing to change is
     `unchanged` (contracts §3)."""
     seed(oss_emulator, 200)
@@ -174,8 +174,8 @@ def test_plan_writes_nothing_and_counts_what_apply_then_does(
     plan = run(manifest, RunOptions(dry_run=True))
     assert writes(oss_emulator) == []
     planned = records(plan)
-    assert {r["outcome"] for r in planned if r["change"] == "none"} == {"unchanged"}
-    assert {r["outcome"] for r in planned if r["change"] != "none"} == {"planned"}
+    assert {r["outcome"] for r in planned if r["change"] is None} == {"unchanged"}
+    assert {r["outcome"] for r in planned if r["change"] is not None} == {"planned"}
     assert all(r["diff"] for r in planned if r["change"] == "put")
     apply = run(manifest)
     applied = Counter(r["change"] for r in records(apply))

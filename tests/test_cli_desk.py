@@ -137,7 +137,7 @@ def test_global_options_work_after_the_subcommand(tmp_path: Path, oss_emulator: 
     oss_emulator.seed_buckets(["desk-00005"])
     done = run_cli(oss_emulator, "get", "desk-00005", *_where(oss_emulator), "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[0].startswith("1 buckets in ")
+    assert done.stderr.splitlines()[0].startswith("1 bucket in ")
 
 
 def test_a_long_job_without_a_terminal_prints_status_lines(

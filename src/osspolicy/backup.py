@@ -44,6 +44,7 @@ from .files import (
 from .jobid import utc_timestamp
 from .manifest import Account, account_from_record
 from .results import DEFAULT_ACCOUNT
+from .words import plural
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -90,7 +91,9 @@ def _incompleteness(summary: Mapping[str, Any]) -> str:
     """Why a backup is incomplete, from its summary, in a few words."""
     parts = []
     if summary.get("missing"):
-        parts.append(f"{summary['missing']} buckets are missing (see {MISSING_NAME})")
+        missing = int(summary["missing"])
+        verb = "is" if missing == 1 else "are"
+        parts.append(f"{plural(missing, 'bucket')} {verb} missing (see {MISSING_NAME})")
     if summary.get("listing_complete") is False:
         parts.append("the listing of its buckets failed, so more may be missing")
     return " and ".join(parts) or "summary.json says complete: false"

@@ -59,10 +59,13 @@ class Baseline:
         rendered = render(self.document, values, source=self.source, checked=True)
         return desired_policy(current, rendered, self.mode, self.remove_sids)
 
-    def body(self, desired: dict[str, Any]) -> bytes:
-        """The bytes to send for `desired`, refused if 16 KB or more once rendered."""
+    def body(self, desired: dict[str, Any], *, bucket: str = "") -> bytes:
+        """The bytes to send for `desired`, refused if 16 KB or more once rendered (the
+        error names the bucket and, in merge mode, says the size is after merging)."""
         data = serialize(desired)
-        check_size(data, source=self.source)
+        merged = " merged with its policy" if self.mode == "merge" else ""
+        where = f"bucket {bucket}: {self.source}{merged}" if bucket else self.source
+        check_size(data, source=where)
         return data
 
 

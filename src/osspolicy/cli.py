@@ -23,12 +23,15 @@ import anyio
 import typer
 from rich.console import Console
 
+from . import render
 from .errors import ConfigError, JobFailed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
-from .results import Outcome, Result
+from .results import Result
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from rich.table import Table
 
     from .history import BackupState
     from .job import JobRun, RunOptions
@@ -51,8 +54,8 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = render.make_console()
+err = render.make_console(stderr=True)
 
 
 class _State:
@@ -61,6 +64,8 @@ class _State:
     verbosity = 0
     #: seconds between status lines when stderr is not a terminal
     stats_interval = 5.0
+    #: `--json` was given: an error is also one JSON object on stdout
+    as_json = False
 
 
 #: options of the whole program, accepted before or after the subcommand
@@ -204,19 +209,14 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     summary = run.summary
     for warning in summary.extra.get("warnings", ()):  # e.g. a resume's new endpoint
         err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
-    if _State.verbosity < 0:
-        console.print(_result_line(run), markup=False)
+    for line in render.foreign_warnings(summary):  # a Resource naming another bucket
+        err.print(line, markup=False)
+    if _State.verbosity < 0:  # -q: the errors still, and the result line
+        for line in [*render.error_lines(summary, render.QUIET_ERRORS), render.result_line(run)]:
+            console.print(line, markup=False)
         return
     console.print(f"job {run.job_id}", markup=False)
-    from rich.table import Table
-
-    table = Table(show_header=True)
-    table.add_column("outcome")
-    table.add_column("buckets", justify="right")
-    for outcome, count in summary.counts.items():
-        if count:
-            table.add_row(outcome.value, str(count))
-    console.print(table)
+    console.print(_counts_table(summary))
     if run.action in {"plan", "check"}:
         _render_changes(run, console)
     _render_failures(summary, console)
@@ -225,17 +225,25 @@ def render_summary(run: JobRun, console: Console = out) -> None:
         if key in summary.extra:
             console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
     _render_region_fallback(summary, console)
-    if summary.extra.get("complete") is False:
-        console.print(
-            f"the backup is INCOMPLETE: {summary.extra.get('missing', 0)} buckets missing"
-            + ("" if summary.extra.get("listing_complete", True) else ", listing failed")
-            + "; finish it with --resume",
-            markup=False,
-        )
-    console.print(_result_line(run), markup=False)
+    if (incomplete := render.incomplete_line(summary)) is not None:
+        console.print(incomplete, markup=False)
+    console.print(render.result_line(run), markup=False)
     console.print(f"report:  {run.report_folder}", markup=False)
     if run.backup_folder is not None:
         console.print(f"backup:  {run.backup_folder}", markup=False)
+
+
+def _counts_table(summary: Summary) -> Table:
+    """Buckets per outcome, the outcomes that happened."""
+    from rich.table import Table
+
+    table = Table(show_header=True)
+    table.add_column("outcome")
+    table.add_column("buckets", justify="right")
+    for outcome, count in summary.counts.items():
+        if count:
+            table.add_row(outcome.value, str(count))
+    return table
 
 
 def _render_region_fallback(summary: Summary, console: Console) -> None:
@@ -259,15 +267,10 @@ def _render_region_fallback(summary: Summary, console: Console) -> None:
 def _render_failures(summary: Summary, console: Console) -> None:
     """The first 20 failures (`-v`: every one the summary lists, and the skips)."""
     shown = 20 if _State.verbosity == 0 else len(summary.failures)
-    listed = [*summary.failures[:shown], *(summary.skips if _State.verbosity > 0 else ())]
-    for failure in listed:
-        console.print(
-            f"  {failure['bucket']}: {failure['outcome']} "
-            f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".rstrip(),
-            markup=False,
-        )
-    if summary.failed > shown:
-        console.print(f"  … and {summary.failed - shown} more in the report")
+    for line in render.error_lines(summary, shown):
+        console.print(line, markup=False)
+    for skip in summary.skips if _State.verbosity > 0 else ():
+        console.print(render.failure_line(skip), markup=False)
 
 
 def _render_overwrites(run: JobRun, console: Console) -> None:
@@ -288,50 +291,7 @@ def _render_overwrites(run: JobRun, console: Console) -> None:
 
 
 def _buckets(count: int) -> str:
-    return f"{count} bucket" if count == 1 else f"{count} buckets"
-
-
-def _force_hint(run: JobRun, rerun: str) -> str | None:
-    """After a rollback that kept buckets changed since its job: the command that
-    overwrites them (`--force`), since resuming would keep them again."""
-    kept = run.summary.counts.get(Outcome.CONFLICT, 0)
-    if run.action != "rollback" or not kept:
-        return None
-    them = "it" if kept == 1 else "them"
-    return f"{_buckets(kept)} changed since that job, kept; to overwrite {them}: {rerun} --force"
-
-
-def _result_line(run: JobRun) -> str:
-    summary = run.summary
-    return (
-        f"{summary.total} buckets in {summary.wall_time_s:.2f}s "
-        f"({summary.buckets_per_s:.0f} buckets/s), exit code {run.exit_code}"
-    )
-
-
-def _resume_hint(run: JobRun, manifest: str) -> str | None:
-    """The exact command that finishes a job which left targets to do, or None (a
-    `conflict` is not one: resume would not write it, contracts §15)."""
-    summary = run.summary
-    left = summary.failed + summary.skipped - summary.counts.get(Outcome.CONFLICT, 0)
-    stopped = run.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in summary.extra
-    if run.action in {"plan", "check", "status"} or not (left or stopped):
-        return None
-    extra = " --allow-incomplete" if run.action == "rollback" else ""
-    return f"resume it with: osspolicy run {manifest} --resume {run.job_id}{extra}"
-
-
-def _replan_hint(run: JobRun, manifest: str) -> str | None:
-    """What to do about the buckets a job kept as `conflict` with its plan: plan again."""
-    conflicts = run.summary.counts.get(Outcome.CONFLICT, 0)
-    plan = run.summary.extra.get("plan")
-    if not conflicts or plan is None:
-        return None
-    buckets = "1 bucket" if conflicts == 1 else f"{conflicts} buckets"
-    return (
-        f"{buckets} changed since plan {plan} and kept as they are (a resume will not "
-        f"write them): plan again with: osspolicy plan {manifest}"
-    )
+    return render.plural(count, "bucket")
 
 
 def _render_changes(run: JobRun, console: Console) -> None:
@@ -341,15 +301,14 @@ def _render_changes(run: JobRun, console: Console) -> None:
     summary = run.summary
     changes = summary.changes
     changing = sum(changes[kind] for kind in ("create", "modify", "delete"))
-    for bucket, diff in summary.diffs:
-        console.print(f"--- {bucket}", markup=False)
-        console.print(diff.rstrip("\n"), markup=False)
+    for diff in render.plain_diffs(summary.diffs):
+        console.print(diff, markup=False)
     shown = len(summary.diffs)
     if changing > shown:
         console.print(f"… and {changing - shown} more diffs in {run.report_folder}/report.jsonl")
-    counts = ", ".join(f"{changes[kind]} {kind}" for kind in CHANGE_KINDS)
+    counts = ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
     verb = "would change" if run.action == "plan" else "drifted"
-    console.print(f"{changing} buckets {verb}: {counts}", markup=False)
+    console.print(f"{_buckets(changing)} {verb}: {counts}", markup=False)
     if changing == 0 and summary.failed == 0:
         console.print("No changes." if run.action == "plan" else "No drift.")
 
@@ -499,10 +458,11 @@ def _execute(
     _after_a_stop(result)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
-    for hint in (_replan_hint(result, kept), _resume_hint(result, kept)):
+    hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
+    for hint in [*hints, render.resume_hint(result, kept, source)]:
         if hint is not None:
             err.print(hint, markup=False, soft_wrap=True)
-    if rerun is not None and (hint := _force_hint(result, rerun)) is not None:
+    if rerun is not None and (hint := render.force_hint(result, rerun)) is not None:
         err.print(hint, markup=False, soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
@@ -591,7 +551,9 @@ def _need_terminal() -> None:
 
 
 def _ask(count: int, plan_id: str, folder: Path) -> bool:
-    """Ask on the terminal whether to write `count` changes; only y/yes says yes."""
+    """Ask on the terminal whether to write `count` changes; only y/yes says yes. The
+    question stands apart from the plan's lines above it (a blank line, on stderr)."""
+    err.print()
     err.print(
         f"Write these {count} changes (plan {plan_id}; diffs in {folder}/report.jsonl)? [y/N] ",
         end="",
@@ -732,14 +694,22 @@ def _validate(
     rate_limit: RateLimit = None,
     attempts: Attempts = None,
     engine: EngineName = None,
+    as_json: JsonList = False,
 ) -> int:
     """Check a manifest and its files (baseline, backup) without sending any request."""
     from .job import check_job
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     anyio.run(partial(check_job, manifest, source=str(job)))
-    out.print(f"{job}: valid {manifest.action} job", markup=False)
+    (err if as_json else out).print(f"{job}: valid {manifest.action} job", markup=False)
+    if as_json:
+        _print_json({"job": str(job), "action": manifest.action, "valid": True, "exit_code": 0})
     return EXIT_OK
+
+
+def _print_json(value: object) -> None:
+    """The one JSON object (or list) of a command on stdout."""
+    sys.stdout.write(json.dumps(value) + "\n")
 
 
 @app.command("restore")
@@ -856,6 +826,7 @@ def _get(
     endpoint: Endpoint = None,
     report_dir: ReportDir = Path("reports"),
     backup_dir: BackupDir = Path("backups"),
+    as_json: JsonList = False,
 ) -> int:
     """Print a bucket's policy exactly as OSS returns it (a one-bucket backup job)."""
     from .job import RunOptions
@@ -864,12 +835,22 @@ def _get(
     run = anyio.run(_run_with_progress, manifest, RunOptions(), f"osspolicy get {bucket}")
     render_summary(run, err)
     record = _single(run)
-    if record.get("outcome") == "fetched" and run.backup_folder is not None:
+    if as_json:  # the policy as a string, exactly its bytes (null: no policy)
+        _print_json(render.bucket_object(bucket, record, run, _policy_text(run, bucket)))
+    elif record.get("outcome") == "fetched" and run.backup_folder is not None:
         sys.stdout.buffer.write((run.backup_folder / "policies" / f"{bucket}.json").read_bytes())
         sys.stdout.buffer.write(b"\n")
     elif record.get("outcome") == "no_policy":
         err.print(f"{bucket} has no bucket policy", markup=False)
     return run.exit_code
+
+
+def _policy_text(run: JobRun, bucket: str) -> str | None:
+    """The policy a one-bucket backup saved, or None (no policy, or not read)."""
+    if run.backup_folder is None:
+        return None
+    path = run.backup_folder / "policies" / f"{bucket}.json"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 @app.command("put")
@@ -928,6 +909,7 @@ def _status(
     region: BucketRegion,
     endpoint: Endpoint = None,
     report_dir: ReportDir = Path("reports"),
+    as_json: JsonList = False,
 ) -> int:
     """Say whether a bucket has a policy, whether it is public, and whether Block Public
     Access is on (a one-bucket read job)."""
@@ -938,7 +920,10 @@ def _status(
         _run_with_progress, manifest, RunOptions(status=True), f"osspolicy status {bucket}"
     )
     record = _single(run)
-    if record.get("outcome") in {"fetched", "no_policy"}:
+    if as_json:
+        render_summary(run, err)
+        _print_json(render.bucket_object(bucket, record, run, None))
+    elif record.get("outcome") in {"fetched", "no_policy"}:
         policy = "yes" if record["outcome"] == "fetched" else "no"
         out.print(f"{bucket}: policy: {policy}; {record.get('note')}", markup=False)
     else:
@@ -952,11 +937,15 @@ def _demo(
     output: Annotated[Path, typer.Option(help="Where backups and reports go.")] = Path(
         "demo-output"
     ),
+    as_json: JsonList = False,
 ) -> int:
     """Start the emulator, seed buckets, and run backup, plan, apply and restore on it."""
     from .demo import run_demo
 
-    return run_demo(buckets=buckets, output=output, console=out)
+    code = run_demo(buckets=buckets, output=output, console=err if as_json else out)
+    if as_json:
+        _print_json({"action": "demo", "exit_code": code, "output": str(output)})
+    return code
 
 
 @app.command("jobs")
@@ -1015,7 +1004,9 @@ def _show(
         soft_wrap=True,
     )
     out.print(
-        f"{entry.total} buckets: {_outcomes(entry.counts) or 'none'}", markup=False, soft_wrap=True
+        f"{_buckets(entry.total)}: {_outcomes(entry.counts) or 'none'}",
+        markup=False,
+        soft_wrap=True,
     )
     if entry.backup is not None:
         out.print(
@@ -1057,7 +1048,7 @@ def _backup_word(backup: BackupState | None) -> str:
     if not backup.exists:
         return f"folder not found ({backup.folder})"
     if backup.kind == "snapshot":
-        held = "snapshot" if backup.buckets is None else f"snapshot of {backup.buckets} buckets"
+        held = "snapshot" if backup.buckets is None else f"snapshot of {_buckets(backup.buckets)}"
         return held if backup.finished else f"{held}, unfinished"
     if backup.complete:
         return "complete"
@@ -1074,6 +1065,9 @@ def _schema(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the manifest reference (Markdown).")
     ] = False,
+    as_json: Annotated[  # noqa: ARG001 - the schema is JSON already
+        bool, typer.Option("--json", help="Print the JSON Schema (the default).")
+    ] = False,
 ) -> int:
     """Print the JSON Schema of job manifests (for editors), from the models that
     validate them."""
@@ -1084,9 +1078,12 @@ def _schema(
 
 
 def _fail(message: str, code: int) -> int:
+    """One line on stderr; with `--json`, also `{"error", "exit_code"}` on stdout."""
     if _State.debug:
         traceback.print_exc()
     err.print(f"osspolicy: error: {message}", markup=False, soft_wrap=True)
+    if _State.as_json:
+        sys.stdout.write(render.error_object(message, code) + "\n")
     return code
 
 
@@ -1127,13 +1124,15 @@ def _with_emulator() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error, documented exit codes."""
-    args = _global_options(_resume_value(list(sys.argv[1:] if argv is None else argv)))
-    if "--version" in args and all(arg.startswith("-") for arg in args):
+    given = list(sys.argv[1:] if argv is None else argv)
+    _State.as_json = "--json" in given
+    if "--version" in given and all(arg.startswith("-") for arg in given):
         # before the commands are built: nothing else to load
         out.print(_version(), markup=False)
         _exit(EXIT_OK)
     command = typer.main.get_command(_with_emulator())
     try:
+        args = _global_options(_resume_value(given))
         code: Any = command.main(args=args, prog_name="osspolicy", standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code

@@ -29,6 +29,7 @@ from .errors import ConfigError
 from .job import JobRun, RunOptions, run_job
 from .manifest import Manifest, load_manifest
 from .results import Outcome
+from .words import count_words, plural
 
 __all__ = ("copy_jobs", "find_jobs_folder", "run_demo", "seed_policy")
 
@@ -126,7 +127,7 @@ def run_demo(*, buckets: int, output: Path, console: Console) -> int:
         for i, name in enumerate(names):
             if i % 7 == 0:
                 emulator.state.set_block_public_access(name, on=False)
-        console.print(f"emulator at {emulator.endpoint}: {buckets} buckets seeded")
+        console.print(f"emulator at {emulator.endpoint}: {plural(buckets, 'bucket')} seeded")
         return anyio.run(_jobs, jobs, emulator, output, originals, console)
 
 
@@ -149,8 +150,11 @@ async def _jobs(
     steps.append(("plan", plan))
     changes: dict[str, int] = {}
     for record in _records(plan):
-        changes[record["change"]] = changes.get(record["change"], 0) + 1
-    console.print(f"[bold]2. plan[/]: {_counts(plan)}; changes {changes}; no write sent")
+        change = record["change"] or "unchanged"  # JSON null: nothing would be written
+        changes[change] = changes.get(change, 0) + 1
+    console.print(
+        f"[bold]2. plan[/]: {_counts(plan)}; changes: {count_words(changes)}; no write sent"
+    )
     apply = await run_job(baseline)
     steps.append(("apply", apply))
     console.print(f"[bold]3. apply[/]: {_counts(apply)}; snapshot in {apply.backup_folder}")

@@ -49,7 +49,7 @@ from .policy import (
     text_diff,
 )
 from .redact import redact_text
-from .results import UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
+from .results import FOREIGN, UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
 from .retry import Tries
 
 __all__ = (
@@ -356,7 +356,7 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
             change = Change.NONE
         else:
             change = Change.PUT
-            body = baseline.body(desired)
+            body = baseline.body(desired, bucket=target.bucket)
         foreign = foreign_resources(desired, target.bucket)
         public = change is Change.PUT and not options.allow_public
         return Decision(
@@ -366,7 +366,7 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
             desired,
             parsed=True,
             public=tuple(public_statements(desired)) if public else (),
-            note=f"resources naming other buckets: {', '.join(foreign)}" if foreign else None,
+            note=f"{FOREIGN}: {', '.join(foreign)}" if foreign else None,
         )
 
     return decide

@@ -45,6 +45,7 @@ from .jobid import utc_timestamp
 from .results import (
     DRIFT_OUTCOMES,
     FAILURE_OUTCOMES,
+    FOREIGN,
     OVERWRITE,
     SUCCESS_OUTCOMES,
     Change,
@@ -91,7 +92,7 @@ _LISTED_KEYS = ("bucket", "outcome", "error_code", "error_message")
 _SUMMARY_KEYS = frozenset(
     {"job_id", "exit_code", "started_at", "finished_at", "wall_time_s", "buckets_per_s"}
     | {"total", "succeeded", "failed", "skipped", "drifted", "counts", "changes"}
-    | {"failures", "skips", "overwrite"}
+    | {"failures", "skips", "overwrite", "foreign_resources"}
 )
 
 
@@ -101,8 +102,15 @@ def _csv_line(values: Iterable[object]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _csv_value(value: object) -> object:
+    """A CSV cell: booleans `true`/`false`, null empty (contracts §3)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv_row(record: Mapping[str, Any]) -> bytes:
-    return _csv_line(record.get(column) for column in COLUMNS)
+    return _csv_line(_csv_value(record.get(column)) for column in COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,10 @@ class Summary:
     #: change made since the job a rollback undoes (`--force`), and how many in all
     overwrites: tuple[str, ...] = ()
     overwritten: int = 0
+    #: (bucket, note) of the first `LISTED_MAX` records whose policy names other
+    #: buckets (a warning to show, not only to record), and how many in all
+    foreign: tuple[tuple[str, str], ...] = ()
+    foreign_count: int = 0
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of `summary.json` (`extra` keys at the top level, last);
@@ -178,6 +190,11 @@ class Summary:
             "failures": [dict(item) for item in self.failures],
             "skips": [dict(item) for item in self.skips],
             **overwrite,
+            **(
+                {"foreign_resources": {"count": self.foreign_count, "notes": dict(self.foreign)}}
+                if self.foreign_count
+                else {}
+            ),
             **self.extra,
         }
 
@@ -205,6 +222,8 @@ class _Tally:
         self.diffs: list[tuple[str, str]] = []
         self.overwrites: list[str] = []
         self.overwritten = 0
+        self.foreign: list[tuple[str, str]] = []
+        self.foreign_count = 0
 
     def add(self, result: Result) -> None:
         self.counts[result.outcome] += 1
@@ -212,6 +231,10 @@ class _Tally:
             self.overwritten += 1
             if len(self.overwrites) < LISTED_MAX:
                 self.overwrites.append(result.bucket)
+        if result.note and result.note.startswith(FOREIGN):
+            self.foreign_count += 1
+            if len(self.foreign) < LISTED_MAX:
+                self.foreign.append((result.bucket, result.note))
         kind = change_kind(result)
         if kind is not None and result.outcome not in FAILURE_OUTCOMES:
             self.changes[kind] += 1
@@ -391,6 +414,8 @@ class ReportWriter(AsyncClosing):
             extra=MappingProxyType(dict(extra or {})),
             overwrites=tuple(tally.overwrites),
             overwritten=tally.overwritten,
+            foreign=tuple(tally.foreign),
+            foreign_count=tally.foreign_count,
         )
         await write_json_atomic(self.folder / SUMMARY_NAME, summary.to_record())
         return summary

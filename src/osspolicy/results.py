@@ -12,6 +12,7 @@ __all__ = (
     "DEFAULT_ACCOUNT",
     "DRIFT_OUTCOMES",
     "FAILURE_OUTCOMES",
+    "FOREIGN",
     "OVERWRITE",
     "SUCCESS_OUTCOMES",
     "UNKNOWN",
@@ -28,6 +29,8 @@ __all__ = (
 DEFAULT_ACCOUNT = "default"
 #: how a record's note starts when its write overwrites a later change (rollback --force)
 OVERWRITE = "overwrite"
+#: how a record's note starts when its policy names buckets other than its own
+FOREIGN = "resources naming other buckets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,9 @@ class Result:
         """The JSON-ready record, enums as their strings."""
         record = {name: getattr(self, name) for name in _FIELD_NAMES}  # all flat values
         record["outcome"] = self.outcome.value
-        record["change"] = self.change.value if self.change is not None else None
+        # nothing written (Change.NONE) is JSON null (contracts §3)
+        written = self.change is not None and self.change is not Change.NONE
+        record["change"] = self.change.value if written and self.change else None
         if self.sha256_after is UNKNOWN:
             del record["sha256_after"]
         return record
@@ -151,7 +156,7 @@ class Result:
         """Read a record written by `to_record` (journal, report) back."""
         fields: dict[str, Any] = {k: record.get(k) for k in cls.__dataclass_fields__}
         fields["outcome"] = Outcome(record["outcome"])
-        fields["change"] = Change(record["change"]) if record.get("change") else None
+        fields["change"] = _change(record.get("change"), fields["outcome"])
         fields["attempts"] = int(record.get("attempts") or 0)
         fields["duration_ms"] = int(record.get("duration_ms") or 0)
         fields["account"] = record.get("account") or DEFAULT_ACCOUNT
@@ -159,6 +164,18 @@ class Result:
         after = record.get("sha256_after", UNKNOWN)
         fields["sha256_after"] = after if after is None or isinstance(after, str) else UNKNOWN
         return cls(**fields)
+
+
+#: the outcomes of a record whose `change` null means "nothing to write" (Change.NONE)
+_NOTHING_WRITTEN = frozenset({Outcome.UNCHANGED, Outcome.COMPLIANT})
+
+
+def _change(value: object, outcome: Outcome) -> Change | None:
+    """A record's `change` back: null is Change.NONE for a bucket left as it was, and
+    an older record's string "none" still reads (a journal of an older version)."""
+    if value:
+        return Change(str(value))
+    return Change.NONE if outcome in _NOTHING_WRITTEN else None
 
 
 #: Result's fields in order: `to_record` reads them without `asdict`'s deep copies
