@@ -29,7 +29,7 @@ import anyio
 from .backends import Backend
 from .backup import Backup, BackupWriter
 from .baseline import Baseline
-from .errors import ConfigError
+from .errors import BackendError, ConfigError, JobFailed
 from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
@@ -225,9 +225,15 @@ async def _apply(ctx: JobContext) -> Decider:
     account_ids: dict[str, str] = {}
     if baseline.needs_account_id:  # each account's owner id, looked up once
         for account in accounts_of(ctx.manifest):
-            page = await ctx.new_tries()(
-                ctx.backend.list_buckets_page, "", "", 1, account=account.name
-            )
+            try:
+                page = await ctx.new_tries()(
+                    ctx.backend.list_buckets_page, "", "", 1, account=account.name
+                )
+            except BackendError as exc:  # before any target: the whole job cannot go on
+                raise JobFailed(
+                    f"the job failed: the owner id of account {account.name}, which the "
+                    f"baseline's ${{account_id}} needs, could not be read (ListBuckets): {exc}"
+                ) from exc
             account_ids[account.name] = page.owner_id or ""
     options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public)
     return apply_decider(ctx.backend, options)

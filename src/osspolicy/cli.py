@@ -309,7 +309,11 @@ def _render_changes(run: JobRun, console: Console) -> None:
     counts = ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
     verb = "would change" if run.action == "plan" else "drifted"
     console.print(f"{_buckets(changing)} {verb}: {counts}", markup=False)
-    if changing == 0 and summary.failed == 0:
+    whole = "targets_error" not in summary.extra and run.exit_code not in {
+        EXIT_SIGINT,
+        EXIT_SIGTERM,
+    }
+    if changing == 0 and summary.failed == 0 and whole:  # not said of buckets never read
         console.print("No changes." if run.action == "plan" else "No drift.")
 
 
@@ -454,12 +458,13 @@ def _execute(
     try:
         result = anyio.run(_run_with_progress, manifest, options, source)
     except JobFailed as exc:
-        return _job_failed(exc, source)
+        return _job_failed(exc, source, yes=yes and _writes(manifest, options))
     _after_a_stop(result)
     render_summary(result, console)
     kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
     hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
-    for hint in [*hints, render.resume_hint(result, kept, source)]:
+    resume = render.resume_hint(result, kept, source, yes=yes and _writes(manifest, options))
+    for hint in [*hints, resume]:
         if hint is not None:
             err.print(hint, markup=False, soft_wrap=True)
     if rerun is not None and (hint := render.force_hint(result, rerun)) is not None:
@@ -469,19 +474,18 @@ def _execute(
     return result.exit_code
 
 
-def _job_failed(exc: JobFailed, source: str) -> int:
+def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
     """A job that failed as a whole (contracts §14): its one line, and how to resume it
     when its folders were made (what was flushed stays)."""
+    from .jobid import parse_job_id
     from .report import MANIFEST_NAME
 
     code = _fail(str(exc), EXIT_FAILURES)
     if exc.job_id is not None and exc.report_folder is not None:
         kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
-        err.print(
-            f"resume it with: osspolicy run {kept} --resume {exc.job_id}",
-            markup=False,
-            soft_wrap=True,
-        )
+        rollback = parse_job_id(exc.job_id).action == "rollback"
+        line = render.resume_line(kept, exc.job_id, rollback=rollback, yes=yes)
+        err.print(line, markup=False, soft_wrap=True)
     return code
 
 
@@ -514,6 +518,15 @@ def _confirm(
     changes = plan.summary.changes
     count = sum(changes[kind] for kind in ("create", "modify", "delete"))
     if count == 0:
+        return plan.exit_code
+    if plan.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in plan.summary.extra:
+        # a plan that does not show every bucket is not asked about: it could not be run
+        err.print(
+            "nothing written: the plan does not show every bucket (see above); run again "
+            "once the cause is fixed",
+            markup=False,
+            soft_wrap=True,
+        )
         return plan.exit_code
     if not _ask(count, plan.job_id, plan.report_folder):
         return EXIT_USAGE

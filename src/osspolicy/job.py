@@ -45,6 +45,7 @@ from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
 from .engine import Engine, EngineStats
 from .errors import (
+    BackendError,
     ConfigError,
     Interrupted,
     JobFailed,
@@ -503,7 +504,12 @@ def _no_exception_groups(
             leaves = _leaves(exc) if isinstance(exc, ExceptionGroup) else [exc]
             job = _OPEN_JOB.get()
             first = leaves[0] if leaves else exc
-            ours = isinstance(first, OssPolicyError)
+            if isinstance(first, JobFailed) and first.job_id is None and job is not None:
+                first.job_id, first.report_folder = job.job_id, str(job.report_folder)
+            # a service or network error out of an open job (not one bucket's) is the job's
+            ours = isinstance(first, OssPolicyError) and not (
+                job is not None and isinstance(first, BackendError)
+            )
             if len(leaves) == 1 and (ours or (job is None and not isinstance(first, OSError))):
                 if first is exc:
                     raise

@@ -39,6 +39,7 @@ __all__ = (
     "replan_hint",
     "result_line",
     "resume_hint",
+    "resume_line",
     "unresumable_hints",
 )
 
@@ -75,9 +76,15 @@ def incomplete_line(summary: Summary) -> str | None:
     """A backup that is not complete says so, and why (its resume line follows)."""
     if summary.extra.get("complete") is not False:
         return None
-    listing = "" if summary.extra.get("listing_complete", True) else ", listing failed"
-    missing = plural(int(summary.extra.get("missing", 0)), "bucket")
-    return f"the backup is INCOMPLETE: {missing} missing{listing}"
+    missing = int(summary.extra.get("missing", 0))
+    if not summary.extra.get("listing_complete", True):
+        # the buckets the listing never returned are unknown: no count of them to give
+        known = f"; {plural(missing, 'listed bucket')} missing too" if missing else ""
+        return (
+            "the backup is INCOMPLETE: the listing failed, so buckets it never returned "
+            f"are not in it{known}"
+        )
+    return f"the backup is INCOMPLETE: {plural(missing, 'bucket')} missing"
 
 
 def failure_line(failure: Mapping[str, Any]) -> str:
@@ -114,10 +121,11 @@ def unresumable_hints(run: JobRun, manifest: str) -> list[str]:
     return hints
 
 
-def resume_hint(run: JobRun, manifest: str, source: str) -> str | None:
+def resume_hint(run: JobRun, manifest: str, source: str, *, yes: bool = False) -> str | None:
     """The exact command that finishes a job which left targets a resume can do, or
     None: not after a pre-flight error (exit 2), not for a `conflict` or a failure
-    resume cannot fix, not for a one-bucket command (contracts §15)."""
+    resume cannot fix, not for a one-bucket command (contracts §15). A writing job
+    confirmed with `--yes` resumes with it, so the line works as pasted off a terminal."""
     summary = run.summary
     if run.action in {"plan", "check", "status"} or run.exit_code == EXIT_USAGE:
         return None
@@ -128,8 +136,14 @@ def resume_hint(run: JobRun, manifest: str, source: str) -> str | None:
     stopped = run.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in summary.extra
     if not (left > 0 or stopped):
         return None
-    extra = " --allow-incomplete" if run.action == "rollback" else ""
-    return f"resume it with: osspolicy run {manifest} --resume {run.job_id}{extra}"
+    return resume_line(manifest, run.job_id, rollback=run.action == "rollback", yes=yes)
+
+
+def resume_line(manifest: str, job_id: str, *, rollback: bool = False, yes: bool = False) -> str:
+    """The command, pasted as shown, that continues job `job_id` of `manifest`."""
+    extra = " --allow-incomplete" if rollback else ""
+    extra += " --yes" if yes else ""
+    return f"resume it with: osspolicy run {manifest} --resume {job_id}{extra}"
 
 
 def replan_hint(run: JobRun, manifest: str) -> str | None:
