@@ -3,13 +3,14 @@ singulars, and a resume hint only where a resume can help (contracts §15)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from osspolicy.engine import EngineStats
 from osspolicy.job import JobRun
-from osspolicy.render import resume_hint, unresumable_hints
+from osspolicy.render import incomplete_line, resume_hint, unresumable_hints
 from osspolicy.report import Summary
 from osspolicy.results import Outcome
 from osspolicy.words import count_words, plural
@@ -89,3 +90,20 @@ def test_no_resume_hint_when_only_snapshot_lost_and_not_planned_failed() -> None
     assert hints[0].startswith("1 bucket failed SnapshotLost (a resume will not fix it): ")
     assert "as a new job" in hints[0]
     assert hints[1].endswith(f"plan again with: osspolicy plan {MANIFEST}")
+
+
+def test_an_incomplete_backup_whose_listing_failed_gives_no_reassuring_count() -> None:
+    """A backup whose listing failed says that buckets it never returned are not in it,
+    never "0 buckets missing"; one short of known buckets says how many."""
+    summary = _run([]).summary
+    failed_listing = dataclasses.replace(
+        summary,
+        extra=MappingProxyType({"complete": False, "listing_complete": False, "missing": 0}),
+    )
+    short = dataclasses.replace(
+        summary, extra=MappingProxyType({"complete": False, "listing_complete": True, "missing": 1})
+    )
+    assert incomplete_line(failed_listing) == (
+        "the backup is INCOMPLETE: the listing failed, so buckets it never returned are not in it"
+    )
+    assert incomplete_line(short) == "the backup is INCOMPLETE: 1 bucket missing"

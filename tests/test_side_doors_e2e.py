@@ -1,0 +1,83 @@
+"""Side doors an outside test of issue 19 found (each through the real console script):
+a job that cannot read what it needs before any bucket fails as a job, naming what and
+how to resume; a resume line that works as pasted off a terminal; the terminal prompt
+never asks about a plan it could not run; a failed listing never reads as reassurance."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from osspolicy.emulator import Emulator
+
+from .e2e_helpers import apply_manifest, run_cli, write_manifest
+from .test_safety_e2e import on_terminal
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "side-"
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_apply_that_cannot_read_the_owner_id_fails_as_a_job_with_a_pasteable_resume_line(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """The shipped baseline needs each account's owner id (`${account_id}`); when the
+    endpoint refuses, the job fails with one line naming the account and what needed
+    it, exit 1, no traceback, and a resume line that carries the job's `--yes`."""
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    run = run_cli(
+        oss_emulator,
+        "run",
+        "jobs/baseline.yaml",
+        "--yes",
+        "--endpoint",
+        endpoint,
+        "--attempts",
+        "1",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith("osspolicy: error: the job failed: the owner id of account default")
+    assert "${account_id}" in lines[0]
+    assert lines[-1].startswith("resume it with: osspolicy run jobs/baseline.yaml --resume ")
+    assert lines[-1].endswith(" --yes")
+    assert "Traceback" not in run.stderr
+
+
+@pytest.fixture
+def two_pages_then_a_lie() -> Iterator[Emulator]:
+    """An emulator listing 2 buckets a page whose second ListBuckets answer is empty."""
+    with Emulator(list_page_size=2, list_fault="empty:1") as emulator:
+        emulator.seed_buckets([f"{PREFIX}{i}" for i in range(5)])
+        yield emulator
+
+
+def test_the_prompt_never_asks_about_a_plan_whose_listing_failed(
+    tmp_path: Path, two_pages_then_a_lie: Emulator
+) -> None:
+    """On a terminal, a writing job whose plan could not list every bucket asks nothing
+    (run --plan would refuse that plan): it says nothing was written and why, exit 1,
+    and no PUT reached the service."""
+    emu = two_pages_then_a_lie
+    job = write_manifest(
+        tmp_path / "apply.yaml",
+        apply_manifest(emu, tmp_path, prefix=PREFIX, retry={"attempts": 2, "base_delay_s": 0}),
+    )
+    run = on_terminal(emu, "run", job, answer="y\n", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "Write these" not in run.stderr
+    assert "nothing written: the plan does not show every bucket" in run.stderr
+    assert "No changes." not in run.stdout
+    assert [e for e in emu.request_log if e.method == "PUT"] == []
