@@ -95,6 +95,10 @@ class Snapshot:
         self.folder = folder
         self.failing: dict[str, BackendError] = {}
 
+    def recorded(self, bucket: str) -> str | None:
+        """No earlier run: nothing is recorded before this job's own writes."""
+        return None
+
     async def add(
         self,
         bucket: str,

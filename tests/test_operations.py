@@ -110,6 +110,10 @@ class RecordingSink:
         self.folder = folder
         self.stored: dict[str, bytes | None] = {}
 
+    def recorded(self, bucket: str) -> str | None:
+        """No earlier run: nothing is recorded before this job's own writes."""
+        return None
+
     async def add(
         self,
         bucket: str,

@@ -52,6 +52,10 @@ class Sink:
 
     folder = Path("snapshot")
 
+    def recorded(self, bucket: str) -> str | None:
+        """No earlier run: nothing is recorded before this job's own writes."""
+        return None
+
     async def add(
         self,
         bucket: str,

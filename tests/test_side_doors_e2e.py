@@ -5,6 +5,7 @@ never asks about a plan it could not run; a failed listing never reads as reassu
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 from collections.abc import Iterator
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from osspolicy.emulator import Emulator
+from osspolicy.operations import EARLIER_RUN
 
-from .e2e_helpers import apply_manifest, run_cli, write_manifest
+from .e2e_helpers import apply_manifest, read_jsonl, run_cli, write_manifest
 from .test_safety_e2e import on_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +83,36 @@ def test_the_prompt_never_asks_about_a_plan_whose_listing_failed(
     assert "nothing written: the plan does not show every bucket" in run.stderr
     assert "No changes." not in run.stdout
     assert [e for e in emu.request_log if e.method == "PUT"] == []
+
+
+def test_a_write_whose_record_was_lost_keeps_its_snapshot_when_resumed(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """An apply whose last records were lost (a kill, a full disk) after its writes
+    landed: the resume finds those buckets as wanted and records them `unchanged` with
+    the snapshot the earlier run took and a note saying so, not as untouched buckets."""
+    buckets = [f"{PREFIX}lost-{i}" for i in range(6)]
+    oss_emulator.seed_buckets(buckets)
+    job = write_manifest(
+        tmp_path / "apply.yaml", apply_manifest(oss_emulator, tmp_path, prefix=f"{PREFIX}lost-")
+    )
+    first = run_cli(oss_emulator, "run", job, "--yes", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    job_id = json.loads(first.stdout)["job_id"]
+    journal = tmp_path / "reports" / job_id / "journal.jsonl"
+    header, *records = journal.read_text().splitlines(keepends=True)
+    kept = [line for line in records if '"bucket"' in line][:2]  # the rest, and `finished`, lost
+    journal.write_text(header + "".join(kept))
+
+    again = run_cli(oss_emulator, "run", job, "--resume", job_id, "--yes", cwd=tmp_path)
+
+    assert again.returncode == 0, again.stderr
+    report = {r["bucket"]: r for r in read_jsonl(tmp_path / "reports" / job_id / "report.jsonl")}
+    lost = sorted(set(buckets) - {json.loads(line)["bucket"] for line in kept})
+    assert len(lost) == 4
+    for bucket in lost:
+        record = report[bucket]
+        assert (record["outcome"], record["note"]) == ("unchanged", EARLIER_RUN)
+        assert record["snapshot"] is not None
+    puts = [e for e in oss_emulator.request_log if e.method == "PUT" and e.bucket in lost]
+    assert len(puts) == len(lost)  # each written once, by the first run

@@ -264,6 +264,14 @@ class BackupWriter(AsyncClosing):
         """The buckets already in the index."""
         return self._claimed.keys() - self._adding
 
+    def recorded(self, bucket: str) -> str | None:
+        """Where the folder records `bucket`: its policy file, or the index for a bucket
+        without policy; None while its index line is not written."""
+        had_policy = self._claimed.get(bucket)
+        if had_policy is None or bucket in self._adding:
+            return None
+        return str(self.policy_path(bucket)) if had_policy else str(self.folder / INDEX_NAME)
+
     def policy_path(self, bucket: str) -> Path:
         """Where `bucket`'s policy file is (or would be)."""
         return _policy_file(self.folder, bucket)

@@ -53,6 +53,7 @@ from .results import FOREIGN, UNKNOWN, After, Change, Outcome, Result, Target, p
 from .retry import Tries
 
 __all__ = (
+    "EARLIER_RUN",
     "ApplyOptions",
     "BackupBytes",
     "BackupSink",
@@ -129,6 +130,12 @@ def failure(exc: Exception) -> Done:
     )
 
 
+#: the note of a bucket found as wanted whose snapshot an earlier run of the job took: that
+#: run's write may have landed (its record lost to a kill or a full disk), so the bucket
+#: keeps the snapshot a rollback needs (contracts §2: the first snapshot wins)
+EARLIER_RUN = "snapshot taken by an earlier run of this job"
+
+
 class BackupSink(Protocol):
     """Where a backup (or a pre-change snapshot) puts one bucket's policy."""
 
@@ -151,6 +158,11 @@ class SnapshotSink(BackupSink, Protocol):
     @property
     def folder(self) -> Path:
         """The snapshot folder."""
+        ...
+
+    def recorded(self, bucket: str) -> str | None:
+        """Where the snapshot already records `bucket` (its policy file, or its index for a
+        bucket without policy), or None: on resume, a snapshot line of an earlier run."""
         ...
 
 
@@ -444,7 +456,7 @@ def write_step(
         decision = await decide(target, tries)
         change = decision.change
         if change is Change.NONE:
-            return decision.done(Outcome.UNCHANGED, sha256_after=decision.sha256_after)
+            return _unchanged(decision, snapshot.recorded(target.bucket))
         if decision.conflict is not None:
             return _conflict(decision)
         blocked = await _blocked(backend, tries, target, decision)
@@ -491,6 +503,15 @@ def write_step(
         return dataclasses.replace(sent, request_id=reply.request_id)
 
     return step
+
+
+def _unchanged(decision: Decision, earlier: str | None) -> Done:
+    """The `unchanged` record of a bucket already as wanted; one that an earlier run of
+    the job snapshotted (its write may have landed) keeps that snapshot and says so."""
+    done = decision.done(Outcome.UNCHANGED, sha256_after=decision.sha256_after)
+    if earlier is None:
+        return done
+    return dataclasses.replace(done, snapshot=earlier, note=EARLIER_RUN)
 
 
 def _failed_write(sent: Done, exc: Exception) -> Done:
