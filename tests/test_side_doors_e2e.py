@@ -16,7 +16,13 @@ import pytest
 from osspolicy.emulator import Emulator
 from osspolicy.operations import EARLIER_RUN
 
-from .e2e_helpers import apply_manifest, read_jsonl, run_cli, write_manifest
+from .e2e_helpers import (
+    apply_manifest,
+    assert_one_line_error,
+    read_jsonl,
+    run_cli,
+    write_manifest,
+)
 from .test_safety_e2e import on_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +122,31 @@ def test_a_write_whose_record_was_lost_keeps_its_snapshot_when_resumed(
         assert record["snapshot"] is not None
     puts = [e for e in oss_emulator.request_log if e.method == "PUT" and e.bucket in lost]
     assert len(puts) == len(lost)  # each written once, by the first run
+
+
+def test_resume_after_a_plan_run_left_only_conflicts_says_to_plan_again(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """`--resume` of a plan run whose only unfinished buckets are conflicts with its plan
+    (never written by a resume) says so and that a new plan can, instead of "no
+    unfinished job … start a new job"; exit 2, one line."""
+    buckets = [f"{PREFIX}conflict-{i}" for i in range(3)]
+    oss_emulator.seed_buckets(buckets)
+    job = write_manifest(
+        tmp_path / "apply.yaml",
+        apply_manifest(oss_emulator, tmp_path, prefix=f"{PREFIX}conflict-"),
+    )
+    plan = run_cli(oss_emulator, "plan", job, "--json", cwd=tmp_path)
+    plan_id = json.loads(plan.stdout)["job_id"]
+    changed = b'{"Version":"1","Statement":[{"Effect":"Deny","Principal":["1"],"Action":["oss:GetObject"],"Resource":["acs:oss:*:*:x/*"]}]}'  # noqa: E501
+    oss_emulator.state.put_policy(buckets[0], changed)  # after the plan
+    ran = run_cli(oss_emulator, "run", job, "--plan", plan_id, "--yes", cwd=tmp_path)
+    assert ran.returncode == 1, ran.stderr
+
+    again = run_cli(oss_emulator, "run", job, "--resume", "--yes", cwd=tmp_path)
+
+    assert_one_line_error(again)
+    assert "nothing left to resume" in again.stderr
+    assert f"changed since plan {plan_id}" in again.stderr
+    assert "plan again" in again.stderr
+    assert oss_emulator.state.get_policy(buckets[0]) == changed

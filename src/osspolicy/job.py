@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
@@ -55,7 +56,7 @@ from .errors import (
 )
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
 from .jobid import new_job_id, parse_job_id
-from .journal import JOURNAL_NAME, Journal, find_resumable, read_header
+from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
 from .lock import ReportDirLock
 from .manifest import (
     Account,
@@ -70,7 +71,7 @@ from .manifest import (
 )
 from .operations import Done, perform
 from .ratelimit import RateLimit
-from .report import MANIFEST_NAME, ReportWriter, Summary, encode
+from .report import MANIFEST_NAME, SUMMARY_NAME, ReportWriter, Summary, encode
 from .results import Outcome, Result, Target
 from .resume_check import recheck
 from .resumed import resumed, started_with
@@ -79,6 +80,7 @@ from .rollback import WRITING_ACTIONS, later_changes
 from .safety import Safety, SavedPlan
 from .stopping import Stop
 from .targets import check_targets, matches, named_in
+from .words import plural
 
 __all__ = (
     "Checked",
@@ -438,11 +440,36 @@ async def _check_resumed_accounts(folder: Path, outcome: dict[str, Any]) -> None
         )
 
 
+async def _kept_conflicts(report_dir: Path, outcome: dict[str, Any]) -> ConfigError | None:
+    """When the newest job of this manifest kept buckets as conflicts with its plan (the
+    rest done), resuming cannot write them: say so, and that a new plan can."""
+    latest = await find_latest(report_dir, outcome_sha256(outcome))
+    if latest is None:
+        return None
+    try:
+        summary = json.loads(await anyio.Path(latest / SUMMARY_NAME).read_text("utf-8"))
+        conflicts = int(summary["counts"].get("conflict", 0))
+        plan = summary.get("plan")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not conflicts or plan is None:
+        return None
+    return ConfigError(
+        f"job {latest.name} has nothing left to resume: it kept "
+        f"{plural(conflicts, 'bucket')} changed since plan {plan} as conflicts, which a "
+        "resume never writes",
+        hint=f"plan again (`osspolicy plan {latest / MANIFEST_NAME}`) and run that plan",
+    )
+
+
 async def _nothing_to_resume(report_dir: Path, outcome: dict[str, Any]) -> ConfigError:
     """Why `--resume` found nothing: no unfinished job at all, or only one that ran
     another manifest (named, with the ways to carry on from it)."""
     other = await find_resumable(report_dir, None)
     if other is None:
+        conflicts = await _kept_conflicts(report_dir, outcome)
+        if conflicts is not None:
+            return conflicts
         return ConfigError(
             f"no unfinished job in {report_dir}",
             hint="run without --resume to start a new job",

@@ -395,6 +395,18 @@ async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path 
     manifest for None) and a target left to do: no `finished` line, or one with
     `pending` targets. None if there is none. Only the first and last lines of each
     journal are read; plans and checks are never resumed."""
+    return await _newest(report_dir, manifest_sha256, unfinished=True)
+
+
+async def find_latest(report_dir: Path, manifest_sha256: str) -> Path | None:
+    """The newest job folder in `report_dir` of this manifest, finished or not (plans
+    and checks left out): what `--resume` names when nothing is left to resume."""
+    return await _newest(report_dir, manifest_sha256, unfinished=False)
+
+
+async def _newest(
+    report_dir: Path, manifest_sha256: str | None, *, unfinished: bool
+) -> Path | None:
     root = anyio.Path(report_dir)
     if not await root.is_dir():
         return None
@@ -419,6 +431,6 @@ async def find_resumable(report_dir: Path, manifest_sha256: str | None) -> Path 
             continue
         if manifest_sha256 is not None and header.manifest_sha256 != manifest_sha256:
             continue
-        if last is None or not _is_finished_line(last) or _has_pending(last):
+        if not unfinished or last is None or not _is_finished_line(last) or _has_pending(last):
             return folder_path
     return None
