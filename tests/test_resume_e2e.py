@@ -146,7 +146,8 @@ def test_sigint_exits_130_with_report_and_journal_flushed_and_no_temporary_file(
 ) -> None:
     """SIGINT stops the job with exit 130, its report and journal complete and in step
     (one journal line per report record), no temporary file left, its last line the
-    exact command that resumes it, and `--resume` ends it."""
+    exact command that resumes it (with the `--yes` the job was started with, so that it
+    works as pasted off a terminal), and `--resume` ends it."""
     job = JobProcess(emu, "run", manifest, "--yes", cwd=manifest.parent)
     folder = job.wait_for_records(reports(manifest.parent), 100).parent
     job.send(signal.SIGINT)
@@ -155,7 +156,7 @@ def test_sigint_exits_130_with_report_and_journal_flushed_and_no_temporary_file(
 
     assert returncode == 130
     assert stopped.stderr.strip().splitlines()[-1] == (
-        f"resume it with: osspolicy run {manifest} --resume {folder.name}"
+        f"resume it with: osspolicy run {manifest} --resume {folder.name} --yes"
     )
     report = read_jsonl(folder / "report.jsonl")
     journal = read_jsonl(folder / "journal.jsonl")
