@@ -200,7 +200,10 @@ def _load(
         "engine": engine,
         **more,
     }
-    return load_manifest(job, overrides)
+    manifest = load_manifest(job, overrides)
+    if (warning := manifest.connection.region_warning) is not None:
+        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
+    return manifest
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:
