@@ -12,7 +12,7 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -206,13 +206,20 @@ def _load(
     return manifest
 
 
+def _summary_lines(extra: Mapping[str, Any]) -> None:
+    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint) and
+    `credentials` (one per account whose credentials died mid-job)."""
+    for key, kind in (("warnings", "warning"), ("credentials", "error")):
+        for line in extra.get(key, ()):
+            err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
+
+
 def render_summary(run: JobRun, console: Console = out) -> None:
     """Counts per outcome (and per kind of change), the diffs of a plan or a check,
     failures with code and message, wall time and rate (`-q`: only the last line;
     `-v`: every failure and skip the summary lists)."""
     summary = run.summary
-    for warning in summary.extra.get("warnings", ()):  # e.g. a resume's new endpoint
-        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
+    _summary_lines(summary.extra)
     if _State.verbosity < 0:
         console.print(_result_line(run), markup=False)
         return
