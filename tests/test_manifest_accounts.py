@@ -260,9 +260,31 @@ def test_a_region_that_is_no_region_id_gets_a_hint(region: str, hint: str) -> No
     assert hint in message
 
 
-def test_a_region_id_of_a_region_newer_than_the_list_is_accepted() -> None:
-    """The check is a pattern, so a region opened after this release still works."""
-    assert parse({}, region="xx-newplace-1").connection.region == "xx-newplace-1"
+def test_a_region_typo_gets_did_you_mean() -> None:
+    """A well-formed id that is no OSS region (`cn-hanzhou`) is refused with the near one."""
+    message = error_of({}, region="cn-hanzhou")
+    assert "region 'cn-hanzhou' is not an OSS region; did you mean cn-hangzhou?" in message
+
+
+def test_a_region_unknown_to_the_list_is_refused_without_an_endpoint() -> None:
+    """Without an explicit endpoint, an id outside the known OSS regions is refused."""
+    assert "is not an OSS region" in error_of({}, region="xx-newplace-1")
+
+
+def test_a_new_region_with_an_explicit_endpoint_is_accepted_with_a_warning() -> None:
+    """With an explicit endpoint any well-formed id works, and the manifest warns of it."""
+    connection = {"region": "xx-newplace-1", "endpoint": "http://127.0.0.1:9000"}
+    manifest = parse({"connection": connection})
+    assert manifest.connection.region == "xx-newplace-1"
+    warning = manifest.connection.region_warning
+    assert warning is not None
+    assert "'xx-newplace-1' is not an OSS region this release knows" in warning
+
+
+def test_a_known_region_carries_no_warning() -> None:
+    """A region on the list gives no warning, endpoint or not."""
+    connection = {"region": "cn-shanghai", "endpoint": "http://127.0.0.1:9000"}
+    assert parse({"connection": connection}).connection.region_warning is None
 
 
 def test_the_ca_file_resolves_from_the_manifest_folder(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -199,7 +199,18 @@ def _load(
         "engine": engine,
         **more,
     }
-    return load_manifest(job, overrides)
+    manifest = load_manifest(job, overrides)
+    if (warning := manifest.connection.region_warning) is not None:
+        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
+    return manifest
+
+
+def _summary_lines(extra: Mapping[str, Any]) -> None:
+    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint) and
+    `credentials` (one per account whose credentials died mid-job)."""
+    for key, kind in (("warnings", "warning"), ("credentials", "error")):
+        for line in extra.get(key, ()):
+            err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:
@@ -207,8 +218,7 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     failures with code and message, wall time and rate (`-q`: only the last line;
     `-v`: every failure and skip the summary lists)."""
     summary = run.summary
-    for warning in summary.extra.get("warnings", ()):  # e.g. a resume's new endpoint
-        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
+    _summary_lines(summary.extra)  # warnings (a resume's new endpoint), dead credentials
     for line in render.foreign_warnings(summary):  # a Resource naming another bucket
         err.print(line, markup=False)
     if _State.verbosity < 0:  # -q: the errors still, and the result line

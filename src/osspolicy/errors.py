@@ -228,9 +228,12 @@ class ServerError(TransientError):
 
 
 class NetworkError(TransientError):
-    """No response: connection refused or reset, DNS or TLS failure."""
+    """No response: connection refused or reset, DNS or TLS failure. `cause` names the
+    ones retrying cannot fix (`backends.netcause`: refused, dns, plain_http, tls), for
+    the pre-flight gate; None for a reset or anything else."""
 
     default_code = "NetworkError"
+    cause: str | None = None
 
 
 class Timeout(TransientError):

@@ -44,6 +44,7 @@ from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
+from .deadcreds import DeadCredentials
 from .engine import Engine, EngineStats
 from .errors import (
     BackendError,
@@ -611,6 +612,9 @@ async def run_job(
             total = total if total is not None else await action.total(ctx)
             on_start(job.job_id, None if total is None else max(total - len(job.done), 0))
 
+        dead_credentials = DeadCredentials(action.name)
+
+        @dead_credentials.wrap
         async def work(target: Target) -> Result:
             return await perform(action.name, target, step, new_tries())
 
@@ -635,6 +639,7 @@ async def run_job(
             extra={
                 "max_in_flight": engine.stats.max_in_flight,
                 **safety.summary_extra(),
+                **dead_credentials.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
             },

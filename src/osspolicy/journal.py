@@ -47,7 +47,14 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-__all__ = ("JOURNAL_NAME", "Journal", "JournalHeader", "find_resumable", "read_header")
+__all__ = (
+    "JOURNAL_NAME",
+    "Journal",
+    "JournalHeader",
+    "find_latest",
+    "find_resumable",
+    "read_header",
+)
 
 JOURNAL_NAME = "journal.jsonl"
 

@@ -9,9 +9,9 @@ Accounts and credentials (contracts §10): `accounts:` names each account and wh
 credentials come from (`type:` picks one of the credential models below, a discriminated
 union, so each type takes only its own keys); no secret can be written here. Without
 `accounts:` a manifest has one account, `default`, of `type: default` (`accounts_of`).
-Regions are checked against a pattern of OSS region ids (`REGION_ID`), not a closed
-list, so a region opened after this release still works; the list of known regions
-(`KNOWN_REGIONS`) only feeds the "did you mean" hint.
+Regions (`regions.py`): `connection.region` must be an OSS region this release knows
+("did you mean …?" otherwise); with an explicit `connection.endpoint` any id of the right
+shape is accepted, `Connection.region_warning` saying so, so a new region still works.
 records (`manifest.yaml`). Resume compares only what decides the outcome (contracts §5):
 `outcome_fields()`, hashed by `manifest_sha256()`, its keys named by `differing_keys()`.
 """
@@ -49,6 +49,7 @@ from .redact import (
     redact_uri,
     redacted_credentials,
 )
+from .regions import KNOWN_REGIONS, REGION_ID, is_known, region_hint
 
 __all__ = (
     "ACCOUNT_NAME",
@@ -142,70 +143,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-#: an OSS region id: a two-letter area, a place, optional suffixes (cn-hangzhou,
-#: us-west-1, cn-shanghai-finance-1); a pattern, so that a new region needs no release
-REGION_ID = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
-#: the OSS regions known to this release: only for the "did you mean" of a bad region
-KNOWN_REGIONS = (
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-nanjing",
-    "cn-fuzhou",
-    "cn-wuhan-lr",
-    "cn-qingdao",
-    "cn-beijing",
-    "cn-zhangjiakou",
-    "cn-huhehaote",
-    "cn-wulanchabu",
-    "cn-shenzhen",
-    "cn-heyuan",
-    "cn-guangzhou",
-    "cn-chengdu",
-    "cn-hongkong",
-    "cn-hangzhou-finance",
-    "cn-shanghai-finance-1",
-    "cn-shenzhen-finance-1",
-    "cn-beijing-finance-1",
-    "cn-north-2-gov-1",
-    "us-west-1",
-    "us-east-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-southeast-1",
-    "ap-southeast-3",
-    "ap-southeast-5",
-    "ap-southeast-6",
-    "ap-southeast-7",
-    "eu-central-1",
-    "eu-west-1",
-    "me-east-1",
-    "me-central-1",
-    "na-south-1",
-)
 #: the endpoint when none is given (contracts §10); `{region}` is the bucket's region
 DEFAULT_ENDPOINT = "https://oss-{region}.aliyuncs.com"
 #: the same with `network: internal` (from inside the region's VPC / classic network)
 INTERNAL_ENDPOINT = "https://oss-{region}-internal.aliyuncs.com"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_OSS_HOST = re.compile(r"^(?:https?://)?(?:oss-)?(.*?)(?:-internal)?(?:\.aliyuncs\.com)?/?$")
-
-
-def _region_hint(value: str) -> str:
-    """`did you mean cn-hangzhou?` for `hangzhou`, `oss-cn-hangzhou`, an endpoint host…"""
-    stripped = _OSS_HOST.fullmatch(value.strip().lower())
-    guess = stripped.group(1) if stripped else value.lower()
-    if guess in KNOWN_REGIONS:
-        return f"did you mean {guess}?"
-    by_place = [r for r in KNOWN_REGIONS if r.split("-", 1)[1] == guess]
-    near = by_place or difflib.get_close_matches(guess, KNOWN_REGIONS, n=1)
-    return f"did you mean {near[0]}?" if near else "write a region id such as cn-hangzhou"
 
 
 def check_region(value: str) -> str:
     """Return `value` if it has the shape of an OSS region id, else raise ValueError with
     a hint (`hangzhou` or `oss-cn-hangzhou` are not region ids: `cn-hangzhou` is)."""
     if not REGION_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not an OSS region id; {_region_hint(value)}")
+        raise ValueError(f"{value!r} is not an OSS region id; {region_hint(value)}")
     return value
 
 
@@ -314,6 +263,15 @@ class Connection(_Model):
     from the manifest's folder.
     """
 
+    # without an explicit endpoint the region must be a known one (`_known_region`)
+    model_config = ConfigDict(
+        **_Model.model_config,
+        json_schema_extra={
+            "if": {"not": {"required": ["endpoint"]}},
+            "then": {"properties": {"region": {"enum": list(KNOWN_REGIONS)}}},
+        },
+    )
+
     region: RegionId
     """Signing region, and the region of named buckets ListBuckets does not place."""
     endpoint: Endpoint | None = None
@@ -332,6 +290,27 @@ class Connection(_Model):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}; give the path of a PEM CA bundle")
         return value
+
+    @model_validator(mode="after")
+    def _known_region(self) -> Connection:
+        if self.endpoint is None and not is_known(self.region):
+            raise ValueError(
+                f"region {self.region!r} is not an OSS region; {region_hint(self.region)}"
+                " (with an explicit endpoint any region id is accepted)"
+            )
+        return self
+
+    @property
+    def region_warning(self) -> str | None:
+        """A warning when the region is not one this release knows (explicit endpoint)."""
+        if is_known(self.region):
+            return None
+        hint = region_hint(self.region)
+        near = f" ({hint})" if hint.startswith("did you mean") else ""
+        return (
+            f"region {self.region!r} is not an OSS region this release knows; "
+            f"accepted for the endpoint {self.endpoint}{near}"
+        )
 
     @property
     def endpoint_template(self) -> str:

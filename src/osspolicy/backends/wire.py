@@ -43,6 +43,7 @@ from ..errors import (
 )
 from ..redact import redact_text
 from . import BucketEntry, BucketPage
+from .netcause import network_cause
 
 __all__ = (
     "EMPTY_MD5",
@@ -167,7 +168,9 @@ def translate(exc: BaseException) -> BackendError | CredentialsError:
         cause = inner.unwrap()
         if _timeout_in(cause):
             return Timeout(f"timed out: {type(cause).__name__}")
-        return NetworkError(f"no response: {type(cause).__name__}: {cause}")
+        error = NetworkError(f"no response: {type(cause).__name__}: {cause}")
+        error.cause = network_cause(inner)
+        return error
     return PermanentError(f"{type(inner).__name__}: {inner}", code="ClientError")
 
 
