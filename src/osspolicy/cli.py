@@ -710,6 +710,7 @@ def _restore(
         list[str] | None,
         typer.Option(
             "--bucket",
+            metavar="NAME",
             help="Restore only this bucket of the backup (repeat for more).",
             show_default=False,
         ),

@@ -162,7 +162,7 @@ async def check_job(
     """
     action = _action(manifest, options)
     if options.in_memory:
-        refuse_in_memory(action)
+        refuse_in_memory(action, resume=options.resume)
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
     baseline = (

@@ -68,8 +68,14 @@ class _Get:
 GET = _Get()
 
 
-def refuse_in_memory(action: Action) -> None:
-    """A ConfigError unless `action` may run with no report folder (read-only, no file)."""
+def refuse_in_memory(action: Action, *, resume: str | None = None) -> None:
+    """A ConfigError unless `action` may run with no report folder (read-only, no file);
+    a job kept in memory has no journal, so nothing to resume either."""
+    if resume is not None:
+        raise ConfigError(
+            f"a {action.name} job without a report folder cannot be resumed",
+            hint="run it again",
+        )
     if action.name not in IN_MEMORY_ACTIONS:
         why = "it writes to buckets" if action.writes else "its result is a folder"
         raise ConfigError(
