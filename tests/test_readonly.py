@@ -12,7 +12,7 @@ import pytest
 
 from osspolicy.backends.memory import MemoryBackend
 from osspolicy.errors import ConfigError
-from osspolicy.job import RunOptions, run_job
+from osspolicy.job import RunOptions, check_job, run_job
 from osspolicy.manifest import Manifest, parse_manifest
 from osspolicy.results import Outcome
 
@@ -123,3 +123,13 @@ async def test_a_job_that_writes_or_keeps_a_folder_cannot_run_in_memory(
         )
     assert memory.calls == []
     assert _contents(tmp_path) == []
+
+
+@pytest.mark.asyncio
+async def test_a_job_in_memory_cannot_be_resumed(tmp_path: Path) -> None:
+    """A job kept in memory has no journal: asking to resume it is a ConfigError."""
+    with pytest.raises(ConfigError, match="without a report folder cannot be resumed"):
+        await check_job(
+            _manifest(tmp_path, "backup"),
+            RunOptions(status=True, in_memory=True, resume="latest"),
+        )
