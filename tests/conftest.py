@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -24,3 +25,14 @@ def on_each_engine(engine: str, monkeypatch: pytest.MonkeyPatch) -> str:
     (for modules whose jobs are all written that way: `pytestmark = usefixtures(...)`)."""
     monkeypatch.setattr(e2e_helpers, "ENGINE_UNDER_TEST", engine)
     return engine
+
+
+@pytest.fixture(autouse=True)
+def user_state_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """`XDG_STATE_HOME` of the test and its subprocesses: a folder of its own, so that a
+    one-bucket `put`/`delete` never writes to the machine user's state folder."""
+    folder = tmp_path_factory.mktemp("xdg-state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder

@@ -57,7 +57,8 @@ def test_put_takes_a_snapshot_and_rollback_of_its_job_restores_the_bucket(
     tmp_path: Path, oss_emulator: Emulator
 ) -> None:
     """`put` replaces a bucket's policy through a one-target apply job (report folder,
-    snapshot first); `rollback` of that job puts the bucket back as it was."""
+    snapshot first, here in the cwd by --report-dir/--backup-dir); `rollback` of that job
+    puts the bucket back as it was."""
     oss_emulator.seed_buckets(["desk-00001"])
     put = run_cli(
         oss_emulator,
@@ -65,6 +66,10 @@ def test_put_takes_a_snapshot_and_rollback_of_its_job_restores_the_bucket(
         "desk-00001",
         _policy_file(tmp_path),
         *_where(oss_emulator),
+        "--report-dir",
+        "reports",
+        "--backup-dir",
+        "backups",
         "--yes",
         cwd=tmp_path,
     )
@@ -80,16 +85,14 @@ def test_put_takes_a_snapshot_and_rollback_of_its_job_restores_the_bucket(
     assert oss_emulator.state.get_policy("desk-00001") is None
 
 
-def test_get_prints_the_policy_bytes_and_writes_a_report(
-    tmp_path: Path, oss_emulator: Emulator
-) -> None:
-    """`get` prints the policy exactly as stored (stdout), through a one-bucket backup."""
+def test_get_prints_the_policy_bytes(tmp_path: Path, oss_emulator: Emulator) -> None:
+    """`get` prints the policy exactly as stored (stdout), through a one-bucket read job
+    that writes nothing (test_onebucket_e2e.py)."""
     body = json.dumps(POLICY, indent=1).encode()
     oss_emulator.seed_buckets(["desk-00001"], policy=body)
     got = run_cli(oss_emulator, "get", "desk-00001", *_where(oss_emulator), cwd=tmp_path)
     assert got.returncode == 0, got.stderr
     assert got.stdout.encode() == body + b"\n"
-    assert any("-backup-" in p.name for p in (tmp_path / "reports").iterdir())
 
 
 def test_status_says_policy_public_and_block_public_access(

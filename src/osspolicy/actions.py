@@ -57,6 +57,8 @@ __all__ = (
     "JobContext",
     "Prepared",
     "action_for",
+    "listed_targets",
+    "listed_total",
 )
 
 
@@ -105,6 +107,8 @@ class Prepared:
     backup: bool = False
     #: what the step decides a bucket needs (for a canary's read-back); None: no writes
     decide: Decider | None = None
+    #: a `get`'s policy bytes by bucket, filled as it runs (readonly.py); None: not kept
+    policies: Mapping[str, bytes | None] | None = None
 
 
 class Action(Protocol):
@@ -384,3 +388,8 @@ def action_for(
             hint=f"run `osspolicy run` for a {manifest.action} job",
         )
     return _Look(kind, action)
+
+
+#: the manifest's targets and their count, for actions defined elsewhere (readonly.py)
+listed_targets = _listed
+listed_total = _listed_total

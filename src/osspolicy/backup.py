@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .backup_kind import not_a_backup
 from .errors import BackupError
 from .files import (
     AppendLog,
@@ -415,6 +416,8 @@ class Backup:
             raise BackupError(
                 "no such backup folder", place=str(folder), hint="check the source path"
             )
+        if (plainly := await not_a_backup(folder)) is not None:  # a report folder, or empty
+            raise plainly
         summary = await cls._read_summary(folder, allow_incomplete=allow_incomplete)
         index = folder / INDEX_NAME
         if not await anyio.Path(index).is_file():

@@ -238,7 +238,13 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     if (incomplete := render.incomplete_line(summary)) is not None:
         console.print(incomplete, markup=False)
     console.print(render.result_line(run), markup=False)
-    console.print(f"report:  {run.report_folder}", markup=False)
+    _render_folders(run, console)
+
+
+def _render_folders(run: JobRun, console: Console) -> None:
+    """Where the job's report and backup are (a job kept in memory has neither)."""
+    if run.report_folder is not None:
+        console.print(f"report:  {run.report_folder}", markup=False)
     if run.backup_folder is not None:
         console.print(f"backup:  {run.backup_folder}", markup=False)
 
@@ -471,7 +477,8 @@ def _execute(
         return _job_failed(exc, source, yes=yes and _writes(manifest, options))
     _after_a_stop(result)
     render_summary(result, console)
-    kept = source if Path(source).is_file() else str(result.report_folder / MANIFEST_NAME)
+    folder = result.report_folder
+    kept = source if Path(source).is_file() or folder is None else str(folder / MANIFEST_NAME)
     hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
     resume = render.resume_hint(result, kept, source, yes=yes and _writes(manifest, options))
     for hint in [*hints, resume]:
@@ -538,7 +545,7 @@ def _confirm(
             soft_wrap=True,
         )
         return plan.exit_code
-    if not _ask(count, plan.job_id, plan.report_folder):
+    if not _ask(count, plan.job_id, plan.report_folder or Path(manifest.report_dir)):
         return EXIT_USAGE
     return dataclasses.replace(options, plan=plan.job_id)
 
@@ -738,8 +745,20 @@ def _print_json(value: object) -> None:
 @app.command("restore")
 def _restore(
     source: Annotated[Path, typer.Argument(help="The backup folder.", show_default=False)],
-    region: Annotated[str, typer.Option(help="Signing region (and of buckets without one).")],
+    region: Annotated[
+        str,
+        typer.Option(envvar="OSS_REGION", help="Signing region (and of buckets without one)."),
+    ],
     endpoint: Endpoint = None,
+    buckets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--bucket",
+            metavar="NAME",
+            help="Restore only this bucket of the backup (repeat for more).",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Workers.")] = 16,
     backup_dir: Annotated[Path, typer.Option(help="Where the -pre snapshot goes.")] = Path(
         "backups"
@@ -750,7 +769,7 @@ def _restore(
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
-    """Put every bucket of a backup back exactly as it was."""
+    """Put every bucket of a backup (or those named by --bucket) back exactly as it was."""
     from .job import RunOptions
     from .manifest import parse_manifest
 
@@ -758,6 +777,7 @@ def _restore(
         {
             "action": "restore",
             "source": str(source),
+            **({"targets": {"buckets": buckets}} if buckets else {}),
             "connection": {"region": region, "endpoint": endpoint},
             "concurrency": concurrency,
             "backup_dir": str(backup_dir),
@@ -788,8 +808,13 @@ def _rollback(
     only those still as it left them (or, with --force, overwriting later changes)."""
     from .job import RunOptions
     from .rollback import rollback_manifest
+    from .userstate import find_job
 
-    manifest = rollback_manifest(report_dir / job_id, endpoint=endpoint)
+    found = find_job(job_id, report_dir)
+    if found.elsewhere:  # a put/delete job kept in the user's state folder
+        err.print(f"job {job_id} found in {found.report_dir}", markup=False, soft_wrap=True)
+        report_dir = found.report_dir
+    manifest = rollback_manifest(found.folder(job_id), endpoint=endpoint)
     source = f"osspolicy rollback {job_id}"
     rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
     options = RunOptions(rollback=True, force=force)
@@ -805,7 +830,22 @@ BucketRegion = Annotated[
         envvar="OSS_REGION", help="Signing region (the bucket's own is looked up by listing)."
     ),
 ]
-BackupDir = Annotated[Path, typer.Option(help="Where backups and -pre snapshots go.")]
+StateReportDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--report-dir",
+        help="Where the job's report folder goes [default: the user's state folder's reports]",
+        show_default=False,
+    ),
+]
+StateBackupDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--backup-dir",
+        help="Where the -pre snapshot goes [default: the user's state folder's backups]",
+        show_default=False,
+    ),
+]
 
 
 def _bucket_job(
@@ -838,42 +878,33 @@ def _bucket_job(
 
 def _single(run: JobRun) -> dict[str, Any]:
     """The one record of a one-bucket job."""
-    lines = (run.report_folder / "report.jsonl").read_text(encoding="utf-8").splitlines()
-    return dict(json.loads(lines[-1])) if lines else {}
+    records = run.records()
+    return records[-1] if records else {}
 
 
 @app.command("get")
 def _get(
-    bucket: Bucket,
-    region: BucketRegion,
-    endpoint: Endpoint = None,
-    report_dir: ReportDir = Path("reports"),
-    backup_dir: BackupDir = Path("backups"),
-    as_json: JsonList = False,
+    bucket: Bucket, region: BucketRegion, endpoint: Endpoint = None, as_json: JsonList = False
 ) -> int:
-    """Print a bucket's policy exactly as OSS returns it (a one-bucket backup job)."""
+    """Print a bucket's policy exactly as OSS returns it (a one-bucket read job that
+    writes nothing to disk)."""
     from .job import RunOptions
 
-    manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, backup_dir)
-    run = anyio.run(_run_with_progress, manifest, RunOptions(), f"osspolicy get {bucket}")
+    manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
+    options = RunOptions(get=True, in_memory=True)
+    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy get {bucket}")
     render_summary(run, err)
     record = _single(run)
+    body = run.policies.get(bucket)
     if as_json:  # the policy as a string, exactly its bytes (null: no policy)
-        _print_json(render.bucket_object(bucket, record, run, _policy_text(run, bucket)))
-    elif record.get("outcome") == "fetched" and run.backup_folder is not None:
-        sys.stdout.buffer.write((run.backup_folder / "policies" / f"{bucket}.json").read_bytes())
+        text = None if body is None else body.decode("utf-8", errors="replace")
+        _print_json(render.bucket_object(bucket, record, run, text))
+    elif record.get("outcome") == "fetched" and body is not None:
+        sys.stdout.buffer.write(body)
         sys.stdout.buffer.write(b"\n")
     elif record.get("outcome") == "no_policy":
         err.print(f"{bucket} has no bucket policy", markup=False)
     return run.exit_code
-
-
-def _policy_text(run: JobRun, bucket: str) -> str | None:
-    """The policy a one-bucket backup saved, or None (no policy, or not read)."""
-    if run.backup_folder is None:
-        return None
-    path = run.backup_folder / "policies" / f"{bucket}.json"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 @app.command("put")
@@ -887,21 +918,22 @@ def _put(
     allow_public: Annotated[
         bool, typer.Option("--allow-public", help="Allow a public grant.")
     ] = False,
-    report_dir: ReportDir = Path("reports"),
-    backup_dir: BackupDir = Path("backups"),
+    report_dir: StateReportDir = None,
+    backup_dir: StateBackupDir = None,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
     """Replace a bucket's policy with a file's (snapshot first; `rollback` undoes it)."""
     from .job import RunOptions
+    from .userstate import state_backups, state_reports
 
     manifest = _bucket_job(
         "apply",
         bucket,
         region,
         endpoint,
-        report_dir,
-        backup_dir,
+        report_dir or state_reports(),
+        backup_dir or state_backups(),
         policy={"file": str(policy_file.resolve()), "mode": "replace"},
         allow_public=allow_public,
     )
@@ -913,35 +945,32 @@ def _delete(
     bucket: Bucket,
     region: BucketRegion,
     endpoint: Endpoint = None,
-    report_dir: ReportDir = Path("reports"),
-    backup_dir: BackupDir = Path("backups"),
+    report_dir: StateReportDir = None,
+    backup_dir: StateBackupDir = None,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
     """Delete a bucket's policy (snapshot first; `rollback` undoes it)."""
     from .job import RunOptions
+    from .userstate import state_backups, state_reports
 
-    manifest = _bucket_job("delete", bucket, region, endpoint, report_dir, backup_dir)
+    reports, backups = report_dir or state_reports(), backup_dir or state_backups()
+    manifest = _bucket_job("delete", bucket, region, endpoint, reports, backups)
     source = f"osspolicy delete {bucket}"
     return _execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
 
 
 @app.command("status")
 def _status(
-    bucket: Bucket,
-    region: BucketRegion,
-    endpoint: Endpoint = None,
-    report_dir: ReportDir = Path("reports"),
-    as_json: JsonList = False,
+    bucket: Bucket, region: BucketRegion, endpoint: Endpoint = None, as_json: JsonList = False
 ) -> int:
     """Say whether a bucket has a policy, whether it is public, and whether Block Public
-    Access is on (a one-bucket read job)."""
+    Access is on (a one-bucket read job that writes nothing to disk)."""
     from .job import RunOptions
 
-    manifest = _bucket_job("backup", bucket, region, endpoint, report_dir, Path("backups"))
-    run = anyio.run(
-        _run_with_progress, manifest, RunOptions(status=True), f"osspolicy status {bucket}"
-    )
+    manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
+    options = RunOptions(status=True, in_memory=True)
+    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy status {bucket}")
     record = _single(run)
     if as_json:
         render_summary(run, err)

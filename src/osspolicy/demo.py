@@ -179,5 +179,4 @@ async def _jobs(
 
 
 def _records(run: JobRun) -> list[dict[str, Any]]:
-    text = (run.report_folder / "report.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return run.records()

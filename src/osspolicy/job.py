@@ -27,7 +27,7 @@ import dataclasses
 import functools
 import json
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -72,7 +72,16 @@ from .manifest import (
 )
 from .operations import Done, perform
 from .ratelimit import RateLimit
-from .report import MANIFEST_NAME, SUMMARY_NAME, ReportWriter, Summary, encode
+from .readonly import GET, policies_of, refuse_in_memory
+from .report import (
+    JSONL_NAME,
+    MANIFEST_NAME,
+    SUMMARY_NAME,
+    MemoryReport,
+    ReportWriter,
+    Summary,
+    encode,
+)
 from .results import Outcome, Result, Target
 from .resume_check import recheck
 from .resumed import resumed, started_with
@@ -123,6 +132,11 @@ class RunOptions:
     overrides: tuple[str, ...] = ()
     #: a rollback overwrites buckets changed since the job it undoes (contracts §15)
     force: bool = False
+    #: nothing written: no report folder, journal, lock or backup; the records come back
+    #: in `JobRun.results` (contracts §16 `report_dir=None`; read-only jobs only)
+    in_memory: bool = False
+    #: read each target's policy and keep its bytes in `JobRun.policies` (`osspolicy get`)
+    get: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +145,23 @@ class JobRun:
 
     job_id: str
     action: str
-    report_folder: Path
+    #: None: a job kept in memory (`RunOptions.in_memory`)
+    report_folder: Path | None
     backup_folder: Path | None
     summary: Summary
     exit_code: int
     stats: EngineStats
+    #: a job kept in memory: its records (a job with a folder: see its report.jsonl)
+    results: tuple[Result, ...] = ()
+    #: a `get`: each bucket's policy bytes as OSS sent them (None: no policy)
+    policies: Mapping[str, bytes | None] = dataclasses.field(default_factory=dict)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The job's records: those kept in memory, or its report.jsonl read back."""
+        if self.report_folder is None:
+            return [result.to_record() for result in self.results]
+        text = (self.report_folder / JSONL_NAME).read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def to_json(self) -> dict[str, Any]:
         """The one object `--json` prints (contracts §12)."""
@@ -145,7 +171,7 @@ class JobRun:
             "action": self.action,
             "exit_code": self.exit_code,
             "counts": {str(k): v for k, v in self.summary.counts.items() if v},
-            "report": str(self.report_folder),
+            "report": str(self.report_folder) if self.report_folder is not None else None,
             "backup": str(self.backup_folder) if self.backup_folder is not None else None,
             "complete": extra.get("complete"),
         }
@@ -158,13 +184,9 @@ async def check_job(
 
     Raises ConfigError (exit 2) for the first problem; nothing has been sent.
     """
-    action_for(
-        manifest,
-        dry_run=options.dry_run,
-        check=options.check,
-        rollback=options.rollback,
-        status=options.status,
-    )
+    action = _action(manifest, options)
+    if options.in_memory:
+        refuse_in_memory(action, resume=options.resume)
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
     baseline = (
@@ -363,14 +385,28 @@ def _signals_ignored(enabled: bool) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def _action(manifest: Manifest, options: RunOptions) -> Action:
+    """The action object the options ask for (`get` is a read-only job of its own)."""
+    if options.get:
+        return GET
+    return action_for(
+        manifest,
+        dry_run=options.dry_run,
+        check=options.check,
+        rollback=options.rollback,
+        status=options.status,
+    )
+
+
 @dataclass
 class _Folders:
-    """The job's report side (report + journal) and what it already finished."""
+    """The job's report side (report + journal) and what it already finished; a job
+    kept in memory has no folder and no journal."""
 
     job_id: str
-    report_folder: Path
-    report: ReportWriter
-    journal: Journal
+    report_folder: Path | None
+    report: ReportWriter | MemoryReport
+    journal: Journal | None
     done: set[str]
     resumed: bool
     #: on resume, the buckets whose record is known without a request (SnapshotLost)
@@ -380,7 +416,11 @@ class _Folders:
 async def _open_folders(
     manifest: Manifest, action: Action, options: RunOptions, stack: AsyncExitStack
 ) -> _Folders:
-    """New report folder and journal, or the resumed job's (contracts §5)."""
+    """New report folder and journal, or the resumed job's (contracts §5); nothing at
+    all for a job kept in memory."""
+    if options.in_memory:
+        job_id = new_job_id(action.name)
+        return _Folders(job_id, None, MemoryReport(job_id), None, set(), resumed=False)
     report_dir = Path(manifest.report_dir)
     outcome = outcome_fields(manifest)
     sha = outcome_sha256(outcome)  # the same as manifest_sha256, the baseline read once
@@ -578,13 +618,7 @@ async def run_job(
         continuing = await resumed(manifest, options)
         manifest, options, warnings = continuing.manifest, continuing.options, continuing.warnings
     checked = await check_job(manifest, options, source=source)
-    action = action_for(
-        manifest,
-        dry_run=options.dry_run,
-        check=options.check,
-        rollback=options.rollback,
-        status=options.status,
-    )
+    action = _action(manifest, options)
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     safety = await _safety(manifest, action, options, engine)
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
@@ -655,6 +689,8 @@ async def run_job(
         summary,
         summary.exit_code,
         engine.stats,
+        results=tuple(job.report.results) if isinstance(job.report, MemoryReport) else (),
+        policies=dict(policies_of(prepared)),
     )
 
 
@@ -707,8 +743,11 @@ def _sink(
 
     async def sink(results: Sequence[Result]) -> None:
         encoded = encode(results)  # once: the report's lines are the journal's too
-        await job.report.write_many(results, encoded, also=[job.journal.part(encoded.jsonl)])
-        job.journal.noted(results)
+        journal = job.journal
+        also = [journal.part(encoded.jsonl)] if journal is not None else []
+        await job.report.write_many(results, encoded, also=also)
+        if journal is not None:
+            journal.noted(results)
         if on_result is not None:
             for result in results:
                 maybe = on_result(result)
@@ -740,23 +779,22 @@ async def _finish(
         exit_code = exit_code_for(job.report.counts, targets_complete=listed)
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
-    folder = prepared.folder
-    if folder is not None:
+    folder, journal = prepared.folder, job.journal
+    if folder is not None and journal is not None:  # a job in memory has neither
         extra["backup_folder"] = str(folder.folder)
         if interrupted is None:
             written = await folder.finish(
                 listing_complete=listed,
                 # every target the journal knows must have its line (contracts §2, §5)
-                missing=(*job.journal.pending, *job.journal.done_buckets())
-                if prepared.backup
-                else (),
+                missing=(*journal.pending, *journal.done_buckets()) if prepared.backup else (),
                 extra=folder_extra,
             )
             if prepared.backup:
                 extra.update({key: written[key] for key in _COMPLETENESS})
-    await job.journal.flush()
-    if interrupted is None and listed:
-        await job.journal.mark_finished(exit_code)
+    if journal is not None:
+        await journal.flush()
+        if interrupted is None and listed:
+            await journal.mark_finished(exit_code)
     return await job.report.finish(
         started_at=started_at, finished_at=_now(), exit_code=exit_code, extra=extra
     )

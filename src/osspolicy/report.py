@@ -68,6 +68,7 @@ __all__ = (
     "MANIFEST_NAME",
     "SUMMARY_NAME",
     "Lines",
+    "MemoryReport",
     "ReportWriter",
     "Summary",
     "change_kind",
@@ -392,30 +393,14 @@ class ReportWriter(AsyncClosing):
         if clash := _SUMMARY_KEYS & (extra or {}).keys():
             raise ValueError(f"extra summary keys clash with the summary's: {sorted(clash)}")
         await self.aclose()
-        wall = max((finished_at - started_at).total_seconds(), 0.0)
-        tally = self._tally
-        summary = Summary(
-            job_id=self.job_id,
+        summary = _summary(
+            self.job_id,
+            self._tally,
+            self._written_this_run,
+            started_at=started_at,
+            finished_at=finished_at,
             exit_code=exit_code,
-            started_at=utc_timestamp(started_at),
-            finished_at=utc_timestamp(finished_at),
-            wall_time_s=round(wall, 3),
-            buckets_per_s=round(self._written_this_run / wall, 1) if wall > 0 else 0.0,
-            counts=MappingProxyType({outcome: tally.counts[outcome] for outcome in Outcome}),
-            total=tally.count(Outcome),
-            succeeded=tally.count(SUCCESS_OUTCOMES),
-            failed=tally.count(FAILURE_OUTCOMES),
-            skipped=tally.counts[Outcome.SKIPPED],
-            drifted=tally.count(DRIFT_OUTCOMES),
-            changes=MappingProxyType({kind: tally.changes[kind] for kind in CHANGE_KINDS}),
-            failures=tuple(tally.failures),
-            skips=tuple(tally.skips),
-            diffs=tuple(tally.diffs),
-            extra=MappingProxyType(dict(extra or {})),
-            overwrites=tuple(tally.overwrites),
-            overwritten=tally.overwritten,
-            foreign=tuple(tally.foreign),
-            foreign_count=tally.foreign_count,
+            extra=extra,
         )
         await write_json_atomic(self.folder / SUMMARY_NAME, summary.to_record())
         return summary
@@ -425,3 +410,93 @@ class ReportWriter(AsyncClosing):
         with anyio.CancelScope(shield=True):
             await self._jsonl.aclose()
             await self._csv.aclose()
+
+
+def _summary(
+    job_id: str,
+    tally: _Tally,
+    written: int,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    exit_code: int,
+    extra: Mapping[str, Any] | None,
+) -> Summary:
+    """The summary of a job's records (`written` of them in this run)."""
+    if clash := _SUMMARY_KEYS & (extra or {}).keys():
+        raise ValueError(f"extra summary keys clash with the summary's: {sorted(clash)}")
+    wall = max((finished_at - started_at).total_seconds(), 0.0)
+    return Summary(
+        job_id=job_id,
+        exit_code=exit_code,
+        started_at=utc_timestamp(started_at),
+        finished_at=utc_timestamp(finished_at),
+        wall_time_s=round(wall, 3),
+        buckets_per_s=round(written / wall, 1) if wall > 0 else 0.0,
+        counts=MappingProxyType({outcome: tally.counts[outcome] for outcome in Outcome}),
+        total=tally.count(Outcome),
+        succeeded=tally.count(SUCCESS_OUTCOMES),
+        failed=tally.count(FAILURE_OUTCOMES),
+        skipped=tally.counts[Outcome.SKIPPED],
+        drifted=tally.count(DRIFT_OUTCOMES),
+        changes=MappingProxyType({kind: tally.changes[kind] for kind in CHANGE_KINDS}),
+        failures=tuple(tally.failures),
+        skips=tuple(tally.skips),
+        diffs=tuple(tally.diffs),
+        extra=MappingProxyType(dict(extra or {})),
+        overwrites=tuple(tally.overwrites),
+        overwritten=tally.overwritten,
+        foreign=tuple(tally.foreign),
+        foreign_count=tally.foreign_count,
+    )
+
+
+class MemoryReport:
+    """A read-only job's records kept in memory instead of a report folder (contracts
+    §16: `report_dir=None`, nothing written); the same counts and summary as a file."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.results: list[Result] = []
+        self._tally = _Tally()
+
+    @property
+    def counts(self) -> Mapping[Outcome, int]:
+        """Records per outcome so far."""
+        return MappingProxyType(dict(self._tally.counts))
+
+    async def write_many(
+        self,
+        results: Sequence[Result],
+        encoded: Lines | None = None,  # noqa: ARG002 - the file writer's signature
+        *,
+        also: Sequence[tuple[AppendLog, Sequence[bytes]]] = (),
+    ) -> None:
+        """Keep the records (nothing else may be written beside them)."""
+        if also:
+            raise ValueError("a report kept in memory writes no file beside it")
+        self.results.extend(results)
+        for result in results:
+            self._tally.add(result)
+
+    async def finish(
+        self,
+        *,
+        started_at: datetime,
+        finished_at: datetime,
+        exit_code: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Summary:
+        """The summary `ReportWriter.finish` would write, returned only."""
+        return _summary(
+            self.job_id,
+            self._tally,
+            len(self.results),
+            started_at=started_at,
+            finished_at=finished_at,
+            exit_code=exit_code,
+            extra=extra,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
