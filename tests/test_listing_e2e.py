@@ -118,6 +118,28 @@ def test_a_page_that_lies_is_retried_then_fails_the_listing(
     assert not any(line.get("finished") for line in journal)
 
 
+@pytest.mark.parametrize("shape", ["empty", "no-next-marker", "stuck-marker"])
+def test_one_page_that_lies_once_is_ridden_out_by_a_retry(
+    tmp_path: Path, oss_emulator: Emulator, engine: str, shape: ListShape
+) -> None:
+    """The second page lies once, then answers right: its retry carries the listing on,
+    every bucket is backed up and read exactly once, in the four pages plus that one
+    retry, and the backup is complete (a lie is transient, not the end of the job)."""
+    names = paged(oss_emulator)
+    oss_emulator.script_fault("GET", "", "", kind=shape, skip=1, count=1)
+
+    run = backup(tmp_path, oss_emulator, engine, {"discover": {"prefix": PREFIX}})
+
+    assert run.exit_code == 0
+    assert run.backup_folder is not None
+    assert sorted(e["bucket"] for e in read_jsonl(run.backup_folder / "index.jsonl")) == names
+    assert sorted(policy_gets(oss_emulator)) == names
+    assert list_calls(oss_emulator) == BUCKETS // PAGE + 1
+    report, folder = summaries(run)
+    assert (report["complete"], report["listing_complete"]) == (True, True)
+    assert (folder["complete"], folder["buckets"]) == (True, BUCKETS)
+
+
 def test_pages_that_overlap_give_each_bucket_one_target(
     tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
