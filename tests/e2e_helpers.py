@@ -3,11 +3,13 @@ manifests on disk, JSON lines, the request log and `osspolicy` subprocesses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -309,6 +311,48 @@ def assert_no_secret(emu: Emulator, run: CliRun) -> None:
     secret = emu.access_key_secret
     assert secret not in run.stdout
     assert secret not in run.stderr
+
+
+@dataclass(frozen=True)
+class PtyRun:
+    """What `on_a_pty` saw: the exit code, stdout when it was a pipe, and the screen."""
+
+    returncode: int
+    stdout: bytes
+    screen: str
+
+
+def on_a_pty(emu: Emulator, *args: str | Path, cwd: Path, stdout_too: bool = False) -> PtyRun:
+    """Run `osspolicy ARGS` with stderr (and with `stdout_too`, stdout) on a pseudo-terminal
+    of 200 columns and stdin not a terminal; the screen never holds the secret."""
+    master, slave = os.openpty()
+    seen = bytearray()
+
+    def drain() -> None:  # a full pty would block the command
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            osspolicy_command(*args),
+            cwd=cwd,
+            env={**credentials_env(emu), "COLUMNS": "200", "TERM": "xterm"},
+            stdin=subprocess.DEVNULL,
+            stdout=slave if stdout_too else subprocess.PIPE,
+            stderr=slave,
+            timeout=SUBPROCESS_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    screen = seen.decode(errors="replace")
+    assert emu.access_key_secret not in screen
+    return PtyRun(done.returncode, done.stdout or b"", screen)
 
 
 def assert_one_line_error(run: CliRun) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import subprocess
-import threading
 from pathlib import Path
 
 from osspolicy.emulator import Emulator
 
-from .e2e_helpers import SUBPROCESS_TIMEOUT_S, credentials_env, osspolicy_command, run_cli
+from .e2e_helpers import (
+    on_a_pty,
+    run_cli,
+)
 
 POLICY = {
     "Version": "1",
@@ -194,32 +193,8 @@ def test_a_job_on_a_terminal_shows_total_rate_and_eta(
 ) -> None:
     """With stderr on a terminal the progress bar shows done/total, the rate and an ETA."""
     job = _long_backup(tmp_path, oss_emulator, "tty-")
-    master, slave = os.openpty()
-    seen = bytearray()
-
-    def drain() -> None:  # a full pty would block the job
-        with contextlib.suppress(OSError):
-            while chunk := os.read(master, 65536):
-                seen.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            osspolicy_command("run", job),
-            cwd=tmp_path,
-            env={**credentials_env(oss_emulator), "COLUMNS": "200", "TERM": "xterm"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-    finally:
-        os.close(slave)
-        reader.join(timeout=10)
-        os.close(master)
-    screen = seen.decode(errors="replace")
+    done = on_a_pty(oss_emulator, "run", job, cwd=tmp_path)
+    screen = done.screen
     assert done.returncode == 0, screen[-2000:]
     assert re.search(r"\b\d+/2000\b", screen), screen[-2000:]
     assert re.search(r"\d[\d,]*/s", screen), screen[-2000:]

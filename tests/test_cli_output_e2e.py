@@ -5,13 +5,9 @@ resume helps, plan diffs and the prompt. Each through the real console script.""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
 import re
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +17,11 @@ from osspolicy.emulator import Emulator
 from osspolicy.results import Change, Outcome, Result
 
 from .e2e_helpers import (
-    SUBPROCESS_TIMEOUT_S,
     apply_manifest,
     assert_one_line_error,
     connection,
-    credentials_env,
+    on_a_pty,
     only_folder,
-    osspolicy_command,
     read_jsonl,
     run_cli,
     write_manifest,
@@ -344,45 +338,13 @@ def test_a_resource_naming_another_bucket_is_a_warning_on_screen(
     assert expected in run.stderr.splitlines(), run.stderr
 
 
-def _on_a_pty(emu: Emulator, *args: str | Path, cwd: Path) -> tuple[int, str]:
-    """Run `osspolicy ARGS` with stdout and stderr on one pseudo-terminal (200 columns);
-    its exit code and what the screen got."""
-    master, slave = os.openpty()
-    seen = bytearray()
-
-    def drain() -> None:  # a full pty would block the command
-        with contextlib.suppress(OSError):
-            while chunk := os.read(master, 65536):
-                seen.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            osspolicy_command(*args),
-            cwd=cwd,
-            env={**credentials_env(emu), "COLUMNS": "200", "TERM": "xterm"},
-            stdin=subprocess.DEVNULL,
-            stdout=slave,
-            stderr=slave,
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-    finally:
-        os.close(slave)
-        reader.join(timeout=10)
-        os.close(master)
-    screen = seen.decode(errors="replace")
-    assert emu.access_key_secret not in screen
-    return done.returncode, screen
-
-
 def test_quiet_on_a_terminal_prints_the_errors_and_the_result_line(
     tmp_path: Path, oss_emulator: Emulator
 ) -> None:
     """`-q` on a terminal shows each failure and the result line, and no progress bar."""
     job = _backup_job(oss_emulator, tmp_path, [f"{PREFIX}gone-a", f"{PREFIX}gone-b"])
-    code, screen = _on_a_pty(oss_emulator, "-q", "run", job, cwd=tmp_path)
+    run = on_a_pty(oss_emulator, "-q", "run", job, cwd=tmp_path, stdout_too=True)
+    code, screen = run.returncode, run.screen
     assert code == 1, screen
     lines = [line.strip() for line in screen.splitlines()]
     assert any(line.startswith(f"{PREFIX}gone-a: failed NoSuchBucket") for line in lines), screen

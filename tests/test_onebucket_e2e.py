@@ -4,11 +4,8 @@ default region, and a report or empty folder given to restore named as such."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
-import threading
 from pathlib import Path
 
 from osspolicy.emulator import Emulator
@@ -19,6 +16,7 @@ from .e2e_helpers import (
     assert_no_secret,
     assert_one_line_error,
     credentials_env,
+    on_a_pty,
     only_folder,
     osspolicy_command,
     policy_writes,
@@ -248,32 +246,8 @@ def test_get_on_a_terminal_leaves_an_empty_folder_empty(
     body = json.dumps(POLICY).encode()
     oss_emulator.seed_buckets(["one-00003"], policy=body)
     cwd = _empty_cwd(tmp_path)
-    master, slave = os.openpty()
-    seen = bytearray()
-
-    def drain() -> None:  # a full pty would block the command
-        with contextlib.suppress(OSError):
-            while chunk := os.read(master, 65536):
-                seen.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        done = subprocess.run(
-            osspolicy_command("get", "one-00003", *_where(oss_emulator)),
-            cwd=cwd,
-            env={**credentials_env(oss_emulator), "COLUMNS": "200", "TERM": "xterm"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-    finally:
-        os.close(slave)
-        reader.join(timeout=10)
-        os.close(master)
-    screen = seen.decode(errors="replace")
+    done = on_a_pty(oss_emulator, "get", "one-00003", *_where(oss_emulator), cwd=cwd)
+    screen = done.screen
     assert done.returncode == 0, screen[-2000:]
     assert done.stdout == body + b"\n"
     assert "resume" not in screen.lower()
