@@ -7,17 +7,15 @@ environment and HOME at import); a credentials URI is served by a tiny HTTP serv
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import alibabacloud_oss_v2 as oss
 import anyio
@@ -53,6 +51,8 @@ from osspolicy.manifest import (
     RamRoleArnCredentials,
 )
 
+from .credentials_uri import CredentialsUri
+
 KEY_ID = "LTAI5tCredGlueTest"
 SECRET = "cred-Secret-4b9e2d7a1c"  # a key pair of our own: "no secret in output" means it
 ARN = "acs:ram::1234567890123456:role/osspolicy"
@@ -60,48 +60,6 @@ SUBPROCESS_TIMEOUT_S = 60.0
 
 
 # -- a credentials URI --------------------------------------------------------------------------
-
-
-class CredentialsServer:
-    """A credentials URI: answers every GET with the key pair and an Expiration `ttl`
-    from now, and counts the fetches."""
-
-    def __init__(self, ttl: timedelta, body: dict[str, str] | None = None) -> None:
-        self.hits = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits += 1
-                expiration = (datetime.now(UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
-                answer = body or {
-                    "Code": "Success",
-                    "AccessKeyId": KEY_ID,
-                    "AccessKeySecret": SECRET,
-                    "SecurityToken": f"token-{outer.hits}",
-                    "Expiration": expiration,
-                }
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self._server.server_address[1]}/credentials?t=q1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -137,7 +95,7 @@ def free_port() -> int:
 
 def test_credentials_from_a_uri_sign_requests_the_emulator_accepts(emulator: Emulator) -> None:
     """A credentials_uri account's keys and token reach the emulator through the SDK."""
-    with CredentialsServer(ttl=timedelta(hours=1)) as server:
+    with CredentialsUri(KEY_ID, SECRET, ttl=timedelta(hours=1), query="t=q1") as server:
         spec = CredentialsUriCredentials(type="credentials_uri", uri=server.uri)
         provider = account_provider("prod", spec)
         assert list_buckets(emulator, provider) == 2
@@ -147,7 +105,7 @@ def test_credentials_from_a_uri_sign_requests_the_emulator_accepts(emulator: Emu
 
 def test_a_fresh_token_is_fetched_once_and_then_reused(emulator: Emulator) -> None:
     """Nothing asks the URI again while the token is fresh: one fetch for many requests."""
-    with CredentialsServer(ttl=timedelta(hours=1)) as server:
+    with CredentialsUri(KEY_ID, SECRET, ttl=timedelta(hours=1), query="t=q1") as server:
         spec = CredentialsUriCredentials(type="credentials_uri", uri=server.uri)
         list_buckets(emulator, account_provider("prod", spec), calls=3)
         assert server.hits == 1
@@ -156,7 +114,7 @@ def test_a_fresh_token_is_fetched_once_and_then_reused(emulator: Emulator) -> No
 def test_a_token_near_expiry_is_refreshed_before_the_next_request(emulator: Emulator) -> None:
     """A token within the library's 15-minute stale window is fetched again for every
     request: the SDK asks the provider per request, and no layer of ours caches it."""
-    with CredentialsServer(ttl=timedelta(minutes=5)) as server:
+    with CredentialsUri(KEY_ID, SECRET, ttl=timedelta(minutes=5), query="t=q1") as server:
         spec = CredentialsUriCredentials(type="credentials_uri", uri=server.uri)
         provider = account_provider("prod", spec)
         assert server.hits == 1
@@ -182,7 +140,7 @@ def test_a_uri_answer_without_success_never_shows_its_body() -> None:
     """A URI that answers without `Code: Success` is refused, and the body it sent (which
     may hold a secret) is not in the message."""
     body = {"Code": "Failed", "AccessKeySecret": SECRET}
-    with CredentialsServer(ttl=timedelta(hours=1), body=body) as server:
+    with CredentialsUri(KEY_ID, SECRET, body=body, query="t=q1") as server:
         spec = CredentialsUriCredentials(type="credentials_uri", uri=server.uri)
         with pytest.raises(CredentialsError) as info:
             account_provider("prod", spec)
@@ -412,6 +370,7 @@ from osspolicy.backends.credentials import account_provider
 from osspolicy.backends.oss import OssBackend
 from osspolicy.errors import ConfigError
 from osspolicy.manifest import Account
+
 
 account = Account.model_validate(json.loads(sys.argv[1]))
 try:

@@ -15,15 +15,12 @@ whose sha256 differs, naming the account.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pytest
 import yaml
@@ -32,6 +29,7 @@ from osspolicy.emulator import Emulator
 from osspolicy.emulator.accounts import Account as EmulatorAccount
 from osspolicy.redact import URI_ENV
 
+from .credentials_uri import CredentialsUri
 from .e2e_helpers import (
     SUBPROCESS_TIMEOUT_S,
     CliRun,
@@ -79,45 +77,6 @@ POLICY = json.dumps(
         ],
     }
 ).encode()
-
-
-class CredentialsUri:
-    """A credentials URI answering MAIN's keys with SECURITY_TOKEN (valid for an hour)."""
-
-    def __init__(self) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                expiration = datetime.now(UTC) + timedelta(hours=1)
-                data = json.dumps(
-                    {
-                        "Code": "Success",
-                        "AccessKeyId": MAIN.access_key_id,
-                        "AccessKeySecret": MAIN.access_key_secret,
-                        "SecurityToken": SECURITY_TOKEN,
-                        "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        port = self._server.server_address[1]
-        self.uri = f"http://osspolicy:{URI_PASSWORD}@127.0.0.1:{port}/creds?token={URI_TOKEN}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @dataclass(frozen=True)
@@ -202,7 +161,14 @@ def world(tmp_path: Path) -> Iterator[World]:
     (tmp_path / "home").mkdir()
     with (
         Emulator(accounts=[MAIN, ROLE], sts_duration_s=3600) as emu,
-        CredentialsUri() as server,
+        CredentialsUri(
+            MAIN.access_key_id,
+            MAIN.access_key_secret,
+            token=SECURITY_TOKEN,
+            path="/creds",
+            userinfo=f"osspolicy:{URI_PASSWORD}",
+            query=f"token={URI_TOKEN}",
+        ) as server,
     ):
         emu.seed_buckets([*ENV_BUCKETS, *URI_BUCKETS], policy=lambda _name: POLICY)
         emu.seed_buckets(ROLE_BUCKETS, policy=lambda _name: POLICY, account_id=ROLE.account_id)

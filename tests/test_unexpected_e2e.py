@@ -8,16 +8,14 @@ job; a credentials refresh that fails mid-job is each bucket's own transient
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import resource
 import subprocess
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import anyio
 import pytest
@@ -26,6 +24,7 @@ from osspolicy.emulator import Emulator
 from osspolicy.job import JobRun, RunOptions, run_job
 from osspolicy.manifest import load_manifest
 
+from .credentials_uri import CredentialsUri
 from .e2e_helpers import (
     ACCESS_KEY_ID,
     ACCESS_KEY_SECRET,
@@ -148,53 +147,6 @@ def test_the_resume_line_of_a_full_disk_finishes_the_backup(
 # -- a credentials refresh that fails mid-job ---------------------------------------------
 
 
-class FailingCredentialsUri:
-    """A credentials URI that answers the emulator's key pair with a token that is stale
-    on arrival (the library fetches again for the next request) for its first `good`
-    fetches, and HTTP 500 after: the refresh fails mid-job. Counts the fetches."""
-
-    def __init__(self, good: int) -> None:
-        self.hits = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.hits += 1
-                if outer.hits > good:
-                    self.send_error(500, "credentials backend down")
-                    return
-                expiration = datetime.now(UTC) + timedelta(minutes=5)
-                data = json.dumps(
-                    {
-                        "Code": "Success",
-                        "AccessKeyId": ACCESS_KEY_ID,
-                        "AccessKeySecret": ACCESS_KEY_SECRET,
-                        "SecurityToken": f"token-{outer.hits}",
-                        "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.uri = f"http://127.0.0.1:{self._server.server_address[1]}/credentials"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 REFRESH_BUCKETS = 60
 #: in the credentials URI's query: a failed refresh's message must not carry it anywhere
 URI_TOKEN = "Refresh-Token-SENTINEL-5e0b"
@@ -205,7 +157,9 @@ def run_with_failing_refresh(emulator: Emulator, tmp_path: Path, engine: str) ->
     the fetch at start, then fails every refresh."""
     names = bucket_names(REFRESH_BUCKETS)
     emulator.seed_buckets(names)
-    with FailingCredentialsUri(good=1) as uri:  # the one fetch at start resolves them
+    with CredentialsUri(
+        ACCESS_KEY_ID, ACCESS_KEY_SECRET, ttl=timedelta(minutes=5), good=1
+    ) as uri:  # the one fetch at start resolves them
         spec = {"type": "credentials_uri", "uri": f"{uri.uri}?token={URI_TOKEN}"}
         path = backup_manifest(
             emulator,
