@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 from osspolicy.emulator import Emulator
+from osspolicy.errors import PreflightError
 from osspolicy.job import JobRun, run_job
 from osspolicy.manifest import Manifest, parse_manifest
 from osspolicy.results import Result
@@ -144,8 +145,9 @@ def test_a_bucket_deleted_mid_job_fails_alone_without_retries(
 def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
     tmp_path: Path, oss_emulator: Emulator, engine: str
 ) -> None:
-    """With a wrong secret every bucket fails once with SignatureDoesNotMatch; neither
-    secret appears in the output, the report or any file."""
+    """With a wrong secret the job's first call (its listing) is refused: one line saying
+    the secret is wrong, exit 2 (contracts §15 pre-flight); neither secret appears in
+    the output, the report or any file."""
     seed(oss_emulator, 30)
     wrong = "WrongSecretValue-9f8e7d6c5b4a"
     job_file = tmp_path / "backup.yaml"
@@ -163,9 +165,10 @@ def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
         timeout=120,
         check=False,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     # a listing of the buckets needs a signature too: the job fails at the door
-    assert "SignatureDoesNotMatch" in done.stdout + done.stderr
+    assert "the access key secret is wrong" in done.stderr
+    assert len(oss_emulator.request_log) == 1  # a wrong secret is not tried twice
     secrets = (wrong, oss_emulator.access_key_secret)
     for secret in secrets:
         assert secret not in done.stdout
@@ -176,25 +179,18 @@ def test_a_wrong_secret_fails_every_bucket_fast_and_never_shows_the_secret(
     assert all(e.status == 403 for e in oss_emulator.request_log)
 
 
-def test_every_named_bucket_fails_with_a_wrong_secret_each_after_one_request(
+def test_named_buckets_with_a_wrong_secret_stop_at_the_first_call(
     tmp_path: Path, oss_emulator: Emulator, monkeypatch: pytest.MonkeyPatch, engine: str
 ) -> None:
-    """Named buckets with a wrong secret: each sent bucket fails SignatureDoesNotMatch after
-    a single attempt (a permanent error is never retried), and once 5 in a row did, the
-    rest are skipped (note `credentials`, contracts §15) unsent."""
+    """Named buckets with a wrong secret: the account's first call (the region lookup's
+    ListBuckets) is refused once, and the job stops there (contracts §15 pre-flight):
+    PreflightError naming the account and the fix, one request, no bucket sent."""
     names = seed(oss_emulator, 40)
     monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "WrongSecretValue-9f8e7d6c5b4a")
-    job = run(backup_manifest(tmp_path, oss_emulator, engine=engine, targets={"buckets": names}))
-    records = read_jsonl(job.report_folder / "report.jsonl")
-    assert job.exit_code == 1
-    failed = [r for r in records if r["outcome"] == "failed"]
-    assert {(r["error_code"], r["attempts"]) for r in failed} == {("SignatureDoesNotMatch", 1)}
-    assert {(r["outcome"], r["note"]) for r in records if r not in failed} <= {
-        ("skipped", "credentials")
-    }
-    per_bucket = [e for e in oss_emulator.request_log if e.bucket is not None]
-    assert len(per_bucket) == len(failed)
-    assert 5 <= len(failed) <= 5 + 16  # at most the 16 workers' calls in flight after the 5th
+    with pytest.raises(PreflightError, match=r"account default at .*: the access key secret"):
+        run(backup_manifest(tmp_path, oss_emulator, engine=engine, targets={"buckets": names}))
+    sent = [(e.method, e.bucket, e.error_code) for e in oss_emulator.request_log]
+    assert sent == [("GET", None, "SignatureDoesNotMatch")]  # ListBuckets, refused once
 
 
 def test_the_backup_folder_is_private_and_finished_last(

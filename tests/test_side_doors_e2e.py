@@ -40,17 +40,18 @@ def test_an_apply_that_cannot_read_the_owner_id_fails_as_a_job_with_a_pasteable_
     tmp_path: Path, oss_emulator: Emulator
 ) -> None:
     """The shipped baseline needs each account's owner id (`${account_id}`); when the
-    endpoint refuses, the job fails with one line naming the account and what needed
-    it, exit 1, no traceback, and a resume line that carries the job's `--yes`."""
+    service keeps failing that ListBuckets (503, transient: no pre-flight failure), the
+    job fails with one line naming the account and what needed it, exit 1, no
+    traceback, and a resume line that carries the job's `--yes`."""
     shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    oss_emulator.script_fault("GET", "", "", count=None)
     run = run_cli(
         oss_emulator,
         "run",
         "jobs/baseline.yaml",
         "--yes",
         "--endpoint",
-        endpoint,
+        oss_emulator.endpoint,
         "--attempts",
         "1",
         cwd=tmp_path,
@@ -62,6 +63,41 @@ def test_an_apply_that_cannot_read_the_owner_id_fails_as_a_job_with_a_pasteable_
     assert lines[-1].startswith("resume it with: osspolicy run jobs/baseline.yaml --resume ")
     assert lines[-1].endswith(" --yes")
     assert "Traceback" not in run.stderr
+
+
+def test_an_apply_whose_endpoint_refuses_stops_at_its_first_call(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """The same job against a port nothing listens on: its first call (the owner id's
+    ListBuckets) is refused twice and the job stops there (contracts §15 pre-flight):
+    one line naming the account, the host and the fix, exit 2, no resume line, no
+    snapshot folder, and `--resume` finds nothing to carry on."""
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    run = run_cli(
+        oss_emulator, "run", "jobs/baseline.yaml", "--yes", "--endpoint", endpoint, cwd=tmp_path
+    )
+    assert run.returncode == 2, run.stderr
+    host = endpoint.removeprefix("http://")
+    assert run.stderr.splitlines() == [
+        (
+            f"osspolicy: error: account default at {host}: nothing listens there; "
+            "check the endpoint's host and port"
+        )
+    ]
+    assert not [p for p in (tmp_path / "backups").glob("*") if p.is_dir()]
+    again = run_cli(
+        oss_emulator,
+        "run",
+        "jobs/baseline.yaml",
+        "--resume",
+        "--yes",
+        "--endpoint",
+        endpoint,
+        cwd=tmp_path,
+    )
+    assert again.returncode == 2
+    assert "no unfinished job" in again.stderr
 
 
 @pytest.fixture

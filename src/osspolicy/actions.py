@@ -29,7 +29,7 @@ import anyio
 from .backends import Backend
 from .backup import Backup, BackupWriter
 from .baseline import Baseline
-from .errors import BackendError, ConfigError, JobFailed
+from .errors import BackendError, ConfigError, JobFailed, ListingError, PreflightFailed
 from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
@@ -146,19 +146,30 @@ class Action(Protocol):
 
 
 async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
-    """The manifest's targets, account by account: a list, a file, or discovery."""
+    """The manifest's targets, account by account: a list, a file, or discovery.
+
+    An account whose listing its pre-flight stopped (a wrong secret, say) does not keep
+    the other accounts from being listed; the listing fails once they were."""
+    unlisted: ListingError | None = None
     for account in accounts_of(ctx.manifest):
         if account.targets is None:  # pragma: no cover - the manifest model requires them
             raise ConfigError(f"accounts: {account.name} has no targets")
-        async for target in iter_targets(
-            account.targets,
-            region=ctx.manifest.connection.region,
-            backend=ctx.backend,
-            new_tries=ctx.new_tries,
-            account=account.name,
-            fallbacks=ctx.region_fallbacks,
-        ):
-            yield target
+        try:
+            async for target in iter_targets(
+                account.targets,
+                region=ctx.manifest.connection.region,
+                backend=ctx.backend,
+                new_tries=ctx.new_tries,
+                account=account.name,
+                fallbacks=ctx.region_fallbacks,
+            ):
+                yield target
+        except ListingError as exc:
+            if not isinstance(exc.cause, PreflightFailed):
+                raise
+            unlisted = unlisted or exc
+    if unlisted is not None:
+        raise unlisted
 
 
 async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
@@ -227,19 +238,23 @@ async def _apply(ctx: JobContext) -> Decider:
     if baseline is None:  # pragma: no cover - check_job loads the baseline of an apply
         raise ConfigError("policy: required")
     account_ids: dict[str, str] = {}
+    unreachable: dict[str, PreflightFailed] = {}
     if baseline.needs_account_id:  # each account's owner id, looked up once
         for account in accounts_of(ctx.manifest):
             try:
-                page = await ctx.new_tries()(
+                page = await ctx.new_tries().at(account.name)(
                     ctx.backend.list_buckets_page, "", "", 1, account=account.name
                 )
+            except PreflightFailed as exc:  # the job's pre-flight decides (job.py)
+                unreachable[account.name] = exc
+                continue
             except BackendError as exc:  # before any target: the whole job cannot go on
                 raise JobFailed(
                     f"the job failed: the owner id of account {account.name}, which the "
                     f"baseline's ${{account_id}} needs, could not be read (ListBuckets): {exc}"
                 ) from exc
             account_ids[account.name] = page.owner_id or ""
-    options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public)
+    options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public, unreachable)
     return apply_decider(ctx.backend, options)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -365,6 +366,16 @@ class BackupWriter(AsyncClosing):
     async def aclose(self) -> None:
         """Close the index without finishing: the folder stays an unfinished backup."""
         await self._index.aclose()
+
+    async def discard_if_empty(self) -> bool:
+        """Close the index and remove the folder, if it records no bucket at all (a job
+        stopped by its pre-flight before anything was read, contracts §15). Returns
+        whether it was removed; a folder holding any record is kept, unfinished."""
+        await self._index.aclose()
+        if self._claimed:
+            return False
+        await anyio.to_thread.run_sync(shutil.rmtree, self.folder)
+        return True
 
 
 class Backup:

@@ -206,9 +206,11 @@ def _load(
 
 
 def _summary_lines(extra: Mapping[str, Any]) -> None:
-    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint) and
-    `credentials` (one per account whose credentials died mid-job)."""
-    for key, kind in (("warnings", "warning"), ("credentials", "error")):
+    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint),
+    `preflight` (one per account and region whose first call showed the endpoint or the
+    credentials wrong) and `credentials` (one per account whose credentials died
+    mid-job)."""
+    for key, kind in (("warnings", "warning"), ("preflight", "error"), ("credentials", "error")):
         for line in extra.get(key, ()):
             err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
 

@@ -7,7 +7,9 @@ OssPolicyError
 │   ├── PolicyDocumentError     a baseline policy that the service would refuse
 │   ├── CredentialsError        an account's credentials cannot be resolved
 │   ├── BackupError             a damaged or unfinished backup folder
-│   └── ReportDirBusy           another writing job holds the report folder's lock
+│   ├── ReportDirBusy           another writing job holds the report folder's lock
+│   └── PreflightError          the job's first call showed the endpoint or credentials
+│                               wrong (contracts §15): exit 2, at most 2 requests a pair
 ├── ListingError                the targets could not all be listed (the job's problem)
 ├── JobFailed                   the job itself failed (the disk, a folder, a writer): exit 1
 ├── Stopped                     no new attempt after a stop signal: the target is skipped
@@ -28,7 +30,9 @@ OssPolicyError
         ├── InvalidAccessKeyId
         ├── InvalidArgument
         └── (any other service code: a PermanentError carrying the code)
-    └── Interrupted             a call in flight abandoned at a stop: not retried
+    ├── Interrupted             a call in flight abandoned at a stop: not retried
+    └── PreflightFailed         an (account, region)'s first call failed for a cause
+                                retrying cannot fix: its targets are not sent
 ```
 
 Foreign exceptions (the SDK's, the OS's) are translated into this tree at exactly one
@@ -60,6 +64,8 @@ __all__ = (
     "OssPolicyError",
     "PermanentError",
     "PolicyDocumentError",
+    "PreflightError",
+    "PreflightFailed",
     "ReportDirBusy",
     "ServerError",
     "SignatureDoesNotMatch",
@@ -185,6 +191,16 @@ class ReportDirBusy(ConfigError):
     """Another writing job holds the report folder's lock: wait for it, or use another."""
 
 
+class PreflightError(ConfigError):
+    """The first call of an (account, region) failed for a cause retrying cannot fix
+    (nothing listens, the name does not resolve, TLS, a wrong key or secret, the clock)
+    before any target finished: the job stops, exit 2, one line naming the account, the
+    host and the fix (contracts §15). Its report folder, if made, says so in
+    `summary.json` (`error`); nothing is left for `--resume`.
+
+    Unlike the other ConfigErrors it was found by a request: at most 2 per pair."""
+
+
 class BackendError(OssPolicyError):
     """A call to OSS failed; carries the service's code, request id and HTTP status."""
 
@@ -244,9 +260,12 @@ class Timeout(TransientError):
 
 
 class ClockSkewed(TransientError):
-    """RequestTimeTooSkewed: the request is signed again with a fresh date on retry."""
+    """RequestTimeTooSkewed: the request is signed again with a fresh date on retry.
+    `offset_s` is how far the service's clock is ahead of this machine's (negative:
+    behind), from its answer's Date; None when it sent none."""
 
     default_code = "RequestTimeTooSkewed"
+    offset_s: float | None = None
 
 
 class CredentialsExpired(TransientError):
@@ -310,3 +329,31 @@ class Interrupted(BackendError):
     resume reads the bucket again before deciding (contracts §14)."""
 
     default_code = "Interrupted"
+
+
+class PreflightFailed(BackendError):
+    """The first call of this target's (account, region) failed for a cause retrying
+    cannot fix (contracts §15). `reason` is the one line naming the account, the host and
+    the fix; `sent` says whether this target's own call was that first call (its record
+    is `failed`, with the service's code) or it waited for it (`skipped`, no request).
+    Both records carry the note `preflight`."""
+
+    default_code = "Preflight"
+
+    def __init__(
+        self, reason: str, *, cause: BackendError | None = None, sent: bool = False
+    ) -> None:
+        super().__init__(
+            reason,
+            code=cause.code if cause is not None else None,
+            request_id=cause.request_id if cause is not None else None,
+            status=cause.status if cause is not None else None,
+            ec=cause.ec if cause is not None else None,
+        )
+        self.reason = reason
+        self.cause = cause
+        self.sent = sent
+
+    def waited(self) -> PreflightFailed:
+        """The same failure, as a target that waited for the first call sees it."""
+        return PreflightFailed(self.reason, cause=self.cause, sent=False)

@@ -53,9 +53,11 @@ from .errors import (
     JobFailed,
     ListingError,
     OssPolicyError,
+    PreflightError,
+    PreflightFailed,
     Stopped,
 )
-from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, exit_code_for
+from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
 from .lock import ReportDirLock
@@ -65,12 +67,15 @@ from .manifest import (
     account_record,
     accounts_of,
     check_recorded_accounts,
+    endpoint_for,
     manifest_sha256,
     manifest_yaml,
     outcome_fields,
     outcome_sha256,
 )
-from .operations import Done, perform
+from .operations import Done, perform, skipped
+from .preflight import NOTE as PREFLIGHT
+from .preflight import Preflight
 from .ratelimit import RateLimit
 from .readonly import GET, policies_of, refuse_in_memory
 from .report import (
@@ -332,6 +337,46 @@ class _Listing:
                 self.error = exc
         except Stopped:  # a stop signal during the listing: no more targets
             return
+
+
+class _PreflightStop:
+    """What a shut pre-flight gate means for the job (contracts §15): before any target
+    finished, in a job of one account that is not a resume, the job stops (exit 2, one
+    line, nothing to resume); else only that pair's targets are skipped (`preflight`)."""
+
+    def __init__(self, engine: Engine[Target, Result], *, accounts: int) -> None:
+        self.engine = engine
+        self.accounts = accounts
+        self.resumed = False
+        self.failure: PreflightFailed | None = None
+
+    @classmethod
+    def gates(
+        cls, manifest: Manifest, engine: Engine[Target, Result], *, accounts: int
+    ) -> tuple[_PreflightStop, Preflight]:
+        """The job's gates, and this, told of each that shuts."""
+        stopper = cls(engine, accounts=accounts)
+        connection = manifest.connection
+        gates = Preflight(
+            region=connection.region,
+            endpoint_for=functools.partial(endpoint_for, connection),
+            on_shut=stopper.shut,
+        )
+        return stopper, gates
+
+    def shut(self, failure: PreflightFailed) -> None:
+        """A gate shut: stop the job if nothing has finished yet (and it may)."""
+        if self.failure is not None or self.accounts > 1 or self.resumed:
+            return
+        if self.engine.stats.finished == 0:
+            self.failure = failure
+            self.engine.stop()
+
+    def skipped(self, action: str, target: Target) -> Result | None:
+        """The record of a target left when the job stopped, or None (not stopped)."""
+        if self.failure is None:
+            return None
+        return skipped(action, target, self.failure.reason, note=PREFLIGHT)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -626,7 +671,8 @@ async def run_job(
     accounts = job_accounts(manifest, checked.backup)
     backend = backend if backend is not None else await make_backend(manifest, accounts)
     stop = Stop()
-    new_tries = _tries_factory(manifest, sleep, stop)
+    preflight_stop, preflight = _PreflightStop.gates(manifest, engine, accounts=len(accounts))
+    new_tries = _tries_factory(manifest, sleep, stop, preflight)
     started_at = _now()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(backend.aclose)
@@ -634,6 +680,7 @@ async def run_job(
         if job.settled:  # snapshot lines lost: those buckets are not written
             checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
         _OPEN_JOB.set(job)
+        preflight_stop.resumed = job.resumed or bool(job.done)
         ctx = JobContext(
             manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
         )
@@ -650,10 +697,12 @@ async def run_job(
 
         @dead_credentials.wrap
         async def work(target: Target) -> Result:
-            return await perform(action.name, target, step, new_tries())
+            return await perform(
+                action.name, target, step, new_tries().at(target.account, target.region)
+            )
 
         def skip(target: Target) -> Result:
-            return safety.skip(action.name, target)
+            return preflight_stop.skipped(action.name, target) or safety.skip(action.name, target)
 
         listing = _Listing()
         targets = _not_done(listing.guard(safety.targets(action.targets(ctx))), job.done)
@@ -670,16 +719,20 @@ async def run_job(
             prepared,
             interrupted=watcher.exit_code,
             listing_error=listing.error,
+            preflight=preflight_stop.failure,
             extra={
                 "max_in_flight": engine.stats.max_in_flight,
                 **safety.summary_extra(),
                 **dead_credentials.summary_extra(),
+                **preflight.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
             },
             folder_extra={"accounts": [account_record(a) for a in accounts]},
             started_at=started_at,
         )
+    if preflight_stop.failure is not None:
+        raise PreflightError(preflight_stop.failure.reason)
     folder = prepared.folder.folder if prepared.folder is not None else None
     return JobRun(
         job.job_id,
@@ -720,18 +773,22 @@ async def _safety(
 
 
 def _tries_factory(
-    manifest: Manifest, sleep: Sleep, stop: Stop | None = None
+    manifest: Manifest,
+    sleep: Sleep,
+    stop: Stop | None = None,
+    preflight: Preflight | None = None,
 ) -> Callable[[], Tries]:
     """Fresh `Tries` per call, all pacing on one rate limiter per job (every attempt,
-    retries too, waits for it), all obeying the job's `stop`."""
+    retries too, waits for it), all obeying the job's `stop`, and each behind its
+    (account, region)'s pre-flight gate once told whose calls it makes (`Tries.at`)."""
     retry_cfg = _retry_config(manifest)
     rate = manifest.rate_limit
     limiter = RateLimit.per_second(rate).new_state() if rate > 0 else None
 
     def new_tries() -> Tries:
         if limiter is None:
-            return Tries(retry_cfg, sleep=sleep, stop=stop)
-        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire, stop=stop)
+            return Tries(retry_cfg, sleep=sleep, stop=stop, preflight=preflight)
+        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire, stop=stop, preflight=preflight)
 
     return new_tries
 
@@ -766,17 +823,24 @@ async def _finish(
     extra: dict[str, Any],
     folder_extra: dict[str, Any],
     started_at: datetime,
+    preflight: PreflightFailed | None = None,
 ) -> Summary:
     """Close the job's files in order: backup summary, journal, report summary last.
 
     An interrupted job's backup gets no summary.json and its journal no finished line,
     so both stay resumable; a job whose listing failed gets both summaries (saying so:
-    `complete: false`) but no finished line, so `--resume` lists again.
+    `complete: false`) but no finished line, so `--resume` lists again. A job its
+    pre-flight stopped (contracts §15) leaves nothing to resume: its backup folder is
+    removed (kept, unfinished, if anything reached it), its journal ends
+    `resumable: false`, its summary says `error`, exit 2.
     """
+    if preflight is not None:
+        return await _finish_stopped(job, prepared, preflight, extra, started_at)
     listed = listing_error is None
     exit_code = interrupted
-    if exit_code is None:
-        exit_code = exit_code_for(job.report.counts, targets_complete=listed)
+    if exit_code is None:  # a pair whose pre-flight failed leaves its targets undone
+        reached = "preflight" not in extra
+        exit_code = exit_code_for(job.report.counts, targets_complete=listed and reached)
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
     folder, journal = prepared.folder, job.journal
@@ -795,6 +859,27 @@ async def _finish(
         await journal.flush()
         if interrupted is None and listed:
             await journal.mark_finished(exit_code)
+    return await job.report.finish(
+        started_at=started_at, finished_at=_now(), exit_code=exit_code, extra=extra
+    )
+
+
+async def _finish_stopped(
+    job: _Folders,
+    prepared: Prepared,
+    failure: PreflightFailed,
+    extra: dict[str, Any],
+    started_at: datetime,
+) -> Summary:
+    """`_finish` for a job its pre-flight stopped: nothing left for `--resume`."""
+    exit_code = EXIT_USAGE
+    extra["error"] = failure.reason
+    folder, journal = prepared.folder, job.journal
+    if folder is not None and journal is not None and not await folder.discard_if_empty():
+        extra["backup_folder"] = str(folder.folder)  # something reached it: kept, unfinished
+    if journal is not None:
+        await journal.flush()
+        await journal.mark_finished(exit_code, resumable=False)
     return await job.report.finish(
         started_at=started_at, finished_at=_now(), exit_code=exit_code, extra=extra
     )

@@ -9,6 +9,9 @@
 {...a resumed run's records, then its own finished line...}
 ```
 
+A job its pre-flight stopped (contracts §15: the endpoint or the credentials are wrong,
+nothing to carry on) ends with `"resumable": false`: `--resume` does not find it.
+
 A torn last line is ignored. A job may be resumed with the same effective manifest (same
 sha256) while it has a target without a success record (contracts §5): its journal does
 not end with a `finished` line (interrupted, or its listing failed), or that line counts
@@ -128,6 +131,8 @@ def _is_finished_line(record: Mapping[str, Any] | None) -> bool:
 
 def _has_pending(finished: Mapping[str, Any]) -> bool:
     """Whether a `finished` line leaves targets to resume (older lines: a failed exit)."""
+    if finished.get("resumable") is False:
+        return False
     pending = finished.get("pending")
     return bool(pending) if isinstance(pending, int) else finished.get("exit_code") != 0
 
@@ -266,6 +271,13 @@ class Journal(AsyncClosing):
             raise ConfigError(
                 "does not start with a journal header line", place=str(path), hint=_DAMAGED_HINT
             )
+        if finished is not None and finished.get("resumable") is False:
+            raise ConfigError(
+                f"job {header.job_id} was stopped before any target finished (its first "
+                "call showed the endpoint or the credentials wrong); there is nothing to "
+                "resume",
+                hint="fix what its summary.json's error says and run without --resume",
+            )
         if finished is not None and not pending:
             kept = f" or kept as a conflict with plan {header.plan}" if header.plan else ""
             raise ConfigError(
@@ -315,17 +327,19 @@ class Journal(AsyncClosing):
         for result in results:
             _note(result, self._done, self._pending, bound=bound)
 
-    async def mark_finished(self, exit_code: int) -> None:
+    async def mark_finished(self, exit_code: int, *, resumable: bool = True) -> None:
         """Write the run's final line: every known target has its record and the listing
-        ran through; the job stays resumable only while some target is `pending`."""
-        await self._log.append_json(
-            {
-                "finished": True,
-                "exit_code": exit_code,
-                "pending": len(self._pending),
-                "finished_at": utc_timestamp(),
-            }
-        )
+        ran through; the job stays resumable only while some target is `pending`.
+        `resumable=False` (a job its pre-flight stopped) leaves nothing to resume."""
+        line: dict[str, Any] = {
+            "finished": True,
+            "exit_code": exit_code,
+            "pending": len(self._pending),
+            "finished_at": utc_timestamp(),
+        }
+        if not resumable:
+            line["resumable"] = False
+        await self._log.append_json(line)
         await self._log.flush()
         self._finished = True
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from .backends import Backend, PolicyRead
 from .baseline import Baseline
-from .errors import BackendError, ConfigError, Interrupted, Stopped
+from .errors import BackendError, ConfigError, Interrupted, PreflightFailed, Stopped
 from .policy import (
     diff as policy_diff,
 )
@@ -48,6 +48,7 @@ from .policy import (
     public_statements,
     text_diff,
 )
+from .preflight import NOTE as PREFLIGHT
 from .redact import redact_text
 from .results import FOREIGN, UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
 from .retry import Tries
@@ -103,7 +104,9 @@ def failure(exc: Exception) -> Done:
     """The `failed` record of an error in one bucket's step: the bucket fails alone, the
     others go on (contracts §14: nothing unexpected).
 
-    A service error keeps its code and request id, a policy that renders too large for
+    A target whose (account, region) failed its pre-flight is `skipped`, or `failed` with
+    the service's code if its call was that first call, both noted `preflight`. A
+    service error keeps its code and request id, a policy that renders too large for
     this bucket is `InvalidPolicy`, the disk `LocalIOError`; anything else (a bug, a
     library's own exception) is recorded under its class name, its message redacted. A
     stop signal's Stopped (no new attempt) is no failure: `skipped`, note `interrupted`.
@@ -112,6 +115,15 @@ def failure(exc: Exception) -> Done:
         exc = exc.exceptions[0]  # a step's own task group: named by its first error
     if isinstance(exc, Stopped):  # no new attempt after a stop signal (contracts §14)
         return Done(Outcome.SKIPPED, error_message=str(exc), note="interrupted")
+    if isinstance(exc, PreflightFailed):  # its pair's first call failed (contracts §15)
+        sent = exc.sent  # else it waited for that call: nothing was sent for it
+        return Done(
+            Outcome.FAILED if sent else Outcome.SKIPPED,
+            request_id=exc.request_id if sent else None,
+            error_code=exc.code if sent else None,
+            error_message=exc.reason,
+            note=PREFLIGHT,
+        )
     if isinstance(exc, BackendError):
         return Done(
             Outcome.FAILED,
@@ -345,6 +357,8 @@ class ApplyOptions:
     #: each account's owner id, for `${account_id}` (only looked up when it is used)
     account_ids: Mapping[str, str] = dataclasses.field(default_factory=dict)
     allow_public: bool = False
+    #: accounts whose owner id could not be read: their pre-flight failed (contracts §15)
+    unreachable: Mapping[str, PreflightFailed] = dataclasses.field(default_factory=dict)
 
 
 def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
@@ -353,6 +367,8 @@ def apply_decider(backend: Backend, options: ApplyOptions) -> Decider:
     baseline = options.baseline
 
     async def decide(target: Target, tries: Tries) -> Decision:
+        if (unreachable := options.unreachable.get(target.account)) is not None:
+            raise unreachable.waited()  # no owner id to render the baseline with
         read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         current = _parsed(read.body, f"{target.bucket}: current policy")
         desired = baseline.desired(

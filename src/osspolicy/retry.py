@@ -8,19 +8,25 @@ across tasks (tenacity#93).
 With a job's `Stop` (stopping.py), `Tries` starts no attempt once a stop is requested,
 and its backoff sleeps and rate-limit waits end at once (Stopped: the target is
 `skipped`); each attempt is one `Stop.call()`, so a stop can abandon it (Interrupted).
+
+With a job's `Preflight` (preflight.py), `tries.at(account, region)` puts its calls behind
+that pair's gate: the pair's first call makes at most 2 attempts for a cause retrying
+cannot fix, and the others wait for it (contracts §15).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from .errors import Throttled, TransientError
+from .errors import BackendError, Throttled, TransientError
+from .preflight import Gate, Preflight
 from .stopping import Stop
 
 __all__ = ("THROTTLE_FACTOR", "Pace", "RetryConfig", "Sleep", "Tries", "backoff_delay", "retrying")
@@ -101,12 +107,25 @@ class Tries:
         sleep: Sleep = anyio.sleep,
         pace: Pace = _no_pace,
         stop: Stop | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.cfg = cfg
         self.sleep = sleep
         self.pace = pace
         self.stop = stop
+        self.preflight = preflight
         self.count = 0
+        self._gate: Gate | None = None
+        self._listing = False
+
+    def at(self, account: str, region: str | None = None, *, listing: bool = False) -> Tries:
+        """These calls are `account`'s in `region` (None: the connection's): behind that
+        pair's pre-flight gate, if the job has one. `listing`: a discover job's
+        ListBuckets, which a denial stops. Returns itself."""
+        if self.preflight is not None:
+            self._gate = self.preflight.gate(account, region)
+            self._listing = listing
+        return self
 
     async def _wait(self, delay: float) -> None:
         """The backoff sleep; with a stop, ended by it (Stopped)."""
@@ -129,21 +148,38 @@ class Tries:
             self.count += 1
             return await fn(*args, **kwargs)
 
+    async def _pause(self, attempt: int, error: BackendError) -> None:
+        await self._wait(backoff_delay(self.cfg, attempt, error))
+
     async def __call__(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Call `fn` until it succeeds, a permanent error, or the attempts run out.
 
-        The first attempt is made directly; tenacity is set up only once it failed with
-        a transient error (building it costs more than a successful call of ours).
+        Behind a gate that is not open yet, the call waits for the pair's first call or
+        is that call (`preflight.Gate.first`). The first attempt is made directly;
+        tenacity is set up only once it failed with a transient error (building it costs
+        more than a successful call of ours).
         """
-        try:
-            return await self._attempt(fn, *args, **kwargs)
-        except TransientError as first:
-            if self.cfg.attempts <= 1:
-                raise
-            await self._wait(backoff_delay(self.cfg, 1, first))
-        async for attempt in retrying(self.cfg, sleep=self._wait, done=1):
+        call = functools.partial(self._attempt, fn, *args, **kwargs)
+        done, error = 0, None
+        gate = self._gate
+        if gate is not None and not gate.is_open:
+            first = await gate.first(
+                call, self._pause, attempts=self.cfg.attempts, listing=self._listing
+            )
+            if first.attempts and first.error is None:
+                return cast("T", first.value)
+            done, error = first.attempts, first.error
+        if error is None:
+            try:
+                return await call()
+            except TransientError as exc:
+                done, error = 1, exc
+        if done >= self.cfg.attempts:
+            raise error
+        await self._pause(done, error)
+        async for attempt in retrying(self.cfg, sleep=self._wait, done=done):
             with attempt:
-                return await self._attempt(fn, *args, **kwargs)
+                return await call()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -193,9 +193,17 @@ async def _page_after(backend: Backend, prefix: str, marker: str, account: str) 
 
 
 async def _pages(
-    prefix: str, backend: Backend, new_tries: Callable[[], Tries], account: str
+    prefix: str,
+    backend: Backend,
+    new_tries: Callable[[], Tries],
+    account: str,
+    *,
+    discover: bool = False,
 ) -> AsyncIterator[BucketEntry]:
     """Every bucket of `account` whose name starts with `prefix`, page by page, once.
+
+    Its calls are the account's in the connection's region (its pre-flight gate);
+    `discover`: the listing is the job's targets, so a denial stops it (contracts §15).
 
     The markers strictly advance (`_page_after`), so the number of ListBuckets calls is
     bounded. A name not greater than the greatest already listed was listed before
@@ -206,7 +214,8 @@ async def _pages(
     pages = listed = 0
     while True:
         try:
-            page = await new_tries()(_page_after, backend, prefix, marker, account)
+            tries = new_tries().at(account, listing=discover)
+            page = await tries(_page_after, backend, prefix, marker, account)
         except BackendError as exc:
             after = f" after marker {marker!r}" if marker else ""
             raise ListingError(
@@ -229,7 +238,7 @@ async def _pages(
 async def _discovered(
     rules: Discover, backend: Backend, new_tries: Callable[[], Tries], account: str
 ) -> AsyncIterator[Target]:
-    async for entry in _pages(rules.prefix, backend, new_tries, account):
+    async for entry in _pages(rules.prefix, backend, new_tries, account, discover=True):
         if matches(entry.name, entry.region, rules):
             yield Target(entry.name, entry.region, account)
 

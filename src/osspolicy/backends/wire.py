@@ -13,6 +13,7 @@ then by HTTP status; an unknown code becomes a PermanentError carrying it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -142,6 +143,16 @@ def _timeout_in(exc: BaseException | None) -> bool:
     return False
 
 
+def _clock_offset(error: Any) -> float | None:
+    """How far the service's clock is ahead of ours: its answer's Date (the SDK's
+    `timestamp`) less our clock now, to the second; None without a Date."""
+    stamp: Any = getattr(error, "timestamp", None)
+    try:
+        return float(round(stamp.timestamp() - time.time()))
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return None
+
+
 def translate(exc: BaseException) -> BackendError | CredentialsError:
     """Our error for any exception an SDK call raised."""
     inner: Any = exc.unwrap() if isinstance(exc, sdk_errors.OperationError) else exc
@@ -149,13 +160,16 @@ def translate(exc: BaseException) -> BackendError | CredentialsError:
         status = int(inner.status_code or 0)
         code = inner.code or f"HTTP{status}"
         cls = _class_for(inner.code, status, inner.ec)
-        return cls(
+        error = cls(
             inner.message or f"HTTP {status}",
             code=code,
             request_id=inner.request_id or None,
             status=status,
             ec=inner.ec or None,
         )
+        if isinstance(error, ClockSkewed):
+            error.offset_s = _clock_offset(inner)
+        return error
     if isinstance(inner, sdk_errors.CredentialsFetchError):
         return refresh_failed(inner)
     if isinstance(inner, sdk_errors.CredentialsEmptyError):

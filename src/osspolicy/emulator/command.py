@@ -221,6 +221,14 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
             callback=_check_page_size,
         ),
     ] = None,
+    clock_offset: Annotated[
+        float,
+        typer.Option(
+            metavar="S",
+            help="Run the emulator's clock S seconds ahead of this machine's (negative: "
+            "behind): a request signed more than 15 minutes off gets RequestTimeTooSkewed.",
+        ),
+    ] = 0.0,
     list_fault: Annotated[
         str | None,
         typer.Option(
@@ -293,6 +301,7 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         request_log_path=request_log,
         list_page_size=list_page_size,
         list_fault=list_fault,
+        clock_offset_s=clock_offset,
     )
     for seed in seeds:
         emu.seed_buckets(seed.names(), region=seed.region, account_id=seed.account_id)

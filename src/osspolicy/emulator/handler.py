@@ -29,6 +29,7 @@ import struct
 import time
 from collections.abc import Mapping
 from contextlib import suppress
+from email.utils import formatdate
 from urllib.parse import parse_qsl, unquote
 
 import aiohttp
@@ -185,6 +186,9 @@ class OssHandler:
         self.peak_in_flight = 0
         #: set when the emulator stops: held and trickled requests end
         self.closing = False
+        #: how far the emulator's clock runs ahead of this machine's (its Date headers,
+        #: the RequestTimeTooSkewed check): a client with a wrong clock, played
+        self.clock_offset_s = 0.0
         self._id_prefix = secrets.token_hex(6).upper()
         self._ids = itertools.count(1)
 
@@ -249,13 +253,21 @@ class OssHandler:
                 await self._hold(request)
             _reset_connection(request)
             reply = Reply(500)  # never delivered: the connection is gone
-        headers = {"x-oss-request-id": request_id, "Server": "AliyunOSS"}
-        if reply.content_type:
-            headers["Content-Type"] = reply.content_type
-        headers.update(reply.headers)
+        headers = self._headers(request_id, reply)
         if record.fault == "trickle" and reply.body:
             return await self._trickle(request, reply, headers, record.bytes_per_s)
         return web.Response(status=reply.status, body=reply.body or None, headers=headers)
+
+    def _headers(self, request_id: str, reply: Reply) -> dict[str, str]:
+        """The answer's headers: the request id, its content type, its own, and (with a
+        clock offset) the Date of the emulator's clock."""
+        headers = {"x-oss-request-id": request_id, "Server": "AliyunOSS"}
+        if self.clock_offset_s:
+            headers["Date"] = formatdate(time.time() + self.clock_offset_s, usegmt=True)
+        if reply.content_type:
+            headers["Content-Type"] = reply.content_type
+        headers.update(reply.headers)
+        return headers
 
     async def _hold(self, request: web.BaseRequest) -> None:
         """A `hang`: answer nothing until the client hangs up or the emulator stops."""
@@ -305,7 +317,7 @@ class OssHandler:
             if found is not None:
                 bucket = record.bucket = found
                 signed = SignedRequest(method, found, key, query, headers)
-        identity = self.verifier.verify(signed)
+        identity = self.verifier.verify(signed, now=time.time() + self.clock_offset_s)
         record.access_key_id, record.region = identity.access_key_id, identity.region
         self._check_endpoint(addressed, bucket)
         self._check_region(identity, bucket)

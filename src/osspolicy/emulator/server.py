@@ -141,7 +141,8 @@ class Emulator:
     `list_page_size` caps every ListBuckets page (paging with a few buckets);
     `list_fault` (`SHAPE[:AFTER]`, see `faults.py`) makes every ListBuckets answer after
     the first AFTER lie in that shape: an empty body, no NextMarker, a NextMarker that
-    does not advance, or pages that overlap.
+    does not advance, or pages that overlap. `clock_offset_s` runs its clock that far
+    ahead of this machine's (`set_clock_offset`).
     """
 
     def __init__(  # noqa: PLR0917 - the documented signature, mirrored by the CLI flags
@@ -167,6 +168,7 @@ class Emulator:
         clock: Callable[[], float] | None = None,
         list_page_size: int | None = None,
         list_fault: str | None = None,
+        clock_offset_s: float = 0.0,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be within 0-65535, got {port}")
@@ -204,6 +206,7 @@ class Emulator:
             sts=StsService(keys, lambda: self._account_ids, duration_s=sts_duration_s),
         )
         self.set_latency(latency_ms)
+        self.set_clock_offset(clock_offset_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
@@ -444,6 +447,12 @@ class Emulator:
         if ms < 0:
             raise ValueError(f"latency must not be negative, got {ms}")
         self._handler.latency_s = ms / 1000.0
+
+    def set_clock_offset(self, seconds: float) -> None:
+        """Run the emulator's clock `seconds` ahead of this machine's (negative: behind),
+        as the service's would be to a client with a wrong clock: its answers' Date says
+        so, and a request signed more than 15 minutes off gets RequestTimeTooSkewed."""
+        self._handler.clock_offset_s = float(seconds)
 
     def set_faults(self, rate: float = 0.0, after_rate: float = 0.0, seed: int = 0) -> None:
         """Random faults from now on; the per-key ordinals restart from zero."""
