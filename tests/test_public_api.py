@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -43,8 +45,56 @@ def test_every_public_class_and_function_is_exported(module: ModuleType) -> None
         assert name in exported, f"{module.__name__}.{name} is public but not in __all__"
 
 
-def test_the_package_reexports_the_library_surface() -> None:
-    """`import osspolicy` gives the manifest, the job runner, the values and the fake."""
-    for name in ("load_manifest", "run_job", "RunOptions", "Result", "Outcome", "MemoryBackend"):
-        assert name in osspolicy.__all__
-        assert getattr(osspolicy, name) is not None
+#: the public surface as it is pinned: change it deliberately, with a CHANGELOG.md entry
+PINNED = Path(__file__).parent / "data" / "public_api.txt"
+
+
+def surface() -> str:
+    """Every public name of `osspolicy`, with each function's signature, each class's
+    fields (dataclasses, pydantic models) or public methods, and each error's parent."""
+    lines: list[str] = []
+    for name in sorted(osspolicy.__all__):
+        value = getattr(osspolicy, name)
+        if inspect.isfunction(value):
+            lines.append(f"def {name}{inspect.signature(value)}")
+        elif inspect.isclass(value) and issubclass(value, BaseException):
+            lines.append(f"class {name}({value.__mro__[1].__name__})")
+        elif inspect.isclass(value):
+            lines.append(f"class {name}")
+            if dataclasses.is_dataclass(value):
+                members = [f.name for f in dataclasses.fields(value) if not f.name.startswith("_")]
+            elif hasattr(value, "model_fields"):
+                members = list(value.model_fields)
+            else:
+                members = []
+            members += [
+                m
+                for m, v in vars(value).items()
+                if not m.startswith("_")
+                and m not in members
+                and (callable(v) or isinstance(v, property))
+            ]
+            lines.extend(f"    .{m}" for m in members)
+        else:
+            lines.append(f"{name} = {value!r}")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_public_surface_is_pinned() -> None:
+    """`osspolicy.__all__` and each name's signature are exactly the pinned ones: a
+    change is deliberate (tests/data/public_api.txt and CHANGELOG.md change with it)."""
+    assert surface() == PINNED.read_text(encoding="utf-8"), (
+        "the public API changed: if on purpose, write surface() to "
+        "tests/data/public_api.txt and say so in CHANGELOG.md"
+    )
+
+
+def test_the_jobs_are_async_functions_taking_keyword_options() -> None:
+    """One async function per job; everything after the manifest (or job id) is a
+    keyword."""
+    for name in ("backup", "apply", "delete", "restore", "rollback", "plan", "check"):
+        function = getattr(osspolicy, name)
+        assert inspect.iscoroutinefunction(function), name
+        first, *rest = inspect.signature(function).parameters.values()
+        assert first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in rest), name

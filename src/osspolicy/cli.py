@@ -7,7 +7,6 @@ access key could be among them).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -24,7 +23,7 @@ import typer
 from rich.console import Console
 
 from . import render
-from .errors import ConfigError, JobFailed, OssPolicyError
+from .errors import ConfigError, JobFailed, NotConfirmed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .results import Result
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 
     from rich.table import Table
 
+    from .gate import Confirm, PlanToConfirm
     from .history import BackupState
     from .job import JobRun, RunOptions
     from .manifest import Manifest
@@ -457,40 +457,73 @@ def _execute(
     yes: bool = True,
     rerun: str | None = None,
 ) -> int:
-    from .report import MANIFEST_NAME
+    from .gate import confirmed
     from .resumed import resumed
 
     console = err if as_json else out  # with --json, stdout holds only the JSON object
-    if not yes and _writes(manifest, options):
+    writes = _writes(manifest, options)
+    gated = writes and not yes
+    if gated:
+        _need_terminal()
         if options.resume is not None:  # ask about the job that was started (its plan)
             continuing = anyio.run(resumed, manifest, options)
             manifest, options = continuing.manifest, continuing.options
-        confirmed = (
-            _confirm(manifest, options, source, console)
-            if options.plan is None
-            else _confirm_saved(manifest, options)
-        )
-        if isinstance(confirmed, int):
-            return confirmed
-        options = confirmed
+
+    async def run(chosen: RunOptions) -> JobRun:
+        return await _run_with_progress(manifest, chosen, source)
+
+    gate = partial(
+        confirmed,
+        run,
+        report_dir=Path(manifest.report_dir),
+        confirm=_terminal_confirm(console),
+        yes=not gated,
+    )
     try:
-        result = anyio.run(_run_with_progress, manifest, options, source)
+        result = anyio.run(gate, options)
+    except NotConfirmed:  # the answer was no: `_ask` said "nothing written"
+        return EXIT_USAGE
     except JobFailed as exc:
-        return _job_failed(exc, source, yes=yes and _writes(manifest, options))
+        return _job_failed(exc, source, yes=yes and writes)
     _after_a_stop(result)
     render_summary(result, console)
+    if gated and result.action == "plan":  # the gate's plan: nothing was written
+        _nothing_written(result)
+        return result.exit_code
+    _hints(result, source, yes=yes and writes, rerun=rerun)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    return result.exit_code
+
+
+def _nothing_written(plan: JobRun) -> None:
+    """The gate returned its plan, with changes it could not ask about: why."""
+    from .gate import PlanToConfirm, shows_every_bucket
+
+    if PlanToConfirm(plan.job_id, Path(), dict(plan.summary.changes)).count and not (
+        shows_every_bucket(plan)
+    ):
+        err.print(
+            "nothing written: the plan does not show every bucket (see above); run "
+            "again once the cause is fixed",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _hints(result: JobRun, source: str, *, yes: bool, rerun: str | None) -> None:
+    """What helps next: plan again, why a resume would not, the resume line, --force."""
+    from .report import MANIFEST_NAME
+
     folder = result.report_folder
     kept = source if Path(source).is_file() or folder is None else str(folder / MANIFEST_NAME)
     hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
-    resume = render.resume_hint(result, kept, source, yes=yes and _writes(manifest, options))
+    resume = render.resume_hint(result, kept, source, yes=yes)
     for hint in [*hints, resume]:
         if hint is not None:
             err.print(hint, markup=False, soft_wrap=True)
     if rerun is not None and (hint := render.force_hint(result, rerun)) is not None:
         err.print(hint, markup=False, soft_wrap=True)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    return result.exit_code
 
 
 def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
@@ -525,51 +558,20 @@ def _writes(manifest: Manifest, options: RunOptions) -> bool:
     return action.writes
 
 
-def _confirm(
-    manifest: Manifest, options: RunOptions, source: str, console: Console
-) -> RunOptions | int:
-    """The confirmation gate (contracts §11): plan, show, ask; what is confirmed is
-    written through that plan, so a bucket changed since it was shown is a conflict."""
-    _need_terminal()
-    plan_options = dataclasses.replace(options, dry_run=True, resume=None)
-    plan = anyio.run(_run_with_progress, manifest, plan_options, source)
-    render_summary(plan, console)
-    changes = plan.summary.changes
-    count = sum(changes[kind] for kind in ("create", "modify", "delete"))
-    if count == 0:
-        return plan.exit_code
-    if plan.exit_code in {EXIT_SIGINT, EXIT_SIGTERM} or "targets_error" in plan.summary.extra:
-        # a plan that does not show every bucket is not asked about: it could not be run
-        err.print(
-            "nothing written: the plan does not show every bucket (see above); run again "
-            "once the cause is fixed",
-            markup=False,
-            soft_wrap=True,
-        )
-        return plan.exit_code
-    if not _ask(count, plan.job_id, plan.report_folder or Path(manifest.report_dir)):
-        return EXIT_USAGE
-    return dataclasses.replace(options, plan=plan.job_id)
+def _terminal_confirm(console: Console) -> Confirm:
+    """The CLI's `confirm` (contracts §11): the plan just made is shown (a saved plan's
+    counts), then asked about on the terminal."""
+    from .report import CHANGE_KINDS
 
+    def ask(plan: PlanToConfirm) -> bool:
+        if plan.run is not None:
+            render_summary(plan.run, console)
+        else:
+            shown = ", ".join(f"{int(plan.changes.get(kind, 0))} {kind}" for kind in CHANGE_KINDS)
+            err.print(f"plan {plan.job_id}: {shown}", markup=False)
+        return _ask(plan.count, plan.job_id, plan.report_folder)
 
-def _confirm_saved(manifest: Manifest, options: RunOptions) -> RunOptions | int:
-    """The gate for `run --plan PLAN_JOB_ID` without `--yes`: the plan was shown when it
-    was made; its counts are shown again and asked about. A plan that cannot be read
-    here is left to `run_job`, which refuses it (exit 2) before any request."""
-    from .report import CHANGE_KINDS, SUMMARY_NAME
-
-    _need_terminal()
-    folder = Path(manifest.report_dir) / str(options.plan)
-    try:
-        changes = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))["changes"]
-        count = sum(int(changes[kind]) for kind in ("create", "modify", "delete"))
-        shown = ", ".join(f"{int(changes[kind])} {kind}" for kind in CHANGE_KINDS)
-    except (OSError, ValueError, TypeError, KeyError):
-        return options
-    err.print(f"plan {options.plan}: {shown}", markup=False)
-    if count and not _ask(count, str(options.plan), folder):
-        return EXIT_USAGE
-    return options
+    return ask
 
 
 def _need_terminal() -> None:

@@ -8,6 +8,7 @@ OssPolicyError
 │   ├── CredentialsError        an account's credentials cannot be resolved
 │   ├── BackupError             a damaged or unfinished backup folder
 │   ├── ReportDirBusy           another writing job holds the report folder's lock
+│   ├── NotConfirmed            a writing job's plan was not confirmed: nothing written
 │   └── PreflightError          the job's first call showed the endpoint or credentials
 │                               wrong (contracts §15): exit 2, at most 2 requests a pair
 ├── ListingError                the targets could not all be listed (the job's problem)
@@ -61,6 +62,7 @@ __all__ = (
     "NetworkError",
     "NoSuchBucket",
     "NoSuchBucketPolicy",
+    "NotConfirmed",
     "OssPolicyError",
     "PermanentError",
     "PolicyDocumentError",
@@ -189,6 +191,11 @@ class BackupError(ConfigError):
 
 class ReportDirBusy(ConfigError):
     """Another writing job holds the report folder's lock: wait for it, or use another."""
+
+
+class NotConfirmed(ConfigError):
+    """A writing job's `confirm` said no to its plan (or the terminal's answer was not
+    yes): exit 2, nothing written; the plan job's folder keeps what was shown."""
 
 
 class PreflightError(ConfigError):

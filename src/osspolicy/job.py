@@ -39,7 +39,7 @@ import anyio
 
 from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
-from .backends.credentials import account_provider
+from .backends.credentials import account_provider, static_provider
 from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
@@ -60,6 +60,7 @@ from .errors import (
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
+from .keys import AccessKey
 from .lock import ReportDirLock
 from .manifest import (
     Account,
@@ -298,14 +299,22 @@ def _check_backup_accounts(accounts: Sequence[Account], backup: Backup) -> None:
     )
 
 
-async def make_backend(manifest: Manifest, accounts: Sequence[Account] = ()) -> Backend:
+async def make_backend(
+    manifest: Manifest,
+    accounts: Sequence[Account] = (),
+    keys: Mapping[str, AccessKey] | None = None,
+) -> Backend:
     """The SDK backend the manifest asks for, with each account's credentials resolved
     once, off the event loop; one that cannot be resolved raises here, before any
-    request (CredentialsError naming the account and the source, exit 2)."""
+    request (CredentialsError naming the account and the source, exit 2). An account
+    in `keys` signs with that access key instead (the API's `credentials=`)."""
     providers = {}
     for account in accounts or accounts_of(manifest):
-        providers[account.name] = await anyio.to_thread.run_sync(
-            account_provider, account.name, account.credentials
+        key = (keys or {}).get(account.name)
+        providers[account.name] = (
+            static_provider(key)
+            if key is not None
+            else await anyio.to_thread.run_sync(account_provider, account.name, account.credentials)
         )
     if manifest.engine == "aio":
         return AioOssBackend(connection_config(manifest), credentials=providers)
@@ -651,6 +660,7 @@ async def run_job(
     sleep: Sleep = anyio.sleep,
     handle_signals: bool = False,
     engine: Engine[Target, Result] | None = None,
+    keys: Mapping[str, AccessKey] | None = None,
 ) -> JobRun:
     """Run the job the manifest describes and return where its files are.
 
@@ -669,7 +679,7 @@ async def run_job(
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
     accounts = job_accounts(manifest, checked.backup)
-    backend = backend if backend is not None else await make_backend(manifest, accounts)
+    backend = backend if backend is not None else await make_backend(manifest, accounts, keys)
     stop = Stop()
     preflight_stop, preflight = _PreflightStop.gates(manifest, engine, accounts=len(accounts))
     new_tries = _tries_factory(manifest, sleep, stop, preflight)

@@ -37,6 +37,7 @@ from alibabacloud_credentials.client import Client
 from alibabacloud_credentials_api import ICredentialsProvider
 
 from ..errors import CredentialsError
+from ..keys import AccessKey
 from ..manifest import (
     CredentialsSpec,
     CredentialsUriCredentials,
@@ -55,6 +56,7 @@ __all__ = (
     "credentials_provider",
     "library_provider",
     "resolve_credentials",
+    "static_provider",
 )
 
 #: how each type is fixed, after the one line saying what failed
@@ -188,6 +190,13 @@ def resolve_credentials(provider: Any, *, account: str, source: CredentialsSpec)
         raise _error(source, account, credentials_reason(exc)) from None
     if credentials is None or not credentials.has_keys():
         raise _error(source, account, "no access key came back")
+
+
+def static_provider(key: AccessKey) -> Any:
+    """The SDK provider of an access key given as an object (the API's `credentials=`)."""
+    return oss.credentials.StaticCredentialsProvider(
+        key.access_key_id, key.access_key_secret, key.security_token
+    )
 
 
 def account_provider(account: str, spec: CredentialsSpec) -> Any:

@@ -47,6 +47,7 @@ from osspolicy.emulator.state import (
 )
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S, StsService
 from osspolicy.emulator.tls import TestCA
+from osspolicy.keys import AccessKey
 
 __all__ = ("Emulator", "resolve_accounts", "resolve_key_pair")
 
@@ -285,6 +286,25 @@ class Emulator:
     @property
     def access_key_secret(self) -> str:
         return self._accounts[0].access_key_secret
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The default account's key pair as the SDK's environment variables
+        (`OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`), with `OSS_REGION` and, once
+        started, `OSS_ENDPOINT`: `os.environ.update(emu.env)`, or a subprocess's env."""
+        env = {
+            "OSS_ACCESS_KEY_ID": self.access_key_id,
+            "OSS_ACCESS_KEY_SECRET": self.access_key_secret,
+            "OSS_REGION": self.region,
+        }
+        if self._port is not None:
+            env["OSS_ENDPOINT"] = self.endpoint
+        return env
+
+    @property
+    def credentials(self) -> AccessKey:
+        """The default account's key pair as the object a job takes (`credentials=`)."""
+        return AccessKey(self.access_key_id, self.access_key_secret)
 
     @property
     def region(self) -> str:

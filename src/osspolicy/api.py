@@ -1,0 +1,479 @@
+"""The Python API (contracts §16): one async function per job.
+
+```
+backup(m)  apply(m, confirm=…)  delete(m, confirm=…)  restore(m, confirm=…)
+rollback(job_id, confirm=…)  plan(m)  check(m)  validate(m)        ─► JobRun
+stream(backup, m)                                    ─► async iterator of Result
+```
+
+Each takes a `Manifest` (or its keys as a mapping, the action filled in) and keyword
+options, and returns a `JobRun`. Writing jobs are gated: `confirm` is shown the plan and
+says yes or no (`gate.py`), `yes=True` skips the question. Read-only jobs (`plan`,
+`check`) run with `report_dir=None` and write nothing. `credentials` gives access keys as
+objects (`AccessKey`), `progress` is told how the job goes, `on_result` gets every
+record. Errors are one tree under `OssPolicyError`. asyncio only (aiofiles and the SDK's
+aio client are asyncio's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final, TypedDict
+
+import anyio
+
+from .backends import Backend
+from .errors import ConfigError
+from .gate import Confirm, confirmed
+from .job import JobRun, OnResult, RunOptions, check_job, run_job
+from .keys import AccessKey
+from .manifest import Manifest, accounts_of, parse_manifest
+from .results import Outcome, Result
+from .resumed import resumed
+from .rollback import rollback_manifest
+from .userstate import find_job
+
+__all__ = (
+    "JobProgress",
+    "Progress",
+    "ResultStream",
+    "apply",
+    "backup",
+    "check",
+    "delete",
+    "plan",
+    "restore",
+    "rollback",
+    "stream",
+    "validate",
+)
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+#: "the manifest's own" (a `report_dir=None` means: no report folder at all)
+_MANIFEST: Final = _Unset.UNSET
+Folder = Path | str
+#: a manifest, or its keys as the YAML file would hold them
+ManifestLike = Manifest | Mapping[str, Any]
+#: access keys as objects: one for every account of the job, or one per account name
+Credentials = AccessKey | Mapping[str, AccessKey]
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """How a job goes: told once it started (`finished` 0) and after every record."""
+
+    job_id: str
+    #: how many targets it runs, when that is known before listing them
+    total: int | None
+    finished: int = 0
+    failed: int = 0
+
+
+#: told how a job goes (a progress bar, a log line, a metric)
+Progress = Callable[[JobProgress], None]
+
+
+# -- the jobs ------------------------------------------------------------------------------
+
+
+async def backup(
+    manifest: ManifestLike,
+    *,
+    resume: str | bool | None = None,
+    report_dir: Folder | _Unset = _MANIFEST,
+    backup_dir: Folder | _Unset = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Back up every target's policy to a new backup folder (`run.backup_folder`);
+    `resume` ("latest", True, or a job id) finishes an unfinished backup instead."""
+    m = _manifest(manifest, ("backup",), "backup", report_dir, backup_dir)
+    options = RunOptions(resume=_resume(resume))
+    return await _run(m, options, **_how(on_result, progress, credentials, backend))
+
+
+async def apply(
+    manifest: ManifestLike,
+    *,
+    confirm: Confirm | None = None,
+    yes: bool = False,
+    plan: str | None = None,
+    resume: str | bool | None = None,
+    report_dir: Folder | _Unset = _MANIFEST,
+    backup_dir: Folder | _Unset = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Put the manifest's baseline on every target (merged or replacing), a snapshot of
+    each bucket taken before its write. Gated: `confirm(plan)` says yes or no to the plan
+    made first (NotConfirmed on a no), or `yes=True`; `plan` writes exactly a saved
+    plan. With nothing to write, the plan's run is returned (`run.action == "plan"`)."""
+    m = _manifest(manifest, ("apply",), "apply", report_dir, backup_dir)
+    options = RunOptions(resume=_resume(resume), plan=plan)
+    return await _write(
+        m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
+    )
+
+
+async def delete(
+    manifest: ManifestLike,
+    *,
+    confirm: Confirm | None = None,
+    yes: bool = False,
+    plan: str | None = None,
+    resume: str | bool | None = None,
+    report_dir: Folder | _Unset = _MANIFEST,
+    backup_dir: Folder | _Unset = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Delete every target's policy, each snapshotted first; gated as `apply`."""
+    m = _manifest(manifest, ("delete",), "delete", report_dir, backup_dir)
+    options = RunOptions(resume=_resume(resume), plan=plan)
+    return await _write(
+        m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
+    )
+
+
+async def restore(
+    manifest: ManifestLike,
+    *,
+    confirm: Confirm | None = None,
+    yes: bool = False,
+    plan: str | None = None,
+    resume: str | bool | None = None,
+    allow_incomplete: bool = False,
+    skip_damaged: bool = False,
+    report_dir: Folder | _Unset = _MANIFEST,
+    backup_dir: Folder | _Unset = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Put every bucket of the backup folder `source` back exactly; gated as `apply`."""
+    m = _manifest(manifest, ("restore",), "restore", report_dir, backup_dir)
+    options = RunOptions(
+        resume=_resume(resume),
+        plan=plan,
+        allow_incomplete=allow_incomplete,
+        skip_damaged=skip_damaged,
+    )
+    return await _write(
+        m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
+    )
+
+
+async def rollback(
+    job_id: str,
+    *,
+    confirm: Confirm | None = None,
+    yes: bool = False,
+    force: bool = False,
+    report_dir: Folder = "reports",
+    endpoint: str | None = None,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Put back what job `job_id` changed, from its `-pre` snapshot (found in
+    `report_dir`, else in the user's state folder); a bucket changed since is kept as
+    a `conflict` unless `force`. Gated as `apply`."""
+    found = await anyio.to_thread.run_sync(find_job, job_id, Path(report_dir))
+    m = rollback_manifest(found.folder(job_id), endpoint=endpoint)
+    options = RunOptions(rollback=True, force=force)
+    return await _write(
+        m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
+    )
+
+
+async def plan(
+    manifest: ManifestLike,
+    *,
+    report_dir: Folder | _Unset | None = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """What an apply, delete or restore would change, a diff per bucket; nothing
+    written to a bucket. Its job id, run later with `apply(..., plan=ID)`, writes
+    exactly that; with `report_dir=None` nothing is written to disk either."""
+    m = _manifest(manifest, _WRITING, "plan", report_dir)
+    options = RunOptions(dry_run=True, in_memory=report_dir is None)
+    return await _run(m, options, **_how(on_result, progress, credentials, backend))
+
+
+async def check(
+    manifest: ManifestLike,
+    *,
+    report_dir: Folder | _Unset | None = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> JobRun:
+    """Drift of an apply or restore job: `run.exit_code` 0 compliant, 3 drifted, 1 a
+    bucket unreadable; with `report_dir=None` nothing is written to disk."""
+    m = _manifest(manifest, ("apply", "restore"), "check", report_dir)
+    options = RunOptions(check=True, in_memory=report_dir is None)
+    return await _run(m, options, **_how(on_result, progress, credentials, backend))
+
+
+async def validate(manifest: ManifestLike) -> None:
+    """Every check of the manifest and its files that needs no request (the baseline,
+    the targets file, the backup to restore); raises ConfigError for the first."""
+    m = _manifest(manifest, _ANY, "validate")
+    await check_job(m)
+
+
+# -- results as they come ------------------------------------------------------------------
+
+
+class ResultStream:
+    """The records of a running job, in finishing order (`async for`); `run` is its
+    `JobRun` once the records ended. A slow reader slows the job (the buffer is
+    bounded), never the other way round."""
+
+    def __init__(self, buffer: int) -> None:
+        self._send, self._receive = anyio.create_memory_object_stream[Result](buffer)
+        self._run: JobRun | None = None
+        self._error: Exception | None = None
+
+    def __aiter__(self) -> AsyncIterator[Result]:
+        return self._records()
+
+    async def _records(self) -> AsyncIterator[Result]:
+        async with self._receive:
+            async for result in self._receive:
+                yield result
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def run(self) -> JobRun:
+        """The job's run; an error once the records ended is raised by the iteration."""
+        if self._run is None:
+            raise RuntimeError("the job has not finished: read its records to the end first")
+        return self._run
+
+    @property
+    def ended(self) -> bool:
+        """Whether the job ended (its run, or its error, is known)."""
+        return self._run is not None or self._error is not None
+
+    async def drive(
+        self,
+        job: Callable[..., Awaitable[JobRun]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> None:
+        """Run the job, each record also sent to the stream (after the caller's own
+        `on_result`, if given); its error is kept for the reader."""
+        given = kwargs.pop("on_result", None)
+
+        async def on_result(result: Result) -> None:
+            if callable(given):
+                maybe = given(result)
+                if maybe is not None:
+                    await maybe
+            await self._send.send(result)
+
+        async with self._send:
+            try:
+                self._run = await job(*args, on_result=on_result, **kwargs)
+            except Exception as exc:  # raised to the reader once the records ended
+                self._error = exc
+
+
+@asynccontextmanager
+async def stream(
+    job: Callable[..., Awaitable[JobRun]], /, *args: object, buffer: int = 64, **kwargs: object
+) -> AsyncIterator[ResultStream]:
+    """Run `job(*args, **kwargs)` (any function of this module) and yield its records as
+    they come::
+
+        async with osspolicy.stream(osspolicy.backup, manifest) as results:
+            async for result in results:
+                ...
+        print(results.run.exit_code)
+
+    Leaving the block before the records ended cancels the job (it stays resumable)."""
+    results = ResultStream(buffer)
+    async with anyio.create_task_group() as group:
+        group.start_soon(results.drive, job, args, kwargs)
+        yield results
+        if not results.ended:  # left before the end
+            group.cancel_scope.cancel()
+
+
+# -- the parts -----------------------------------------------------------------------------
+
+_WRITING = ("apply", "delete", "restore")
+_ANY = ("backup", "apply", "delete", "restore")
+
+
+def _manifest(
+    given: ManifestLike,
+    actions: tuple[str, ...],
+    name: str,
+    report_dir: Folder | _Unset | None = _MANIFEST,
+    backup_dir: Folder | _Unset = _MANIFEST,
+) -> Manifest:
+    """The manifest a function runs: given, or parsed from its keys (the action filled
+    in when only one fits); one of another action is refused (ConfigError)."""
+    if isinstance(given, Manifest):
+        manifest = given
+    else:
+        data = dict(given)
+        if len(actions) == 1:
+            data.setdefault("action", actions[0])
+        manifest = parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())
+    if manifest.action not in actions:
+        raise ConfigError(
+            f"osspolicy.{name}() runs {' or '.join(actions)} jobs; this manifest's action "
+            f"is {manifest.action}",
+            hint=f"call osspolicy.{manifest.action}()" if name in _ANY else None,
+        )
+    update: dict[str, str] = {}
+    if report_dir is not _MANIFEST and report_dir is not None:
+        update["report_dir"] = str(report_dir)
+    if backup_dir is not _MANIFEST:
+        update["backup_dir"] = str(backup_dir)
+    return manifest.model_copy(update=update) if update else manifest
+
+
+def _resume(resume: str | bool | None) -> str | None:
+    if resume is True:
+        return "latest"
+    return resume or None
+
+
+def _keys(manifest: Manifest, credentials: Credentials | None) -> dict[str, AccessKey] | None:
+    """Each account's access key given as an object; one for all, or by account name
+    (a name the job does not have is refused: a typo would sign with another key)."""
+    if credentials is None:
+        return None
+    names = [account.name for account in accounts_of(manifest)]
+    if isinstance(credentials, AccessKey):
+        return dict.fromkeys(names, credentials)
+    if unknown := sorted(set(credentials) - set(names)):
+        raise ConfigError(
+            f"credentials for account {', '.join(unknown)}, which the job does not have",
+            hint=f"its accounts are {', '.join(names)}",
+        )
+    return dict(credentials)
+
+
+class _How(TypedDict):
+    on_result: OnResult | None
+    progress: Progress | None
+    credentials: Credentials | None
+    backend: Backend | None
+
+
+def _how(
+    on_result: OnResult | None,
+    progress: Progress | None,
+    credentials: Credentials | None,
+    backend: Backend | None,
+) -> _How:
+    """The options every job function passes on as they are."""
+    return {
+        "on_result": on_result,
+        "progress": progress,
+        "credentials": credentials,
+        "backend": backend,
+    }
+
+
+class _Told:
+    """Tells `progress` how the job goes, and passes each record on."""
+
+    def __init__(self, progress: Progress | None, on_result: OnResult | None) -> None:
+        self.progress = progress
+        self.on_result = on_result
+        self.state: JobProgress | None = None
+
+    def start(self, job_id: str, total: int | None) -> None:
+        self.state = JobProgress(job_id, total)
+        if self.progress is not None:
+            self.progress(self.state)
+
+    async def result(self, result: Result) -> None:
+        if self.state is not None and self.progress is not None:
+            failed = self.state.failed + (result.outcome is Outcome.FAILED)
+            self.state = dataclasses.replace(
+                self.state, finished=self.state.finished + 1, failed=failed
+            )
+            self.progress(self.state)
+        if self.on_result is not None:
+            maybe = self.on_result(result)
+            if maybe is not None:
+                await maybe
+
+
+async def _run(
+    manifest: Manifest,
+    options: RunOptions,
+    *,
+    on_result: OnResult | None,
+    progress: Progress | None,
+    credentials: Credentials | None,
+    backend: Backend | None,
+) -> JobRun:
+    told = _Told(progress, on_result)
+    return await run_job(
+        manifest,
+        options,
+        source=f"osspolicy.{manifest.action}()",
+        backend=backend,
+        on_result=told.result,
+        on_start=told.start,
+        keys=_keys(manifest, credentials),
+    )
+
+
+async def _write(  # noqa: PLR0917 - the jobs' own options, passed on
+    manifest: Manifest,
+    options: RunOptions,
+    confirm: Confirm | None,
+    yes: bool,
+    on_result: OnResult | None,
+    progress: Progress | None,
+    credentials: Credentials | None,
+    backend: Backend | None,
+) -> JobRun:
+    """A writing job through the gate; a resume asks about the job that was started."""
+    if options.resume is not None and not yes:
+        continuing = await resumed(manifest, options)
+        manifest, options = continuing.manifest, continuing.options
+
+    async def run(chosen: RunOptions) -> JobRun:
+        return await _run(
+            manifest,
+            chosen,
+            on_result=on_result,
+            progress=progress,
+            credentials=credentials,
+            backend=backend,
+        )
+
+    report_dir = Path(manifest.report_dir)
+    return await confirmed(run, options, report_dir=report_dir, confirm=confirm, yes=yes)
