@@ -24,9 +24,9 @@ from typing import Any
 
 import anyio
 
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import parse_manifest
-from osspolicy.report import JSONL_NAME
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import parse_manifest
+from osspolicy._internal.report import JSONL_NAME
 
 __all__ = ("ChildResult", "run_in_child")
 

@@ -48,11 +48,11 @@ from unittest.mock import patch
 import alibabacloud_oss_v2 as oss
 import anyio
 
-from osspolicy.backends import ConnectionConfig, PolicyRead
-from osspolicy.backends.oss import OssBackend
-from osspolicy.backends.oss_aio import AioOssBackend
-from osspolicy.engine import Engine
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal.backends import ConnectionConfig, PolicyRead
+from osspolicy._internal.backends.oss import OssBackend
+from osspolicy._internal.backends.oss_aio import AioOssBackend
+from osspolicy._internal.engine import Engine
+from osspolicy._internal.retry import RetryConfig, Tries
 
 from ._emulator import EmulatorProcess
 from ._policies import own_policy

@@ -20,9 +20,9 @@ from typing import Any
 import alibabacloud_oss_v2 as oss
 import yaml
 
+from osspolicy._internal.files import is_temp_name
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.handler import RequestLogEntry
-from osspolicy.files import is_temp_name
 
 #: a key pair of our own, so that "the secret is in no output" means something
 ACCESS_KEY_ID = "LTAI5tE2eRestoreResume"

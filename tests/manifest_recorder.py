@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from osspolicy import manifest as manifest_module
-from osspolicy.errors import ManifestError
+from osspolicy._internal import manifest as manifest_module
+from osspolicy._internal.errors import ManifestError
 
 __all__ = ("pytest_configure",)
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import anyio
 
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
 
 _FD_DIR = Path("/proc/self/fd")
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from osspolicy.actions import action_for
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import ConfigError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.rollback import rollback_manifest
+from osspolicy._internal.actions import action_for
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.rollback import rollback_manifest
 
 REGION = "cn-hangzhou"
 BASELINE: dict[str, Any] = {

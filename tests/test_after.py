@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.baseline import load_baseline
-from osspolicy.errors import AccessDenied, BackendError, ServerError
-from osspolicy.manifest import PolicySpec
-from osspolicy.operations import (
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.baseline import load_baseline
+from osspolicy._internal.errors import AccessDenied, BackendError, ServerError
+from osspolicy._internal.manifest import PolicySpec
+from osspolicy._internal.operations import (
     ApplyOptions,
     BackupBytes,
     Decider,
@@ -26,9 +26,9 @@ from osspolicy.operations import (
     restore_decider,
     write_step,
 )
-from osspolicy.report import COLUMNS, CSV_NAME, JSONL_NAME, ReportWriter
-from osspolicy.results import UNKNOWN, Change, Outcome, Result, Target
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal.report import COLUMNS, CSV_NAME, JSONL_NAME, ReportWriter
+from osspolicy._internal.results import UNKNOWN, Change, Outcome, Result, Target
+from osspolicy._internal.retry import RetryConfig, Tries
 
 REGION = "cn-hangzhou"
 DENY: dict[str, Any] = {

@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 import pytest
 
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Manifest, parse_manifest
 
 PREFIX = "ap-"
 ACCOUNT = "1234567890123456"

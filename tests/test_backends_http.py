@@ -19,10 +19,10 @@ from typing import Any
 import certifi
 import pytest
 
-from osspolicy import errors
-from osspolicy.backends import ConnectionConfig
-from osspolicy.backends.oss import OssBackend
-from osspolicy.backends.oss_aio import AioOssBackend
+from osspolicy._internal import errors
+from osspolicy._internal.backends import ConnectionConfig
+from osspolicy._internal.backends.oss import OssBackend
+from osspolicy._internal.backends.oss_aio import AioOssBackend
 from osspolicy.emulator import Emulator
 from tests.resolver import resolve_to_loopback
 

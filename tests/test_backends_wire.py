@@ -6,8 +6,8 @@ import pytest
 import requests
 from alibabacloud_oss_v2 import exceptions as sdk
 
-from osspolicy import errors
-from osspolicy.backends.wire import (
+from osspolicy._internal import errors
+from osspolicy._internal.backends.wire import (
     ERROR_CODES,
     bucket_page,
     credentials_reason,

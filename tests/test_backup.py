@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.backup import (
+from osspolicy._internal.backup import (
     INDEX_NAME,
     POLICIES_DIR,
     SUMMARY_NAME,
@@ -18,8 +18,8 @@ from osspolicy.backup import (
     BackupEntry,
     BackupWriter,
 )
-from osspolicy.errors import BackupError, ConfigError
-from osspolicy.files import is_temp_name, temp_name_for
+from osspolicy._internal.errors import BackupError, ConfigError
+from osspolicy._internal.files import is_temp_name, temp_name_for
 
 JOB = "20261123T014501Z-backup-3f9a"
 #: non-ASCII, odd whitespace, CRLF and no trailing newline: must come back byte for byte

@@ -13,11 +13,11 @@ from typing import Any
 import anyio
 import pytest
 
+from osspolicy._internal.errors import PreflightError
+from osspolicy._internal.job import JobRun, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.results import Result
 from osspolicy.emulator import Emulator
-from osspolicy.errors import PreflightError
-from osspolicy.job import JobRun, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.results import Result
 
 PREFIX = "bk-"
 

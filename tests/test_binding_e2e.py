@@ -19,11 +19,11 @@ import anyio
 import pytest
 import yaml
 
-from osspolicy import targets
+from osspolicy._internal import targets
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.errors import ConfigError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
 
 from .e2e_helpers import (
     CliRun,

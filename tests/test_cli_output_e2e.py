@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from osspolicy._internal.results import Change, Outcome, Result
 from osspolicy.emulator import Emulator
-from osspolicy.results import Change, Outcome, Result
 
 from .e2e_helpers import (
     apply_manifest,

@@ -13,9 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from osspolicy._internal.job import JobRun, run_job
+from osspolicy._internal.manifest import parse_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.job import JobRun, run_job
-from osspolicy.manifest import parse_manifest
 
 CONCURRENCY = 64
 NAMES = [f"cc-{i:05d}" for i in range(30 * CONCURRENCY)]

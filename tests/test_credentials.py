@@ -30,18 +30,16 @@ from alibabacloud_credentials.provider import (
 )
 from alibabacloud_credentials.provider import ecs_ram_role as ecs_module
 
-from osspolicy.backends import ConnectionConfig
-from osspolicy.backends.credentials import (
+from osspolicy._internal.backends import ConnectionConfig
+from osspolicy._internal.backends.credentials import (
     account_provider,
     credentials_provider,
     library_provider,
     resolve_credentials,
 )
-from osspolicy.backends.oss import OssBackend
-from osspolicy.emulator import Emulator
-from osspolicy.emulator.accounts import Account as EmulatorAccount
-from osspolicy.errors import ConfigError, CredentialsError
-from osspolicy.manifest import (
+from osspolicy._internal.backends.oss import OssBackend
+from osspolicy._internal.errors import ConfigError, CredentialsError
+from osspolicy._internal.manifest import (
     CredentialsUriCredentials,
     DefaultCredentials,
     EcsRamRoleCredentials,
@@ -50,6 +48,8 @@ from osspolicy.manifest import (
     ProfileCredentials,
     RamRoleArnCredentials,
 )
+from osspolicy.emulator import Emulator
+from osspolicy.emulator.accounts import Account as EmulatorAccount
 
 from .credentials_uri import CredentialsUri
 
@@ -365,11 +365,11 @@ def test_an_oidc_token_file_that_is_missing_is_one_line(tmp_path: Path) -> None:
 PROBE = """
 import json, sys
 import anyio
-from osspolicy.backends import ConnectionConfig
-from osspolicy.backends.credentials import account_provider
-from osspolicy.backends.oss import OssBackend
-from osspolicy.errors import ConfigError
-from osspolicy.manifest import Account
+from osspolicy._internal.backends import ConnectionConfig
+from osspolicy._internal.backends.credentials import account_provider
+from osspolicy._internal.backends.oss import OssBackend
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.manifest import Account
 
 
 account = Account.model_validate(json.loads(sys.argv[1]))

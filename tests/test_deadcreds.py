@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import anyio
 
-from osspolicy.deadcreds import LIMIT, DeadCredentials
-from osspolicy.results import Outcome, Result, Target
+from osspolicy._internal.deadcreds import LIMIT, DeadCredentials
+from osspolicy._internal.results import Outcome, Result, Target
 
 
 def _result(account: str, code: str | None, outcome: Outcome = Outcome.FAILED) -> Result:

@@ -15,9 +15,9 @@ from typing import Any
 import anyio
 import pytest
 
+from osspolicy._internal.job import run_job
+from osspolicy._internal.manifest import parse_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.job import run_job
-from osspolicy.manifest import parse_manifest
 
 from .e2e_helpers import make_emulator, no_sleep, read_jsonl
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.demo import copy_jobs
+from osspolicy._internal.demo import copy_jobs
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]

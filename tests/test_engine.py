@@ -8,11 +8,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.engine import Engine
-from osspolicy.operations import backup_step, perform, skipped
-from osspolicy.results import Outcome, Result, Target
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.engine import Engine
+from osspolicy._internal.operations import backup_step, perform, skipped
+from osspolicy._internal.results import Outcome, Result, Target
+from osspolicy._internal.retry import RetryConfig, Tries
 
 
 async def numbers(n: int) -> AsyncIterator[int]:

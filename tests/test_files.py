@@ -15,8 +15,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from osspolicy import files
-from osspolicy.files import (
+from osspolicy._internal import files
+from osspolicy._internal.files import (
     AppendLog,
     AtomicFolder,
     append_together,

@@ -17,11 +17,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from osspolicy.cli import main
+from osspolicy._internal.cli import main
+from osspolicy._internal.history import list_jobs, show_job
+from osspolicy._internal.job import run_job
+from osspolicy._internal.manifest import load_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.history import list_jobs, show_job
-from osspolicy.job import run_job
-from osspolicy.manifest import load_manifest
 
 from .e2e_helpers import (
     CliRun,

@@ -20,7 +20,7 @@ from typing import Any
 import alibabacloud_oss_v2 as oss
 import pytest
 
-from osspolicy.cli import main
+from osspolicy._internal.cli import main
 from osspolicy.emulator import Emulator
 
 from .e2e_helpers import (

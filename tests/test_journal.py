@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.errors import ConfigError
-from osspolicy.jobid import new_job_id, parse_job_id, utc_timestamp
-from osspolicy.journal import JOURNAL_NAME, Journal, find_resumable
-from osspolicy.results import Outcome, Result
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.jobid import new_job_id, parse_job_id, utc_timestamp
+from osspolicy._internal.journal import JOURNAL_NAME, Journal, find_resumable
+from osspolicy._internal.results import Outcome, Result
 
 SHA = "a" * 64
 OTHER_SHA = "b" * 64

@@ -19,11 +19,11 @@ import anyio
 import pytest
 import yaml
 
-from osspolicy.cli import main
+from osspolicy._internal.cli import main
+from osspolicy._internal.job import JobRun, run_job
+from osspolicy._internal.manifest import parse_manifest
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.faults import ListShape
-from osspolicy.job import JobRun, run_job
-from osspolicy.manifest import parse_manifest
 
 from .e2e_helpers import bucket_names, no_sleep, read_jsonl
 

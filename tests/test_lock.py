@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.errors import ReportDirBusy
-from osspolicy.lock import HOLDER_NAME, LOCK_NAME, ReportDirLock, read_holder
+from osspolicy._internal.errors import ReportDirBusy
+from osspolicy._internal.lock import HOLDER_NAME, LOCK_NAME, ReportDirLock, read_holder
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import anyio
 
-from osspolicy.errors import ConfigError
-from osspolicy.lock import ReportDirLock
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.lock import ReportDirLock
 
 
 async def main() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from osspolicy.baseline import load_baseline
+from osspolicy._internal.baseline import load_baseline
+from osspolicy._internal.errors import PolicyDocumentError
+from osspolicy._internal.manifest import PolicySpec
+from osspolicy._internal.policy import lockout_statements
 from osspolicy.emulator import Emulator
-from osspolicy.errors import PolicyDocumentError
-from osspolicy.manifest import PolicySpec
-from osspolicy.policy import lockout_statements
 
 RESOURCE = ["acs:oss:*:*:${bucket}", "acs:oss:*:*:${bucket}/*"]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from osspolicy.errors import ManifestError, PolicyDocumentError
-from osspolicy.manifest import (
+from osspolicy._internal.errors import ManifestError, PolicyDocumentError
+from osspolicy._internal.manifest import (
     Manifest,
     differing_keys,
     load_manifest,

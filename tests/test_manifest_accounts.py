@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.errors import ManifestError
-from osspolicy.manifest import (
+from osspolicy._internal.errors import ManifestError
+from osspolicy._internal.manifest import (
     DEFAULT_ENDPOINT,
     CredentialsUriCredentials,
     DefaultCredentials,

@@ -11,8 +11,8 @@ import pytest
 import requests
 from alibabacloud_oss_v2 import exceptions as sdk
 
-from osspolicy import errors
-from osspolicy.backends.wire import translate
+from osspolicy._internal import errors
+from osspolicy._internal.backends.wire import translate
 from osspolicy.emulator import Emulator
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from osspolicy.backends.credentials import OffLoopCredentials
+from osspolicy._internal.backends.credentials import OffLoopCredentials
 
 
 class CountingProvider:

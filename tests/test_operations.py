@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from osspolicy.backends.memory import Call, MemoryBackend
-from osspolicy.backup import BackupWriter
-from osspolicy.baseline import load_baseline
-from osspolicy.errors import AccessDenied, ServerError
-from osspolicy.manifest import PolicySpec
-from osspolicy.operations import (
+from osspolicy._internal.backends.memory import Call, MemoryBackend
+from osspolicy._internal.backup import BackupWriter
+from osspolicy._internal.baseline import load_baseline
+from osspolicy._internal.errors import AccessDenied, ServerError
+from osspolicy._internal.manifest import PolicySpec
+from osspolicy._internal.operations import (
     ApplyOptions,
     BackupBytes,
     Decider,
@@ -28,8 +28,8 @@ from osspolicy.operations import (
     restore_decider,
     write_step,
 )
-from osspolicy.results import Change, Outcome, Target
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal.results import Change, Outcome, Target
+from osspolicy._internal.retry import RetryConfig, Tries
 
 REGION = "cn-hangzhou"
 SID = "deny-insecure"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from osspolicy.demo import copy_jobs, find_jobs_folder
-from osspolicy.manifest import load_manifest
+from osspolicy._internal.demo import copy_jobs, find_jobs_folder
+from osspolicy._internal.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from osspolicy.errors import ConfigError, PolicyDocumentError
-from osspolicy.policy import (
+from osspolicy._internal.errors import ConfigError, PolicyDocumentError
+from osspolicy._internal.policy import (
     BUILTIN_VARIABLES,
     canonical,
     canonical_json,

@@ -11,9 +11,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from osspolicy import errors
-from osspolicy.preflight import Preflight, preflight_reason
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal import errors
+from osspolicy._internal.preflight import Preflight, preflight_reason
+from osspolicy._internal.retry import RetryConfig, Tries
 
 ENDPOINT = "https://127.0.0.1:9000"
 

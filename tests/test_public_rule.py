@@ -18,8 +18,8 @@ from typing import Any
 import alibabacloud_oss_v2 as oss
 import pytest
 
+from osspolicy._internal.policy import is_public, public_statements
 from osspolicy.emulator import Emulator, EmulatorState, OssError
-from osspolicy.policy import is_public, public_statements
 from tests.emulator.conftest import AK, REGION, SK, make_client, service_error
 
 TABLE = Path(__file__).parent / "data" / "public_cases.json"

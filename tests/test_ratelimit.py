@@ -11,9 +11,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from osspolicy.errors import ServerError
-from osspolicy.ratelimit import Limiter, RateLimit, default_burst
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal.errors import ServerError
+from osspolicy._internal.ratelimit import Limiter, RateLimit, default_burst
+from osspolicy._internal.retry import RetryConfig, Tries
 
 
 class FakeTime:

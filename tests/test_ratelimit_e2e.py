@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from osspolicy._internal.job import RunOptions, run_job
+from osspolicy._internal.manifest import parse_manifest
+from osspolicy._internal.ratelimit import default_burst
 from osspolicy.emulator import Emulator
-from osspolicy.job import RunOptions, run_job
-from osspolicy.manifest import parse_manifest
-from osspolicy.ratelimit import default_burst
 
 from .test_ratelimit import busiest_second
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import ConfigError
-from osspolicy.job import RunOptions, check_job, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.results import Outcome
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.job import RunOptions, check_job, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.results import Outcome
 
 REGION = "cn-hangzhou"
 OWN = json.dumps(

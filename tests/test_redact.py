@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from osspolicy.errors import CredentialsError
-from osspolicy.manifest import (
+from osspolicy._internal.errors import CredentialsError
+from osspolicy._internal.manifest import (
     Manifest,
     account_record,
     accounts_of,
@@ -21,7 +21,7 @@ from osspolicy.manifest import (
     outcome_fields,
     parse_manifest,
 )
-from osspolicy.redact import (
+from osspolicy._internal.redact import (
     URI_ENV,
     credentials_from_record,
     redact_text,

@@ -8,12 +8,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from osspolicy.engine import EngineStats
-from osspolicy.job import JobRun
-from osspolicy.render import incomplete_line, resume_hint, unresumable_hints
-from osspolicy.report import Summary
-from osspolicy.results import Outcome
-from osspolicy.words import count_words, plural
+from osspolicy._internal.engine import EngineStats
+from osspolicy._internal.job import JobRun
+from osspolicy._internal.render import incomplete_line, resume_hint, unresumable_hints
+from osspolicy._internal.report import Summary
+from osspolicy._internal.results import Outcome
+from osspolicy._internal.words import count_words, plural
 
 MANIFEST = "jobs/apply.yaml"
 

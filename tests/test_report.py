@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from osspolicy.errors import ConfigError
-from osspolicy.exitcodes import EXIT_FAILURES, EXIT_OK, exit_code_for
-from osspolicy.report import (
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.exitcodes import EXIT_FAILURES, EXIT_OK, exit_code_for
+from osspolicy._internal.report import (
     COLUMNS,
     CSV_NAME,
     JSONL_NAME,
@@ -22,7 +22,7 @@ from osspolicy.report import (
     SUMMARY_NAME,
     ReportWriter,
 )
-from osspolicy.results import Change, Outcome, Result
+from osspolicy._internal.results import Change, Outcome, Result
 
 JOB = "20261123T014501Z-apply-3f9a"
 MANIFEST = "version: 1\naction: apply  # ✓\n"

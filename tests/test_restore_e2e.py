@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from osspolicy._internal.errors import BackupError, ConfigError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
+from osspolicy._internal.rollback import rollback_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.errors import BackupError, ConfigError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
-from osspolicy.rollback import rollback_manifest
 
 from .e2e_helpers import (
     PREFIX,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.backup import INDEX_NAME, POLICIES_DIR, BackupWriter
-from osspolicy.errors import BackupError
-from osspolicy.resume_check import recheck_backup, scan_index
+from osspolicy._internal.backup import INDEX_NAME, POLICIES_DIR, BackupWriter
+from osspolicy._internal.errors import BackupError
+from osspolicy._internal.resume_check import recheck_backup, scan_index
 
 JOB = "20261123T014501Z-backup-3f9a"
 POLICY = b'{"Version":"1","Statement":[]}'

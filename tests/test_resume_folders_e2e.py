@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
+from osspolicy._internal.results import Result
 from osspolicy.emulator import Emulator
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
-from osspolicy.results import Result
 
 from .e2e_helpers import (
     apply_manifest,

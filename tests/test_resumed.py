@@ -12,11 +12,11 @@ from typing import Any
 import anyio
 import pytest
 
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import AccessDenied, ConfigError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.results import Outcome
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import AccessDenied, ConfigError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.results import Outcome
 
 pytestmark = pytest.mark.asyncio
 

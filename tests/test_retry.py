@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from osspolicy.errors import AccessDenied, NetworkError, NoSuchBucket, ServerError, Throttled
-from osspolicy.retry import THROTTLE_FACTOR, RetryConfig, Tries, backoff_delay
+from osspolicy._internal.errors import (
+    AccessDenied,
+    NetworkError,
+    NoSuchBucket,
+    ServerError,
+    Throttled,
+)
+from osspolicy._internal.retry import THROTTLE_FACTOR, RetryConfig, Tries, backoff_delay
 
 
 class RecordingSleep:

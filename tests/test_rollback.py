@@ -11,14 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import ConfigError
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.operations import BackupBytes, Done, perform, plan_step, restore_decider, write_step
-from osspolicy.report import ReportWriter
-from osspolicy.results import After, Change, Outcome, Result, Target
-from osspolicy.retry import RetryConfig, Tries
-from osspolicy.rollback import LaterChanges, later_changes
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import ConfigError
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.operations import (
+    BackupBytes,
+    Done,
+    perform,
+    plan_step,
+    restore_decider,
+    write_step,
+)
+from osspolicy._internal.report import ReportWriter
+from osspolicy._internal.results import After, Change, Outcome, Result, Target
+from osspolicy._internal.retry import RetryConfig, Tries
+from osspolicy._internal.rollback import LaterChanges, later_changes
 
 REGION = "cn-hangzhou"
 JOB = "20261123T014501Z-apply-3f9a"

@@ -19,10 +19,10 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import pytest
 
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
+from osspolicy._internal.rollback import rollback_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
-from osspolicy.rollback import rollback_manifest
 
 from .e2e_helpers import (
     apply_manifest,

@@ -16,15 +16,15 @@ from typing import Any
 import anyio
 import pytest
 
-from osspolicy.backends import PolicyRead, Reply
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.engine import Engine
-from osspolicy.errors import AccessDenied, ConfigError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.operations import Decision
-from osspolicy.results import Change, Outcome, Result, Target
-from osspolicy.safety import RATE_AFTER, PlannedChange, SavedPlan, Stopper, Threshold
+from osspolicy._internal.backends import PolicyRead, Reply
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.engine import Engine
+from osspolicy._internal.errors import AccessDenied, ConfigError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.operations import Decision
+from osspolicy._internal.results import Change, Outcome, Result, Target
+from osspolicy._internal.safety import RATE_AFTER, PlannedChange, SavedPlan, Stopper, Threshold
 
 pytestmark = pytest.mark.asyncio
 

@@ -20,9 +20,9 @@ import jsonschema
 import pytest
 import yaml
 
-from osspolicy.cli import main
-from osspolicy.demo import find_jobs_folder
-from osspolicy.schema import (
+from osspolicy._internal.cli import main
+from osspolicy._internal.demo import find_jobs_folder
+from osspolicy._internal.schema import (
     SCHEMA_FILE,
     YAML_SCHEMA_LINE,
     manifest_schema,
@@ -48,7 +48,7 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_the_shipped_schema_file_is_the_generated_one() -> None:
     """`jobs/osspolicy.schema.json` equals what the models generate (regenerate with
-    `python -m osspolicy.schema --write`)."""
+    `python -m osspolicy._internal.schema --write`)."""
     assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_json()
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from osspolicy._internal.redact import URI_ENV
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.accounts import Account as EmulatorAccount
-from osspolicy.redact import URI_ENV
 
 from .credentials_uri import CredentialsUri
 from .e2e_helpers import (

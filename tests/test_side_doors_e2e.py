@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from osspolicy._internal.operations import EARLIER_RUN
 from osspolicy.emulator import Emulator
-from osspolicy.operations import EARLIER_RUN
 
 from .e2e_helpers import (
     apply_manifest,

@@ -21,7 +21,7 @@ HEAVY = (*JOB_MACHINERY, "pydantic")
 _PROBE = """
 import json, sys
 sys.argv = ["osspolicy", *json.loads(sys.argv[1])]
-from osspolicy.cli import main
+from osspolicy._internal.cli import main
 try:
     main()
 except SystemExit:

@@ -13,9 +13,14 @@ import threading
 import anyio
 import pytest
 
-from osspolicy.errors import Interrupted, ServerError, Stopped
-from osspolicy.retry import RetryConfig, Tries
-from osspolicy.stopping import Stop, current_call, join_abandoned_threads, note_abandoned_thread
+from osspolicy._internal.errors import Interrupted, ServerError, Stopped
+from osspolicy._internal.retry import RetryConfig, Tries
+from osspolicy._internal.stopping import (
+    Stop,
+    current_call,
+    join_abandoned_threads,
+    note_abandoned_thread,
+)
 
 
 async def never_ends(_delay: float) -> None:
@@ -157,8 +162,8 @@ def test_the_exit_waits_briefly_for_a_thread_of_an_abandoned_call() -> None:
 #: a process whose non-daemon thread is blocked for good in an abandoned call
 BLOCKED_EXIT = """
 import threading
-from osspolicy.cli import _exit
-from osspolicy.stopping import note_abandoned_thread
+from osspolicy._internal.cli import _exit
+from osspolicy._internal.stopping import note_abandoned_thread
 thread = threading.Thread(target=threading.Event().wait)
 thread.start()
 note_abandoned_thread(thread)

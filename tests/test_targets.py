@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from osspolicy.backends import BucketEntry, BucketPage
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import ListingError, ManifestError, ServerError
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Discover, Targets, parse_manifest
-from osspolicy.results import Result
-from osspolicy.retry import RetryConfig, Tries
-from osspolicy.targets import LIST_PAGE_SIZE, check_targets, iter_targets
+from osspolicy._internal.backends import BucketEntry, BucketPage
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import ListingError, ManifestError, ServerError
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Discover, Targets, parse_manifest
+from osspolicy._internal.results import Result
+from osspolicy._internal.retry import RetryConfig, Tries
+from osspolicy._internal.targets import LIST_PAGE_SIZE, check_targets, iter_targets
 
 REGION = "cn-hangzhou"
 NAME_LINE = len("bucket-00000\n")

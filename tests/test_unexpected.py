@@ -13,15 +13,15 @@ from typing import Any
 import anyio
 import pytest
 
-from osspolicy import cli
-from osspolicy.backends import PolicyRead, Reply
-from osspolicy.backends.memory import MemoryBackend
-from osspolicy.errors import AccessDenied, ConfigError, JobFailed
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Manifest, parse_manifest
-from osspolicy.operations import Done, perform
-from osspolicy.results import Outcome, Result, Target
-from osspolicy.retry import RetryConfig, Tries
+from osspolicy._internal import cli
+from osspolicy._internal.backends import PolicyRead, Reply
+from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.errors import AccessDenied, ConfigError, JobFailed
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import Manifest, parse_manifest
+from osspolicy._internal.operations import Done, perform
+from osspolicy._internal.results import Outcome, Result, Target
+from osspolicy._internal.retry import RetryConfig, Tries
 
 REGION = "cn-hangzhou"
 NAMES = [f"odd-{i:02d}" for i in range(8)]

@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 import pytest
 
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import load_manifest
 from osspolicy.emulator import Emulator
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import load_manifest
 
 from .credentials_uri import CredentialsUri
 from .e2e_helpers import (

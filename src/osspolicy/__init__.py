@@ -8,7 +8,7 @@ One async function per job, each taking a manifest (or its keys) and returning a
 
     async def main() -> None:
         manifest = osspolicy.load_manifest("jobs/backup-all.yaml")
-        run = await osspolicy.backup(manifest)
+        run = await osspolicy._internal.backup(manifest)
         print(run.exit_code, run.backup_folder)
 
     anyio.run(main)
@@ -25,62 +25,62 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .api import JobProgress as JobProgress
-    from .api import Progress as Progress
-    from .api import ResultStream as ResultStream
-    from .api import apply as apply
-    from .api import backup as backup
-    from .api import check as check
-    from .api import delete as delete
-    from .api import plan as plan
-    from .api import restore as restore
-    from .api import rollback as rollback
-    from .api import stream as stream
-    from .api import validate as validate
-    from .backends import Backend as Backend
-    from .backends.memory import MemoryBackend as MemoryBackend
-    from .errors import AccessDenied as AccessDenied
-    from .errors import BackendError as BackendError
-    from .errors import BackupError as BackupError
-    from .errors import ClockSkewed as ClockSkewed
-    from .errors import ConfigError as ConfigError
-    from .errors import CredentialsError as CredentialsError
-    from .errors import CredentialsExpired as CredentialsExpired
-    from .errors import Interrupted as Interrupted
-    from .errors import InvalidAccessKeyId as InvalidAccessKeyId
-    from .errors import InvalidArgument as InvalidArgument
-    from .errors import InvalidPolicyDocument as InvalidPolicyDocument
-    from .errors import JobFailed as JobFailed
-    from .errors import ListingError as ListingError
-    from .errors import ManifestError as ManifestError
-    from .errors import NetworkError as NetworkError
-    from .errors import NoSuchBucket as NoSuchBucket
-    from .errors import NoSuchBucketPolicy as NoSuchBucketPolicy
-    from .errors import NotConfirmed as NotConfirmed
-    from .errors import OssPolicyError as OssPolicyError
-    from .errors import PermanentError as PermanentError
-    from .errors import PolicyDocumentError as PolicyDocumentError
-    from .errors import PreflightError as PreflightError
-    from .errors import PreflightFailed as PreflightFailed
-    from .errors import ReportDirBusy as ReportDirBusy
-    from .errors import ServerError as ServerError
-    from .errors import SignatureDoesNotMatch as SignatureDoesNotMatch
-    from .errors import Stopped as Stopped
-    from .errors import Throttled as Throttled
-    from .errors import Timeout as Timeout
-    from .errors import TransientError as TransientError
-    from .gate import Confirm as Confirm
-    from .gate import PlanToConfirm as PlanToConfirm
-    from .job import JobRun as JobRun
-    from .keys import AccessKey as AccessKey
-    from .manifest import Manifest as Manifest
-    from .manifest import load_manifest as load_manifest
-    from .manifest import parse_manifest as parse_manifest
-    from .report import Summary as Summary
-    from .results import Change as Change
-    from .results import Outcome as Outcome
-    from .results import Result as Result
-    from .results import Target as Target
+    from ._internal.api import JobProgress as JobProgress
+    from ._internal.api import Progress as Progress
+    from ._internal.api import ResultStream as ResultStream
+    from ._internal.api import apply as apply
+    from ._internal.api import backup as backup
+    from ._internal.api import check as check
+    from ._internal.api import delete as delete
+    from ._internal.api import plan as plan
+    from ._internal.api import restore as restore
+    from ._internal.api import rollback as rollback
+    from ._internal.api import stream as stream
+    from ._internal.api import validate as validate
+    from ._internal.backends import Backend as Backend
+    from ._internal.backends.memory import MemoryBackend as MemoryBackend
+    from ._internal.errors import AccessDenied as AccessDenied
+    from ._internal.errors import BackendError as BackendError
+    from ._internal.errors import BackupError as BackupError
+    from ._internal.errors import ClockSkewed as ClockSkewed
+    from ._internal.errors import ConfigError as ConfigError
+    from ._internal.errors import CredentialsError as CredentialsError
+    from ._internal.errors import CredentialsExpired as CredentialsExpired
+    from ._internal.errors import Interrupted as Interrupted
+    from ._internal.errors import InvalidAccessKeyId as InvalidAccessKeyId
+    from ._internal.errors import InvalidArgument as InvalidArgument
+    from ._internal.errors import InvalidPolicyDocument as InvalidPolicyDocument
+    from ._internal.errors import JobFailed as JobFailed
+    from ._internal.errors import ListingError as ListingError
+    from ._internal.errors import ManifestError as ManifestError
+    from ._internal.errors import NetworkError as NetworkError
+    from ._internal.errors import NoSuchBucket as NoSuchBucket
+    from ._internal.errors import NoSuchBucketPolicy as NoSuchBucketPolicy
+    from ._internal.errors import NotConfirmed as NotConfirmed
+    from ._internal.errors import OssPolicyError as OssPolicyError
+    from ._internal.errors import PermanentError as PermanentError
+    from ._internal.errors import PolicyDocumentError as PolicyDocumentError
+    from ._internal.errors import PreflightError as PreflightError
+    from ._internal.errors import PreflightFailed as PreflightFailed
+    from ._internal.errors import ReportDirBusy as ReportDirBusy
+    from ._internal.errors import ServerError as ServerError
+    from ._internal.errors import SignatureDoesNotMatch as SignatureDoesNotMatch
+    from ._internal.errors import Stopped as Stopped
+    from ._internal.errors import Throttled as Throttled
+    from ._internal.errors import Timeout as Timeout
+    from ._internal.errors import TransientError as TransientError
+    from ._internal.gate import Confirm as Confirm
+    from ._internal.gate import PlanToConfirm as PlanToConfirm
+    from ._internal.job import JobRun as JobRun
+    from ._internal.keys import AccessKey as AccessKey
+    from ._internal.manifest import Manifest as Manifest
+    from ._internal.manifest import load_manifest as load_manifest
+    from ._internal.manifest import parse_manifest as parse_manifest
+    from ._internal.report import Summary as Summary
+    from ._internal.results import Change as Change
+    from ._internal.results import Outcome as Outcome
+    from ._internal.results import Result as Result
+    from ._internal.results import Target as Target
 
 __all__ = (
     "AccessDenied",
@@ -146,61 +146,61 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     globals(),
     {
-        "JobProgress": ".api",
-        "Progress": ".api",
-        "ResultStream": ".api",
-        "apply": ".api",
-        "backup": ".api",
-        "check": ".api",
-        "delete": ".api",
-        "plan": ".api",
-        "restore": ".api",
-        "rollback": ".api",
-        "stream": ".api",
-        "validate": ".api",
-        "Backend": ".backends",
-        "MemoryBackend": ".backends.memory",
-        "AccessDenied": ".errors",
-        "BackendError": ".errors",
-        "BackupError": ".errors",
-        "ClockSkewed": ".errors",
-        "ConfigError": ".errors",
-        "CredentialsError": ".errors",
-        "CredentialsExpired": ".errors",
-        "Interrupted": ".errors",
-        "InvalidAccessKeyId": ".errors",
-        "InvalidArgument": ".errors",
-        "InvalidPolicyDocument": ".errors",
-        "JobFailed": ".errors",
-        "ListingError": ".errors",
-        "ManifestError": ".errors",
-        "NetworkError": ".errors",
-        "NoSuchBucket": ".errors",
-        "NoSuchBucketPolicy": ".errors",
-        "NotConfirmed": ".errors",
-        "OssPolicyError": ".errors",
-        "PermanentError": ".errors",
-        "PolicyDocumentError": ".errors",
-        "PreflightError": ".errors",
-        "PreflightFailed": ".errors",
-        "ReportDirBusy": ".errors",
-        "ServerError": ".errors",
-        "SignatureDoesNotMatch": ".errors",
-        "Stopped": ".errors",
-        "Throttled": ".errors",
-        "Timeout": ".errors",
-        "TransientError": ".errors",
-        "Confirm": ".gate",
-        "PlanToConfirm": ".gate",
-        "JobRun": ".job",
-        "AccessKey": ".keys",
-        "Manifest": ".manifest",
-        "load_manifest": ".manifest",
-        "parse_manifest": ".manifest",
-        "Summary": ".report",
-        "Change": ".results",
-        "Outcome": ".results",
-        "Result": ".results",
-        "Target": ".results",
+        "JobProgress": "._internal.api",
+        "Progress": "._internal.api",
+        "ResultStream": "._internal.api",
+        "apply": "._internal.api",
+        "backup": "._internal.api",
+        "check": "._internal.api",
+        "delete": "._internal.api",
+        "plan": "._internal.api",
+        "restore": "._internal.api",
+        "rollback": "._internal.api",
+        "stream": "._internal.api",
+        "validate": "._internal.api",
+        "Backend": "._internal.backends",
+        "MemoryBackend": "._internal.backends.memory",
+        "AccessDenied": "._internal.errors",
+        "BackendError": "._internal.errors",
+        "BackupError": "._internal.errors",
+        "ClockSkewed": "._internal.errors",
+        "ConfigError": "._internal.errors",
+        "CredentialsError": "._internal.errors",
+        "CredentialsExpired": "._internal.errors",
+        "Interrupted": "._internal.errors",
+        "InvalidAccessKeyId": "._internal.errors",
+        "InvalidArgument": "._internal.errors",
+        "InvalidPolicyDocument": "._internal.errors",
+        "JobFailed": "._internal.errors",
+        "ListingError": "._internal.errors",
+        "ManifestError": "._internal.errors",
+        "NetworkError": "._internal.errors",
+        "NoSuchBucket": "._internal.errors",
+        "NoSuchBucketPolicy": "._internal.errors",
+        "NotConfirmed": "._internal.errors",
+        "OssPolicyError": "._internal.errors",
+        "PermanentError": "._internal.errors",
+        "PolicyDocumentError": "._internal.errors",
+        "PreflightError": "._internal.errors",
+        "PreflightFailed": "._internal.errors",
+        "ReportDirBusy": "._internal.errors",
+        "ServerError": "._internal.errors",
+        "SignatureDoesNotMatch": "._internal.errors",
+        "Stopped": "._internal.errors",
+        "Throttled": "._internal.errors",
+        "Timeout": "._internal.errors",
+        "TransientError": "._internal.errors",
+        "Confirm": "._internal.gate",
+        "PlanToConfirm": "._internal.gate",
+        "JobRun": "._internal.job",
+        "AccessKey": "._internal.keys",
+        "Manifest": "._internal.manifest",
+        "load_manifest": "._internal.manifest",
+        "parse_manifest": "._internal.manifest",
+        "Summary": "._internal.report",
+        "Change": "._internal.results",
+        "Outcome": "._internal.results",
+        "Result": "._internal.results",
+        "Target": "._internal.results",
     },
 )

@@ -1,5 +1,5 @@
 """`python -m osspolicy`."""
 
-from osspolicy.cli import main
+from osspolicy._internal.cli import main
 
 main()

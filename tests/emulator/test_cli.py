@@ -182,7 +182,7 @@ def test_bad_values_are_usage_errors(args):
 
 def test_main_osspolicy_cli_serves_and_exits_0_on_sigterm():
     """`python -m osspolicy emulator` (the main CLI) prints the endpoint and exits 0 on SIGTERM."""
-    pytest.importorskip("osspolicy.cli")
+    pytest.importorskip("osspolicy._internal.cli")
     running = _start("emulator", command=[sys.executable, "-m", "osspolicy"])
     code, _ = running.stop(signal.SIGTERM)
     assert (running.endpoint.startswith("http://127.0.0.1:"), code) == (True, 0)
@@ -221,7 +221,7 @@ def test_accounts_and_seeds_per_account(start):
 
 def test_mixing_account_forms_is_one_line_exit_2_in_the_main_cli():
     """`osspolicy emulator --account ... --account-id ...` exits 2 with one line on stderr."""
-    pytest.importorskip("osspolicy.cli")
+    pytest.importorskip("osspolicy._internal.cli")
     result = subprocess.run(
         [
             sys.executable,

@@ -38,9 +38,9 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import pytest
 
-from osspolicy.backends.credentials import account_provider
-from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import (
+from osspolicy._internal.backends.credentials import account_provider
+from osspolicy._internal.job import JobRun, RunOptions, run_job
+from osspolicy._internal.manifest import (
     CredentialsSpec,
     DefaultCredentials,
     ProfileCredentials,

@@ -27,6 +27,7 @@ from typing import Self
 
 from aiohttp import web
 
+from osspolicy._internal.keys import AccessKey
 from osspolicy.emulator.accounts import Account, parse_account_spec
 from osspolicy.emulator.auth import (
     DEMO_ACCESS_KEY_ID,
@@ -47,7 +48,6 @@ from osspolicy.emulator.state import (
 )
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S, StsService
 from osspolicy.emulator.tls import TestCA
-from osspolicy.keys import AccessKey
 
 __all__ = ("Emulator", "resolve_accounts", "resolve_key_pair")
 

@@ -309,7 +309,7 @@ async def stream(
     """Run `job(*args, **kwargs)` (any function of this module) and yield its records as
     they come::
 
-        async with osspolicy.stream(osspolicy.backup, manifest) as results:
+        async with osspolicy.stream(osspolicy._internal.backup, manifest) as results:
             async for result in results:
                 ...
         print(results.run.exit_code)
@@ -337,13 +337,18 @@ def _manifest(
     backup_dir: Folder | _Unset = _MANIFEST,
 ) -> Manifest:
     """The manifest a function runs: given, or parsed from its keys (the action filled
-    in when only one fits); one of another action is refused (ConfigError)."""
+    in when only one fits, or, for a plan or check, implied by `source` (restore) or
+    `policy` (apply)); one of another action is refused (ConfigError)."""
     if isinstance(given, Manifest):
         manifest = given
     else:
         data = dict(given)
         if len(actions) == 1:
             data.setdefault("action", actions[0])
+        elif "action" not in data:  # a plan or check of the job its keys describe
+            implied = "restore" if "source" in data else "apply" if "policy" in data else None
+            if implied in actions:
+                data["action"] = implied
         manifest = parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())
     if manifest.action not in actions:
         raise ConfigError(

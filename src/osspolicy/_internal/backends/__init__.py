@@ -5,7 +5,7 @@ official SDK's blocking client run in worker threads, `oss_aio.py` with its asyn
 client (both connect as `http.py` says); `memory.py` is an in-memory fake
 for fast logic tests (users may import it for theirs, as httpx users import
 `MockTransport`). Every method makes exactly one request (no retries: `retry.py` is the
-one retry layer) and raises only `osspolicy.errors` exceptions.
+one retry layer) and raises only `osspolicy._internal.errors` exceptions.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from .emulator import Emulator
+from ..emulator import Emulator
 from .errors import ConfigError
 from .job import JobRun, RunOptions, run_job
 from .manifest import Manifest, load_manifest
@@ -42,7 +42,7 @@ def find_jobs_folder() -> Path:
     Copy them before running them (`copy_jobs`): their relative paths (`../backups`)
     would otherwise point into the installed package.
     """
-    folder = Path(__file__).with_name("jobs")
+    folder = Path(__file__).parent.parent / "jobs"
     if not (folder / "backup-all.yaml").is_file():
         raise ConfigError(
             "the example manifests (osspolicy/jobs/backup-all.yaml) are not in the package",

@@ -5,7 +5,7 @@ The blocking `oss.Client` and the async `oss.aio.AsyncClient` both take an SDK
 backends only differ in how they await the call. Building the input ourselves also gives
 the policy bytes exactly as the service sent them (no decode/encode round trip).
 
-`map_oss_errors()` is the one place SDK exceptions become `osspolicy.errors`: a table by
+`map_oss_errors()` is the one place SDK exceptions become `osspolicy._internal.errors`: a table by
 the service's EC (a finer code, e.g. an expired security token), then by service code,
 then by HTTP status; an unknown code becomes a PermanentError carrying it.
 """

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from osspolicy.errors import PolicyDocumentError
+from osspolicy._internal.errors import PolicyDocumentError
 
 __all__ = (
     "BUILTIN_VARIABLES",

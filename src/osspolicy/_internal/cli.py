@@ -1170,7 +1170,7 @@ def _with_emulator() -> typer.Typer:
     """The app with `osspolicy emulator`, whose options come from the emulator's own
     command module (registered here, not at import: `--version` loads no emulator)."""
     if not any(info.name == "emulator" for info in app.registered_commands):
-        from .emulator.command import emulator
+        from ..emulator.command import emulator
 
         app.command("emulator", help="Run the OSS-compatible emulator until SIGINT/SIGTERM.")(
             emulator
@@ -1211,7 +1211,7 @@ def _exit(code: int) -> NoReturn:
     """Exit with `code`. A worker thread still blocked in a call the job abandoned
     (contracts §14) would keep the interpreter alive: every file is flushed by now, so
     after a short wait for it the process leaves without joining it."""
-    stopping = sys.modules.get("osspolicy.stopping")  # no job ran without it
+    stopping = sys.modules.get("osspolicy._internal.stopping")  # no job ran without it
     if stopping is not None and not stopping.join_abandoned_threads(_ABANDONED_THREADS_S):
         sys.stdout.flush()
         sys.stderr.flush()
