@@ -11,15 +11,8 @@ import pytest
 import yaml
 
 from osspolicy.errors import ManifestError, PolicyDocumentError
-from osspolicy.manifest import (
-    Manifest,
-    differing_keys,
-    load_manifest,
-    manifest_sha256,
-    manifest_yaml,
-    outcome_fields,
-    parse_manifest,
-)
+from osspolicy.manifest import Manifest, load_manifest, manifest_yaml, parse_manifest
+from osspolicy.resume_hash import differing_keys, manifest_sha256, outcome_fields
 
 BACKUP = """\
 version: 1

@@ -16,9 +16,7 @@ from osspolicy.manifest import (
     account_record,
     accounts_of,
     check_recorded_accounts,
-    manifest_sha256,
     manifest_yaml,
-    outcome_fields,
     parse_manifest,
 )
 from osspolicy.redact import (
@@ -27,6 +25,7 @@ from osspolicy.redact import (
     redact_text,
     redact_uri,
 )
+from osspolicy.resume_hash import manifest_sha256, outcome_fields
 
 PASSWORD = "Pass-SENTINEL-3c1f"
 TOKEN = "Query-SENTINEL-9ad2"

@@ -68,10 +68,7 @@ from .manifest import (
     accounts_of,
     check_recorded_accounts,
     endpoint_for,
-    manifest_sha256,
     manifest_yaml,
-    outcome_fields,
-    outcome_sha256,
 )
 from .operations import Done, perform, skipped
 from .preflight import NOTE as PREFLIGHT
@@ -89,6 +86,7 @@ from .report import (
 )
 from .results import Outcome, Result, Target
 from .resume_check import recheck
+from .resume_hash import manifest_sha256, outcome_fields, outcome_sha256
 from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS, later_changes

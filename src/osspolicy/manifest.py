@@ -12,13 +12,11 @@ union, so each type takes only its own keys); no secret can be written here. Wit
 Regions (`regions.py`): `connection.region` must be an OSS region this release knows
 ("did you mean …?" otherwise); with an explicit `connection.endpoint` any id of the right
 shape is accepted, `Connection.region_warning` saying so, so a new region still works.
-records (`manifest.yaml`). Resume compares only what decides the outcome (contracts §5):
-`outcome_fields()`, hashed by `manifest_sha256()`, its keys named by `differing_keys()`.
+What a resume compares, the resume hash (contracts §5), is `resume_hash.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -57,7 +55,6 @@ __all__ = (
     "DEFAULT_ENDPOINT",
     "INTERNAL_ENDPOINT",
     "KNOWN_REGIONS",
-    "OUTCOME_KEYS",
     "REGION_ID",
     "WRITING_ACTIONS",
     "Account",
@@ -82,17 +79,14 @@ __all__ = (
     "check_bucket_name",
     "check_recorded_accounts",
     "check_region",
-    "differing_keys",
     "effective",
     "endpoint_for",
     "expand_endpoint",
     "load_manifest",
-    "manifest_sha256",
     "manifest_yaml",
-    "outcome_fields",
-    "outcome_sha256",
     "parse_manifest",
     "read_policy_document",
+    "redacted_accounts",
 )
 
 #: a valid OSS bucket name: 3-63 chars of lowercase letters, digits and hyphens, not
@@ -101,17 +95,6 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 Action = Literal["backup", "apply", "delete", "restore"]
 #: the actions that write to buckets (the ones a canary, the gate and the lock are for)
 WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
-#: the top-level keys that decide a job's outcome, so its resume hash (contracts §5);
-#: `policy` holds the loaded document, mode, remove_sids and vars
-OUTCOME_KEYS = (
-    "action",
-    "accounts",
-    "targets",
-    "policy",
-    "allow_public",
-    "allow_lockout",
-    "source",
-)
 
 
 def check_bucket_name(name: str) -> str:
@@ -734,7 +717,7 @@ def _redacted_account(data: Mapping[str, Any]) -> dict[str, Any]:
     return {**data, "credentials": redacted_credentials(credentials)}
 
 
-def _redacted_accounts(data: dict[str, Any]) -> dict[str, Any]:
+def redacted_accounts(data: dict[str, Any]) -> dict[str, Any]:
     """Manifest data (`effective`, `outcome_fields`) with every account redacted."""
     accounts = data.get("accounts")
     if isinstance(accounts, list):
@@ -889,7 +872,7 @@ def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manife
 
 def effective(manifest: Manifest) -> dict[str, Any]:
     """The effective manifest as plain data (paths as strings), as recorded and hashed."""
-    return _redacted_accounts(manifest.model_dump(mode="json"))
+    return redacted_accounts(manifest.model_dump(mode="json"))
 
 
 def manifest_yaml(manifest: Manifest) -> str:
@@ -912,58 +895,3 @@ def read_policy_document(spec: PolicySpec) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyDocumentError(f"cannot be read ({exc})", place=source) from None
     return parse_policy_file_text(text, source=source)
-
-
-def outcome_fields(manifest: Manifest, document: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What decides the job's outcome (contracts §5), as the plain data its hash covers.
-
-    The `OUTCOME_KEYS` with every default left out (given explicitly or not), so that a
-    newer version adding keys with defaults still resumes; pace and safety settings
-    (concurrency, engine, rate_limit, retry, timeouts, canary, thresholds) are not in it.
-    `policy.document` is the baseline's content, never its file's path: `document` when
-    given (the one `load_baseline` checked), else the file is read here.
-    """
-    fields: dict[str, Any] = _redacted_accounts(
-        manifest.model_dump(mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True)
-    )
-    if manifest.policy is not None:
-        policy = {key: value for key, value in fields["policy"].items() if key != "file"}
-        loaded = read_policy_document(manifest.policy) if document is None else document
-        policy["document"] = json.loads(json.dumps(loaded))
-        fields["policy"] = policy
-    return fields
-
-
-_ABSENT = object()
-
-
-def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """The dotted key paths whose values differ between two `outcome_fields` (a key only
-    one side has counts), sorted; nested mappings are followed, lists compared whole."""
-    return _differing(old, new, "")
-
-
-def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
-    found: list[str] = []
-    for key in sorted({*old, *new}, key=str):
-        path = f"{prefix}.{key}" if prefix else str(key)
-        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
-        if before == after:
-            continue
-        if isinstance(before, Mapping) and isinstance(after, Mapping):
-            found += _differing(before, after, path)
-        else:
-            found.append(path)
-    return found
-
-
-def manifest_sha256(manifest: Manifest, document: Mapping[str, Any] | None = None) -> str:
-    """The resume hash: sha256 of the canonical JSON of `outcome_fields(manifest, document)`
-    (resume refuses a job whose hash differs)."""
-    return outcome_sha256(outcome_fields(manifest, document))
-
-
-def outcome_sha256(fields: Mapping[str, Any]) -> str:
-    """The sha256 of the canonical JSON of `outcome_fields` (the resume hash)."""
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
