@@ -6,7 +6,7 @@ from alibabacloud_oss_v2 import endpoints
 
 from osspolicy.backends import ConnectionConfig
 from osspolicy.backends.oss import sdk_config
-from osspolicy.manifest import Connection, endpoint_for
+from osspolicy.connection import Connection, endpoint_for
 
 
 def test_an_endpoint_template_is_expanded_for_each_signing_region() -> None:

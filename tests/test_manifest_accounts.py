@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from osspolicy.connection import DEFAULT_ENDPOINT, endpoint_for
 from osspolicy.errors import ManifestError
 from osspolicy.manifest import (
-    DEFAULT_ENDPOINT,
     CredentialsUriCredentials,
     DefaultCredentials,
     EcsRamRoleCredentials,
@@ -17,7 +17,6 @@ from osspolicy.manifest import (
     ProfileCredentials,
     RamRoleArnCredentials,
     accounts_of,
-    endpoint_for,
     load_manifest,
     manifest_yaml,
     parse_manifest,

@@ -13,9 +13,10 @@ from osspolicy.backends import BucketEntry, BucketPage
 from osspolicy.backends.memory import MemoryBackend
 from osspolicy.errors import ListingError, ManifestError, ServerError
 from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import Discover, Targets, parse_manifest
+from osspolicy.manifest import parse_manifest
 from osspolicy.results import Result
 from osspolicy.retry import RetryConfig, Tries
+from osspolicy.target_spec import Discover, Targets
 from osspolicy.targets import LIST_PAGE_SIZE, check_targets, iter_targets
 
 REGION = "cn-hangzhou"

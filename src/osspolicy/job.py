@@ -44,6 +44,7 @@ from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
+from .connection import endpoint_for
 from .deadcreds import DeadCredentials
 from .engine import Engine, EngineStats
 from .errors import (
@@ -67,7 +68,6 @@ from .manifest import (
     account_record,
     accounts_of,
     check_recorded_accounts,
-    endpoint_for,
     manifest_yaml,
 )
 from .operations import Done, perform, skipped

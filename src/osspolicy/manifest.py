@@ -9,9 +9,8 @@ Accounts and credentials (contracts §10): `accounts:` names each account and wh
 credentials come from (`type:` picks one of the credential models below, a discriminated
 union, so each type takes only its own keys); no secret can be written here. Without
 `accounts:` a manifest has one account, `default`, of `type: default` (`accounts_of`).
-Regions (`regions.py`): `connection.region` must be an OSS region this release knows
-("did you mean …?" otherwise); with an explicit `connection.endpoint` any id of the right
-shape is accepted, `Connection.region_warning` saying so, so a new region still works.
+The `targets:` and `connection:` sections have modules of their own (`target_spec.py`,
+`connection.py`), and so does what the models share (`manifest_base.py`).
 What a resume compares, the resume hash (contracts §5), is `resume_hash.py`.
 """
 
@@ -29,7 +28,6 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -38,7 +36,9 @@ from pydantic import (
     model_validator,
 )
 
+from .connection import Connection
 from .errors import ManifestError, PolicyDocumentError
+from .manifest_base import StrictModel, one_of_keys
 from .manifest_errors import first_error
 from .policy import parse_policy_file_text
 from .redact import (
@@ -47,22 +47,15 @@ from .redact import (
     redact_uri,
     redacted_credentials,
 )
-from .regions import KNOWN_REGIONS, REGION_ID, is_known, region_hint
+from .target_spec import Targets
 
 __all__ = (
     "ACCOUNT_NAME",
-    "BUCKET_NAME",
-    "DEFAULT_ENDPOINT",
-    "INTERNAL_ENDPOINT",
-    "KNOWN_REGIONS",
-    "REGION_ID",
     "WRITING_ACTIONS",
     "Account",
-    "Connection",
     "CredentialsSpec",
     "CredentialsUriCredentials",
     "DefaultCredentials",
-    "Discover",
     "EcsRamRoleCredentials",
     "EnvCredentials",
     "Manifest",
@@ -71,17 +64,12 @@ __all__ = (
     "ProfileCredentials",
     "RamRoleArnCredentials",
     "Retry",
-    "Targets",
     "Timeouts",
     "account_from_record",
     "account_record",
     "accounts_of",
-    "check_bucket_name",
     "check_recorded_accounts",
-    "check_region",
     "effective",
-    "endpoint_for",
-    "expand_endpoint",
     "load_manifest",
     "manifest_yaml",
     "parse_manifest",
@@ -89,223 +77,9 @@ __all__ = (
     "redacted_accounts",
 )
 
-#: a valid OSS bucket name: 3-63 chars of lowercase letters, digits and hyphens, not
-#: starting or ending with a hyphen
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 Action = Literal["backup", "apply", "delete", "restore"]
 #: the actions that write to buckets (the ones a canary, the gate and the lock are for)
 WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
-
-
-def check_bucket_name(name: str) -> str:
-    """Return `name` if it is a valid OSS bucket name, else raise ValueError saying why."""
-    if not BUCKET_NAME.fullmatch(name):
-        raise ValueError(
-            f"{name!r} is not a valid OSS bucket name (3-63 lowercase letters, digits or "
-            "hyphens, not starting or ending with a hyphen)"
-        )
-    return name
-
-
-#: a bucket name: checked with `check_bucket_name` (its one-line message), and carried
-#: into the JSON Schema as the same pattern
-BucketName = Annotated[
-    str,
-    AfterValidator(check_bucket_name),
-    WithJsonSchema({"type": "string", "pattern": BUCKET_NAME.pattern}),
-]
-
-
-def _one_of(*keys: str) -> dict[str, Any]:
-    """JSON Schema for "exactly one of these keys" (what a model validator checks)."""
-    return {"oneOf": [{"required": [key]} for key in keys]}
-
-
-class _Model(BaseModel):
-    # attribute docstrings become the descriptions of the JSON Schema (`schema.py`)
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-#: the endpoint when none is given (contracts §10); `{region}` is the bucket's region
-DEFAULT_ENDPOINT = "https://oss-{region}.aliyuncs.com"
-#: the same with `network: internal` (from inside the region's VPC / classic network)
-INTERNAL_ENDPOINT = "https://oss-{region}-internal.aliyuncs.com"
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def check_region(value: str) -> str:
-    """Return `value` if it has the shape of an OSS region id, else raise ValueError with
-    a hint (`hangzhou` or `oss-cn-hangzhou` are not region ids: `cn-hangzhou` is)."""
-    if not REGION_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not an OSS region id; {region_hint(value)}")
-    return value
-
-
-#: a region id: checked with `check_region` (its "did you mean" message), and carried
-#: into the JSON Schema as the same pattern
-RegionId = Annotated[
-    str,
-    AfterValidator(check_region),
-    WithJsonSchema({"type": "string", "pattern": REGION_ID.pattern}),
-]
-
-
-class Discover(_Model):
-    """ListBuckets, account-wide, then filters."""
-
-    prefix: str = ""
-    """Sent to ListBuckets: "prod-" lists only prod-* buckets."""
-    include: tuple[str, ...] = ("*",)
-    """fnmatch globs; a bucket must match one."""
-    exclude: tuple[str, ...] = ()
-    """fnmatch globs; a bucket must match none."""
-    region: RegionId | None = None
-    """Keep only the buckets of this region [all]."""
-    regions: tuple[RegionId, ...] | None = None
-    """Keep only the buckets of these regions [all]."""
-
-
-class Targets(_Model):
-    """Which buckets: exactly one of buckets / buckets_file / discover."""
-
-    model_config = ConfigDict(json_schema_extra=_one_of("buckets", "buckets_file", "discover"))
-
-    buckets: tuple[BucketName, ...] | None = Field(None, json_schema_extra={"minItems": 1})
-    """Bucket names."""
-    buckets_file: Path | None = None
-    """A file of bucket names, one a line, '#' comments (relative to the manifest)."""
-    discover: Discover | None = None
-    """ListBuckets (account-wide), then these filters."""
-
-    @field_validator("buckets")
-    @classmethod
-    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and not value:
-            raise ValueError("the list is empty; name at least one bucket")
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Targets:
-        given = [k for k in ("buckets", "buckets_file", "discover") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of buckets, buckets_file or discover"
-                + (f" (found {', '.join(given)})" if given else "")
-            )
-        return self
-
-
-def expand_endpoint(template: str, region: str) -> str:
-    """An endpoint template with `{region}` replaced by `region`."""
-    return template.replace("{region}", region)
-
-
-def _endpoint_url(value: str) -> str:
-    """A URL (http or https) or a bare host (https assumed), `{region}` allowed in it;
-    returned as a URL without a trailing slash."""
-    url = value.strip() if _SCHEME.match(value.strip()) else f"https://{value.strip()}"
-    probe = urlparse(expand_endpoint(url, "cn-hangzhou"))
-    example = "write a URL (http://127.0.0.1:9000) or a host (oss-cn-hangzhou.aliyuncs.com)"
-    try:
-        port_ok = probe.port is None or probe.port > 0
-    except ValueError:
-        port_ok = False
-    if probe.scheme not in {"http", "https"} or not probe.hostname or not port_ok:
-        raise ValueError(f"{value!r} is not an http(s) URL or host; {example}")
-    if probe.username is not None or probe.password is not None:
-        raise ValueError("an endpoint carries no credentials; remove the user:password@ part")
-    if probe.path not in {"", "/"} or probe.query or probe.fragment:
-        raise ValueError(f"{value!r} has a path or query; an endpoint is scheme://host[:port]")
-    if "{" in probe.netloc or "}" in probe.netloc:
-        raise ValueError(f"{value!r}: the only placeholder an endpoint takes is {{region}}")
-    return url.rstrip("/")
-
-
-#: an http(s) endpoint as a URL or a bare host, `{region}` the only placeholder, no
-#: credentials, path or query: checked by `_endpoint_url` (its messages), carried into the
-#: JSON Schema as a pattern
-_ENDPOINT_PATTERN = (
-    r"^(?:[Hh][Tt][Tt][Pp][Ss]?://)?"
-    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[^\s/?#@{}:\[\]]|\{region\})+)"
-    r"(?::[0-9]{1,5})?/?$"
-)
-Endpoint = Annotated[
-    str,
-    AfterValidator(_endpoint_url),
-    WithJsonSchema({"type": "string", "pattern": _ENDPOINT_PATTERN}),
-]
-
-
-class Connection(_Model):
-    """Where and how to reach OSS; credentials come from `accounts:`, never from here.
-
-    `endpoint` is a URL or a bare host (`https` assumed), normalised to a URL; it may
-    contain `{region}`, expanded to each bucket's region (`endpoint_for`). Without it the
-    endpoint is the region's public one (`network: internal`: the `-internal` one); an
-    explicit endpoint wins over `network`. `ca_file` is an extra CA bundle, resolved
-    from the manifest's folder.
-    """
-
-    # without an explicit endpoint the region must be a known one (`_known_region`)
-    model_config = ConfigDict(
-        **_Model.model_config,
-        json_schema_extra={
-            "if": {"not": {"required": ["endpoint"]}},
-            "then": {"properties": {"region": {"enum": list(KNOWN_REGIONS)}}},
-        },
-    )
-
-    region: RegionId
-    """Signing region, and the region of named buckets ListBuckets does not place."""
-    endpoint: Endpoint | None = None
-    """URL or bare host (https assumed), may contain {region}
-    [https://oss-{region}.aliyuncs.com]."""
-    network: Literal["public", "internal"] = "public"
-    """public, or internal: the -internal endpoints (inside the region's network)."""
-    ca_file: Path | None = None
-    """An extra CA bundle (PEM), relative to the manifest [none]."""
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(20.0, gt=0)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}; give the path of a PEM CA bundle")
-        return value
-
-    @model_validator(mode="after")
-    def _known_region(self) -> Connection:
-        if self.endpoint is None and not is_known(self.region):
-            raise ValueError(
-                f"region {self.region!r} is not an OSS region; {region_hint(self.region)}"
-                " (with an explicit endpoint any region id is accepted)"
-            )
-        return self
-
-    @property
-    def region_warning(self) -> str | None:
-        """A warning when the region is not one this release knows (explicit endpoint)."""
-        if is_known(self.region):
-            return None
-        hint = region_hint(self.region)
-        near = f" ({hint})" if hint.startswith("did you mean") else ""
-        return (
-            f"region {self.region!r} is not an OSS region this release knows; "
-            f"accepted for the endpoint {self.endpoint}{near}"
-        )
-
-    @property
-    def endpoint_template(self) -> str:
-        """The endpoint as a URL, `{region}` not yet expanded (the default if none)."""
-        if self.endpoint is not None:
-            return self.endpoint
-        return INTERNAL_ENDPOINT if self.network == "internal" else DEFAULT_ENDPOINT
-
-
-def endpoint_for(connection: Connection, region: str) -> str:
-    """The URL (with its scheme) that a bucket of `region` is reached at."""
-    return expand_endpoint(connection.endpoint_template, region)
 
 
 #: an account name: recorded in every record and index line
@@ -326,7 +100,7 @@ _SECRET_KEYS = frozenset(
 _ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[^\s]+$")
 
 
-class _CredentialsModel(_Model):
+class _CredentialsModel(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _no_secret(cls, data: object) -> object:
@@ -491,7 +265,7 @@ AccountName = Annotated[
 ]
 
 
-class Account(_Model):
+class Account(StrictModel):
     """One account: its name, where its credentials come from, its own targets."""
 
     name: AccountName
@@ -502,7 +276,7 @@ class Account(_Model):
     """This account's own targets [the manifest's]."""
 
 
-class Retry(_Model):
+class Retry(StrictModel):
     """How hard to try each call; only transient errors are retried."""
 
     attempts: int = Field(10, ge=1, le=100)
@@ -512,7 +286,7 @@ class Retry(_Model):
     max_delay_s: float = Field(10.0, ge=0)
 
 
-class Timeouts(_Model):
+class Timeouts(StrictModel):
     """How long one call may last, and how long a stop waits for calls in flight
     (contracts §14); pace and safety settings, not in the resume hash."""
 
@@ -524,10 +298,10 @@ class Timeouts(_Model):
     abandoned (their targets failed, Interrupted)."""
 
 
-class PolicySpec(_Model):
+class PolicySpec(StrictModel):
     """The baseline an apply job puts on every target: exactly one of file / document."""
 
-    model_config = ConfigDict(json_schema_extra=_one_of("file", "document"))
+    model_config = ConfigDict(json_schema_extra=one_of_keys("file", "document"))
 
     file: Path | None = None
     """The baseline policy, JSON or YAML (relative to the manifest)."""
@@ -610,7 +384,7 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
     ]
 
 
-class Manifest(_Model):
+class Manifest(StrictModel):
     """A whole job."""
 
     model_config = ConfigDict(

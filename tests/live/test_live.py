@@ -39,12 +39,12 @@ import anyio
 import pytest
 
 from osspolicy.backends.credentials import account_provider
+from osspolicy.connection import expand_endpoint
 from osspolicy.job import JobRun, RunOptions, run_job
 from osspolicy.manifest import (
     CredentialsSpec,
     DefaultCredentials,
     ProfileCredentials,
-    expand_endpoint,
     parse_manifest,
 )
 
