@@ -30,6 +30,15 @@ from alibabacloud_credentials.provider import (
 )
 from alibabacloud_credentials.provider import ecs_ram_role as ecs_module
 
+from osspolicy.accounts import (
+    CredentialsUriCredentials,
+    DefaultCredentials,
+    EcsRamRoleCredentials,
+    EnvCredentials,
+    OidcCredentials,
+    ProfileCredentials,
+    RamRoleArnCredentials,
+)
 from osspolicy.backends import ConnectionConfig
 from osspolicy.backends.credentials import (
     account_provider,
@@ -41,15 +50,6 @@ from osspolicy.backends.oss import OssBackend
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.accounts import Account as EmulatorAccount
 from osspolicy.errors import ConfigError, CredentialsError
-from osspolicy.manifest import (
-    CredentialsUriCredentials,
-    DefaultCredentials,
-    EcsRamRoleCredentials,
-    EnvCredentials,
-    OidcCredentials,
-    ProfileCredentials,
-    RamRoleArnCredentials,
-)
 
 from .credentials_uri import CredentialsUri
 
@@ -365,11 +365,11 @@ def test_an_oidc_token_file_that_is_missing_is_one_line(tmp_path: Path) -> None:
 PROBE = """
 import json, sys
 import anyio
+from osspolicy.accounts import Account
 from osspolicy.backends import ConnectionConfig
 from osspolicy.backends.credentials import account_provider
 from osspolicy.backends.oss import OssBackend
 from osspolicy.errors import ConfigError
-from osspolicy.manifest import Account
 
 
 account = Account.model_validate(json.loads(sys.argv[1]))

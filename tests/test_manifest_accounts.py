@@ -6,21 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy.connection import DEFAULT_ENDPOINT, endpoint_for
-from osspolicy.errors import ManifestError
-from osspolicy.manifest import (
+from osspolicy.accounts import (
     CredentialsUriCredentials,
     DefaultCredentials,
     EcsRamRoleCredentials,
-    Manifest,
     OidcCredentials,
     ProfileCredentials,
     RamRoleArnCredentials,
-    accounts_of,
-    load_manifest,
-    manifest_yaml,
-    parse_manifest,
 )
+from osspolicy.connection import DEFAULT_ENDPOINT, endpoint_for
+from osspolicy.errors import ManifestError
+from osspolicy.manifest import Manifest, accounts_of, load_manifest, manifest_yaml, parse_manifest
 
 ARN = "acs:ram::1234567890123456:role/osspolicy"
 

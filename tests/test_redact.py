@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from osspolicy.accounts import account_record, check_recorded_accounts
 from osspolicy.errors import CredentialsError
-from osspolicy.manifest import (
-    Manifest,
-    account_record,
-    accounts_of,
-    check_recorded_accounts,
-    manifest_yaml,
-    parse_manifest,
-)
+from osspolicy.manifest import Manifest, accounts_of, manifest_yaml, parse_manifest
 from osspolicy.redact import (
     URI_ENV,
     credentials_from_record,

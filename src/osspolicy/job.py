@@ -37,6 +37,7 @@ from typing import Any, ParamSpec
 
 import anyio
 
+from .accounts import Account, account_record, check_recorded_accounts
 from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
 from .backends.credentials import account_provider
@@ -62,14 +63,7 @@ from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE, exit_code_for
 from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
 from .lock import ReportDirLock
-from .manifest import (
-    Account,
-    Manifest,
-    account_record,
-    accounts_of,
-    check_recorded_accounts,
-    manifest_yaml,
-)
+from .manifest import Manifest, accounts_of, manifest_yaml
 from .operations import Done, perform, skipped
 from .preflight import NOTE as PREFLIGHT
 from .preflight import Preflight

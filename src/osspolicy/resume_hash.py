@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .manifest import Manifest, read_policy_document, redacted_accounts
+from .accounts import redacted_accounts
+from .manifest import Manifest, read_policy_document
 
 __all__ = (
     "OUTCOME_KEYS",

@@ -38,15 +38,11 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import pytest
 
+from osspolicy.accounts import CredentialsSpec, DefaultCredentials, ProfileCredentials
 from osspolicy.backends.credentials import account_provider
 from osspolicy.connection import expand_endpoint
 from osspolicy.job import JobRun, RunOptions, run_job
-from osspolicy.manifest import (
-    CredentialsSpec,
-    DefaultCredentials,
-    ProfileCredentials,
-    parse_manifest,
-)
+from osspolicy.manifest import parse_manifest
 
 from ..e2e_helpers import BASELINE, expected_merge, read_jsonl, write_baseline
 

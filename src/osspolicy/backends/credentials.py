@@ -36,8 +36,7 @@ from alibabacloud_credentials import provider as lib
 from alibabacloud_credentials.client import Client
 from alibabacloud_credentials_api import ICredentialsProvider
 
-from ..errors import CredentialsError
-from ..manifest import (
+from ..accounts import (
     CredentialsSpec,
     CredentialsUriCredentials,
     DefaultCredentials,
@@ -47,6 +46,7 @@ from ..manifest import (
     ProfileCredentials,
     RamRoleArnCredentials,
 )
+from ..errors import CredentialsError
 from .wire import credentials_reason
 
 __all__ = (
