@@ -6,7 +6,7 @@ from alibabacloud_oss_v2 import endpoints
 
 from osspolicy._internal.backends import ConnectionConfig
 from osspolicy._internal.backends.oss import sdk_config
-from osspolicy._internal.manifest import Connection, endpoint_for
+from osspolicy._internal.connection import Connection, endpoint_for
 
 
 def test_an_endpoint_template_is_expanded_for_each_signing_region() -> None:

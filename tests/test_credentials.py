@@ -30,6 +30,15 @@ from alibabacloud_credentials.provider import (
 )
 from alibabacloud_credentials.provider import ecs_ram_role as ecs_module
 
+from osspolicy._internal.accounts import (
+    CredentialsUriCredentials,
+    DefaultCredentials,
+    EcsRamRoleCredentials,
+    EnvCredentials,
+    OidcCredentials,
+    ProfileCredentials,
+    RamRoleArnCredentials,
+)
 from osspolicy._internal.backends import ConnectionConfig
 from osspolicy._internal.backends.credentials import (
     account_provider,
@@ -39,15 +48,6 @@ from osspolicy._internal.backends.credentials import (
 )
 from osspolicy._internal.backends.oss import OssBackend
 from osspolicy._internal.errors import ConfigError, CredentialsError
-from osspolicy._internal.manifest import (
-    CredentialsUriCredentials,
-    DefaultCredentials,
-    EcsRamRoleCredentials,
-    EnvCredentials,
-    OidcCredentials,
-    ProfileCredentials,
-    RamRoleArnCredentials,
-)
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.accounts import Account as EmulatorAccount
 
@@ -365,11 +365,11 @@ def test_an_oidc_token_file_that_is_missing_is_one_line(tmp_path: Path) -> None:
 PROBE = """
 import json, sys
 import anyio
+from osspolicy._internal.accounts import Account
 from osspolicy._internal.backends import ConnectionConfig
 from osspolicy._internal.backends.credentials import account_provider
 from osspolicy._internal.backends.oss import OssBackend
 from osspolicy._internal.errors import ConfigError
-from osspolicy._internal.manifest import Account
 
 
 account = Account.model_validate(json.loads(sys.argv[1]))

@@ -11,15 +11,8 @@ import pytest
 import yaml
 
 from osspolicy._internal.errors import ManifestError, PolicyDocumentError
-from osspolicy._internal.manifest import (
-    Manifest,
-    differing_keys,
-    load_manifest,
-    manifest_sha256,
-    manifest_yaml,
-    outcome_fields,
-    parse_manifest,
-)
+from osspolicy._internal.manifest import Manifest, load_manifest, manifest_yaml, parse_manifest
+from osspolicy._internal.resume_hash import differing_keys, manifest_sha256, outcome_fields
 
 BACKUP = """\
 version: 1

@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy._internal.errors import ManifestError
-from osspolicy._internal.manifest import (
-    DEFAULT_ENDPOINT,
+from osspolicy._internal.accounts import (
     CredentialsUriCredentials,
     DefaultCredentials,
     EcsRamRoleCredentials,
-    Manifest,
     OidcCredentials,
     ProfileCredentials,
     RamRoleArnCredentials,
+)
+from osspolicy._internal.connection import DEFAULT_ENDPOINT, endpoint_for
+from osspolicy._internal.errors import ManifestError
+from osspolicy._internal.manifest import (
+    Manifest,
     accounts_of,
-    endpoint_for,
     load_manifest,
     manifest_yaml,
     parse_manifest,

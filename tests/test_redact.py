@@ -10,23 +10,16 @@ from typing import Any
 import pytest
 import yaml
 
+from osspolicy._internal.accounts import account_record, check_recorded_accounts
 from osspolicy._internal.errors import CredentialsError
-from osspolicy._internal.manifest import (
-    Manifest,
-    account_record,
-    accounts_of,
-    check_recorded_accounts,
-    manifest_sha256,
-    manifest_yaml,
-    outcome_fields,
-    parse_manifest,
-)
+from osspolicy._internal.manifest import Manifest, accounts_of, manifest_yaml, parse_manifest
 from osspolicy._internal.redact import (
     URI_ENV,
     credentials_from_record,
     redact_text,
     redact_uri,
 )
+from osspolicy._internal.resume_hash import manifest_sha256, outcome_fields
 
 PASSWORD = "Pass-SENTINEL-3c1f"
 TOKEN = "Query-SENTINEL-9ad2"

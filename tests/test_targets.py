@@ -13,9 +13,10 @@ from osspolicy._internal.backends import BucketEntry, BucketPage
 from osspolicy._internal.backends.memory import MemoryBackend
 from osspolicy._internal.errors import ListingError, ManifestError, ServerError
 from osspolicy._internal.job import JobRun, RunOptions, run_job
-from osspolicy._internal.manifest import Discover, Targets, parse_manifest
+from osspolicy._internal.manifest import parse_manifest
 from osspolicy._internal.results import Result
 from osspolicy._internal.retry import RetryConfig, Tries
+from osspolicy._internal.target_spec import Discover, Targets
 from osspolicy._internal.targets import LIST_PAGE_SIZE, check_targets, iter_targets
 
 REGION = "cn-hangzhou"

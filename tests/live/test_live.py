@@ -38,15 +38,11 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import pytest
 
+from osspolicy._internal.accounts import CredentialsSpec, DefaultCredentials, ProfileCredentials
 from osspolicy._internal.backends.credentials import account_provider
+from osspolicy._internal.connection import expand_endpoint
 from osspolicy._internal.job import JobRun, RunOptions, run_job
-from osspolicy._internal.manifest import (
-    CredentialsSpec,
-    DefaultCredentials,
-    ProfileCredentials,
-    expand_endpoint,
-    parse_manifest,
-)
+from osspolicy._internal.manifest import parse_manifest
 
 from ..e2e_helpers import BASELINE, expected_merge, read_jsonl, write_baseline
 

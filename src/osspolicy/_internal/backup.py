@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .accounts import Account, account_from_record
 from .backup_kind import not_a_backup
 from .errors import BackupError
 from .files import (
@@ -44,7 +45,6 @@ from .files import (
     write_json_atomic,
 )
 from .jobid import utc_timestamp
-from .manifest import Account, account_from_record
 from .results import DEFAULT_ACCOUNT
 from .words import plural
 

@@ -37,6 +37,7 @@ from typing import Any, ParamSpec
 
 import anyio
 
+from .accounts import Account, account_record, check_recorded_accounts
 from .actions import Action, Checked, JobContext, Prepared, action_for
 from .backends import Backend, ConnectionConfig
 from .backends.credentials import account_provider, static_provider
@@ -44,6 +45,7 @@ from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
+from .connection import endpoint_for
 from .deadcreds import DeadCredentials
 from .engine import Engine, EngineStats
 from .errors import (
@@ -62,18 +64,7 @@ from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
 from .keys import AccessKey
 from .lock import ReportDirLock
-from .manifest import (
-    Account,
-    Manifest,
-    account_record,
-    accounts_of,
-    check_recorded_accounts,
-    endpoint_for,
-    manifest_sha256,
-    manifest_yaml,
-    outcome_fields,
-    outcome_sha256,
-)
+from .manifest import Manifest, accounts_of, manifest_yaml
 from .operations import Done, perform, skipped
 from .preflight import NOTE as PREFLIGHT
 from .preflight import Preflight
@@ -90,6 +81,7 @@ from .report import (
 )
 from .results import Outcome, Result, Target
 from .resume_check import recheck
+from .resume_hash import manifest_sha256, outcome_fields, outcome_sha256
 from .resumed import resumed, started_with
 from .retry import RetryConfig, Sleep, Tries
 from .rollback import WRITING_ACTIONS, later_changes

@@ -42,8 +42,8 @@ from .files import (
     read_jsonl_ends,
 )
 from .jobid import parse_job_id, utc_timestamp
-from .manifest import differing_keys
 from .results import Outcome, Result
+from .resume_hash import differing_keys
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
@@ -74,7 +74,7 @@ class JournalHeader:
     manifest_sha256: str
     action: str | None = None
     started_at: str | None = None
-    #: what the hash covers (`manifest.outcome_fields`), to name the keys that differ
+    #: what the hash covers (`resume_hash.outcome_fields`), to name the keys that differ
     outcome: Mapping[str, Any] | None = None
     #: how the job was started, which its resume keeps (`resumed.started_with`)
     started_with: Mapping[str, Any] | None = None

@@ -1,525 +1,65 @@
-"""The job manifest (contracts §1): models with unknown keys rejected, and YAML loading.
+"""The job manifest (contracts §1): the model of a whole job, unknown keys rejected at
+every level, and YAML loading.
 
 Every problem becomes one `ManifestError` sentence naming the file, the key path
-(`targets.discover.include[1]`) and the fix. Relative paths resolve from the manifest's
-own folder. `effective()` applies the CLI overrides; the effective manifest is what a job
-records (`manifest.yaml`).
+(`targets.discover.include[1]`) and the fix (`manifest_errors.py`). Relative paths resolve
+from the manifest's own folder; the CLI's overrides are applied as it is parsed, and the
+effective manifest is what a job records (`manifest_yaml`).
 
-Accounts and credentials (contracts §10): `accounts:` names each account and where its
-credentials come from (`type:` picks one of the credential models below, a discriminated
-union, so each type takes only its own keys); no secret can be written here. Without
-`accounts:` a manifest has one account, `default`, of `type: default` (`accounts_of`).
-Regions (`regions.py`): `connection.region` must be an OSS region this release knows
-("did you mean …?" otherwise); with an explicit `connection.endpoint` any id of the right
-shape is accepted, `Connection.region_warning` saying so, so a new region still works.
-records (`manifest.yaml`). Resume compares only what decides the outcome (contracts §5):
-`outcome_fields()`, hashed by `manifest_sha256()`, its keys named by `differing_keys()`.
+Sections with models of their own live beside it: `targets:` in `target_spec.py`,
+`connection:` in `connection.py`, `accounts:` and their credentials in `accounts.py`.
+Without `accounts:` a manifest has one account, `default`, of `type: default`
+(`accounts_of`). What a resume compares, the resume hash, is `resume_hash.py`.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import math
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlparse
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
+from .accounts import Account, redacted_accounts
+from .connection import Connection
 from .errors import ManifestError, PolicyDocumentError
+from .manifest_base import StrictModel, one_of_keys
+from .manifest_errors import first_error
 from .policy import parse_policy_file_text
-from .redact import (
-    check_credentials,
-    credentials_from_record,
-    redact_uri,
-    redacted_credentials,
-)
-from .regions import KNOWN_REGIONS, REGION_ID, is_known, region_hint
+from .target_spec import Targets
 
 __all__ = (
-    "ACCOUNT_NAME",
-    "BUCKET_NAME",
-    "DEFAULT_ENDPOINT",
-    "INTERNAL_ENDPOINT",
-    "KNOWN_REGIONS",
-    "OUTCOME_KEYS",
-    "REGION_ID",
     "WRITING_ACTIONS",
-    "Account",
-    "Connection",
-    "CredentialsSpec",
-    "CredentialsUriCredentials",
-    "DefaultCredentials",
-    "Discover",
-    "EcsRamRoleCredentials",
-    "EnvCredentials",
     "Manifest",
-    "OidcCredentials",
     "PolicySpec",
-    "ProfileCredentials",
-    "RamRoleArnCredentials",
     "Retry",
-    "Targets",
     "Timeouts",
-    "account_from_record",
-    "account_record",
     "accounts_of",
-    "check_bucket_name",
-    "check_recorded_accounts",
-    "check_region",
-    "differing_keys",
     "effective",
-    "endpoint_for",
-    "expand_endpoint",
     "load_manifest",
-    "manifest_sha256",
     "manifest_yaml",
-    "outcome_fields",
-    "outcome_sha256",
     "parse_manifest",
     "read_policy_document",
 )
 
-#: a valid OSS bucket name: 3-63 chars of lowercase letters, digits and hyphens, not
-#: starting or ending with a hyphen
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
 Action = Literal["backup", "apply", "delete", "restore"]
 #: the actions that write to buckets (the ones a canary, the gate and the lock are for)
 WRITING_ACTIONS = frozenset({"apply", "delete", "restore"})
-#: the top-level keys that decide a job's outcome, so its resume hash (contracts §5);
-#: `policy` holds the loaded document, mode, remove_sids and vars
-OUTCOME_KEYS = (
-    "action",
-    "accounts",
-    "targets",
-    "policy",
-    "allow_public",
-    "allow_lockout",
-    "source",
-)
 
 
-def check_bucket_name(name: str) -> str:
-    """Return `name` if it is a valid OSS bucket name, else raise ValueError saying why."""
-    if not BUCKET_NAME.fullmatch(name):
-        raise ValueError(
-            f"{name!r} is not a valid OSS bucket name (3-63 lowercase letters, digits or "
-            "hyphens, not starting or ending with a hyphen)"
-        )
-    return name
-
-
-#: a bucket name: checked with `check_bucket_name` (its one-line message), and carried
-#: into the JSON Schema as the same pattern
-BucketName = Annotated[
-    str,
-    AfterValidator(check_bucket_name),
-    WithJsonSchema({"type": "string", "pattern": BUCKET_NAME.pattern}),
-]
-
-
-def _one_of(*keys: str) -> dict[str, Any]:
-    """JSON Schema for "exactly one of these keys" (what a model validator checks)."""
-    return {"oneOf": [{"required": [key]} for key in keys]}
-
-
-class _Model(BaseModel):
-    # attribute docstrings become the descriptions of the JSON Schema (`schema.py`)
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-#: the endpoint when none is given (contracts §10); `{region}` is the bucket's region
-DEFAULT_ENDPOINT = "https://oss-{region}.aliyuncs.com"
-#: the same with `network: internal` (from inside the region's VPC / classic network)
-INTERNAL_ENDPOINT = "https://oss-{region}-internal.aliyuncs.com"
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def check_region(value: str) -> str:
-    """Return `value` if it has the shape of an OSS region id, else raise ValueError with
-    a hint (`hangzhou` or `oss-cn-hangzhou` are not region ids: `cn-hangzhou` is)."""
-    if not REGION_ID.fullmatch(value):
-        raise ValueError(f"{value!r} is not an OSS region id; {region_hint(value)}")
-    return value
-
-
-#: a region id: checked with `check_region` (its "did you mean" message), and carried
-#: into the JSON Schema as the same pattern
-RegionId = Annotated[
-    str,
-    AfterValidator(check_region),
-    WithJsonSchema({"type": "string", "pattern": REGION_ID.pattern}),
-]
-
-
-class Discover(_Model):
-    """ListBuckets, account-wide, then filters."""
-
-    prefix: str = ""
-    """Sent to ListBuckets: "prod-" lists only prod-* buckets."""
-    include: tuple[str, ...] = ("*",)
-    """fnmatch globs; a bucket must match one."""
-    exclude: tuple[str, ...] = ()
-    """fnmatch globs; a bucket must match none."""
-    region: RegionId | None = None
-    """Keep only the buckets of this region [all]."""
-    regions: tuple[RegionId, ...] | None = None
-    """Keep only the buckets of these regions [all]."""
-
-
-class Targets(_Model):
-    """Which buckets: exactly one of buckets / buckets_file / discover."""
-
-    model_config = ConfigDict(json_schema_extra=_one_of("buckets", "buckets_file", "discover"))
-
-    buckets: tuple[BucketName, ...] | None = Field(None, json_schema_extra={"minItems": 1})
-    """Bucket names."""
-    buckets_file: Path | None = None
-    """A file of bucket names, one a line, '#' comments (relative to the manifest)."""
-    discover: Discover | None = None
-    """ListBuckets (account-wide), then these filters."""
-
-    @field_validator("buckets")
-    @classmethod
-    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and not value:
-            raise ValueError("the list is empty; name at least one bucket")
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Targets:
-        given = [k for k in ("buckets", "buckets_file", "discover") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of buckets, buckets_file or discover"
-                + (f" (found {', '.join(given)})" if given else "")
-            )
-        return self
-
-
-def expand_endpoint(template: str, region: str) -> str:
-    """An endpoint template with `{region}` replaced by `region`."""
-    return template.replace("{region}", region)
-
-
-def _endpoint_url(value: str) -> str:
-    """A URL (http or https) or a bare host (https assumed), `{region}` allowed in it;
-    returned as a URL without a trailing slash."""
-    url = value.strip() if _SCHEME.match(value.strip()) else f"https://{value.strip()}"
-    probe = urlparse(expand_endpoint(url, "cn-hangzhou"))
-    example = "write a URL (http://127.0.0.1:9000) or a host (oss-cn-hangzhou.aliyuncs.com)"
-    try:
-        port_ok = probe.port is None or probe.port > 0
-    except ValueError:
-        port_ok = False
-    if probe.scheme not in {"http", "https"} or not probe.hostname or not port_ok:
-        raise ValueError(f"{value!r} is not an http(s) URL or host; {example}")
-    if probe.username is not None or probe.password is not None:
-        raise ValueError("an endpoint carries no credentials; remove the user:password@ part")
-    if probe.path not in {"", "/"} or probe.query or probe.fragment:
-        raise ValueError(f"{value!r} has a path or query; an endpoint is scheme://host[:port]")
-    if "{" in probe.netloc or "}" in probe.netloc:
-        raise ValueError(f"{value!r}: the only placeholder an endpoint takes is {{region}}")
-    return url.rstrip("/")
-
-
-#: an http(s) endpoint as a URL or a bare host, `{region}` the only placeholder, no
-#: credentials, path or query: checked by `_endpoint_url` (its messages), carried into the
-#: JSON Schema as a pattern
-_ENDPOINT_PATTERN = (
-    r"^(?:[Hh][Tt][Tt][Pp][Ss]?://)?"
-    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[^\s/?#@{}:\[\]]|\{region\})+)"
-    r"(?::[0-9]{1,5})?/?$"
-)
-Endpoint = Annotated[
-    str,
-    AfterValidator(_endpoint_url),
-    WithJsonSchema({"type": "string", "pattern": _ENDPOINT_PATTERN}),
-]
-
-
-class Connection(_Model):
-    """Where and how to reach OSS; credentials come from `accounts:`, never from here.
-
-    `endpoint` is a URL or a bare host (`https` assumed), normalised to a URL; it may
-    contain `{region}`, expanded to each bucket's region (`endpoint_for`). Without it the
-    endpoint is the region's public one (`network: internal`: the `-internal` one); an
-    explicit endpoint wins over `network`. `ca_file` is an extra CA bundle, resolved
-    from the manifest's folder.
-    """
-
-    # without an explicit endpoint the region must be a known one (`_known_region`)
-    model_config = ConfigDict(
-        **_Model.model_config,
-        json_schema_extra={
-            "if": {"not": {"required": ["endpoint"]}},
-            "then": {"properties": {"region": {"enum": list(KNOWN_REGIONS)}}},
-        },
-    )
-
-    region: RegionId
-    """Signing region, and the region of named buckets ListBuckets does not place."""
-    endpoint: Endpoint | None = None
-    """URL or bare host (https assumed), may contain {region}
-    [https://oss-{region}.aliyuncs.com]."""
-    network: Literal["public", "internal"] = "public"
-    """public, or internal: the -internal endpoints (inside the region's network)."""
-    ca_file: Path | None = None
-    """An extra CA bundle (PEM), relative to the manifest [none]."""
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(20.0, gt=0)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _ca_file(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}; give the path of a PEM CA bundle")
-        return value
-
-    @model_validator(mode="after")
-    def _known_region(self) -> Connection:
-        if self.endpoint is None and not is_known(self.region):
-            raise ValueError(
-                f"region {self.region!r} is not an OSS region; {region_hint(self.region)}"
-                " (with an explicit endpoint any region id is accepted)"
-            )
-        return self
-
-    @property
-    def region_warning(self) -> str | None:
-        """A warning when the region is not one this release knows (explicit endpoint)."""
-        if is_known(self.region):
-            return None
-        hint = region_hint(self.region)
-        near = f" ({hint})" if hint.startswith("did you mean") else ""
-        return (
-            f"region {self.region!r} is not an OSS region this release knows; "
-            f"accepted for the endpoint {self.endpoint}{near}"
-        )
-
-    @property
-    def endpoint_template(self) -> str:
-        """The endpoint as a URL, `{region}` not yet expanded (the default if none)."""
-        if self.endpoint is not None:
-            return self.endpoint
-        return INTERNAL_ENDPOINT if self.network == "internal" else DEFAULT_ENDPOINT
-
-
-def endpoint_for(connection: Connection, region: str) -> str:
-    """The URL (with its scheme) that a bucket of `region` is reached at."""
-    return expand_endpoint(connection.endpoint_template, region)
-
-
-#: an account name: recorded in every record and index line
-ACCOUNT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-#: keys that would put a secret into a manifest, refused with a pointer to the right way
-_SECRET_KEYS = frozenset(
-    {
-        "access_key_id",
-        "access_key_secret",
-        "accesskeyid",
-        "accesskeysecret",
-        "secret",
-        "security_token",
-        "sts_token",
-        "password",
-    }
-)
-_ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[^\s]+$")
-
-
-class _CredentialsModel(_Model):
-    @model_validator(mode="before")
-    @classmethod
-    def _no_secret(cls, data: object) -> object:
-        if isinstance(data, dict):
-            for key in data:
-                if str(key).lower().replace("-", "_") in _SECRET_KEYS:
-                    raise ValueError(
-                        f"{key}: a secret never goes into a manifest; use type env, profile, "
-                        "ram_role_arn, ecs_ram_role, oidc or credentials_uri"
-                    )
-        return data
-
-    def describe(self) -> str:
-        """Where these credentials come from, for errors and records (never a secret)."""
-        raise NotImplementedError
-
-
-def _role_arn(value: str) -> str:
-    if not _ROLE_ARN.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a RAM role ARN; write acs:ram::<account-id>:role/<name>"
-        )
-    return value
-
-
-#: a RAM role ARN: checked by `_role_arn`, a pattern in the JSON Schema
-RoleArn = Annotated[
-    str,
-    AfterValidator(_role_arn),
-    WithJsonSchema({"type": "string", "pattern": r"^acs:ram::[0-9]+:role/\S+$"}),
-]
-
-
-class DefaultCredentials(_CredentialsModel):
-    """The SDK's OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET when set, else the credentials
-    library's default chain (its variables, OIDC, the aliyun CLI profile, ECS RAM role,
-    credentials URI)."""
-
-    # `type` picks the model (a tagged union): written in a manifest, it is required
-    model_config = ConfigDict(json_schema_extra={"required": ["type"]})
-
-    type: Literal["default"] = "default"
-
-    def describe(self) -> str:
-        """`default (OSS_ACCESS_KEY_ID, else the default chain)`."""
-        return "default (OSS_ACCESS_KEY_ID, else the default credentials chain)"
-
-
-class EnvCredentials(_CredentialsModel):
-    """OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN (the SDK's names)."""
-
-    type: Literal["env"]
-
-    def describe(self) -> str:
-        """`env (OSS_ACCESS_KEY_ID)`."""
-        return "env (OSS_ACCESS_KEY_ID)"
-
-
-class ProfileCredentials(_CredentialsModel):
-    """A profile of the aliyun CLI's `~/.aliyun/config.json`."""
-
-    type: Literal["profile"]
-    profile: str = Field(min_length=1)
-
-    def describe(self) -> str:
-        """`profile 'NAME'`."""
-        return f"profile {self.profile!r}"
-
-
-class RamRoleArnCredentials(_CredentialsModel):
-    """AssumeRole with the credentials of `source` (another type; the default chain if
-    not given), refreshed before they expire."""
-
-    type: Literal["ram_role_arn"]
-    role_arn: RoleArn
-    session_name: str = Field("osspolicy", min_length=2, max_length=64)
-    external_id: str | None = None
-    source: CredentialsSpec = Field(default_factory=DefaultCredentials)
-    #: [the library's: sts.aliyuncs.com, or from ALIBABA_CLOUD_STS_REGION]
-    sts_endpoint: str | None = None
-
-    def describe(self) -> str:
-        """`ram_role_arn ARN (source: …)`."""
-        return f"ram_role_arn {self.role_arn} (source: {self.source.describe()})"
-
-
-class EcsRamRoleCredentials(_CredentialsModel):
-    """The RAM role attached to this ECS instance, from its metadata service."""
-
-    type: Literal["ecs_ram_role"]
-    #: [discovered from the metadata service]
-    role_name: str | None = None
-
-    def describe(self) -> str:
-        """`ecs_ram_role 'NAME'` or `ecs_ram_role (discovered)`."""
-        return f"ecs_ram_role {self.role_name!r}" if self.role_name else "ecs_ram_role (discovered)"
-
-
-class OidcCredentials(_CredentialsModel):
-    """AssumeRoleWithOIDC with a token file (e.g. ACK RRSA); the library's own keys."""
-
-    type: Literal["oidc"]
-    role_arn: RoleArn
-    oidc_provider_arn: str = Field(min_length=1)
-    oidc_token_file_path: Path
-    role_session_name: str = Field("osspolicy", min_length=2, max_length=64)
-    #: [the library's]
-    sts_endpoint: str | None = None
-
-    def describe(self) -> str:
-        """`oidc ARN`."""
-        return f"oidc {self.role_arn}"
-
-
-class CredentialsUriCredentials(_CredentialsModel):
-    """A URI that answers with temporary credentials (the library's credentials URI)."""
-
-    type: Literal["credentials_uri"]
-    uri: str
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, value: str) -> str:
-        parsed = urlparse(value)
-        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL; write e.g. http://127.0.0.1:8080/")
-        return value
-
-    def describe(self) -> str:
-        """`credentials_uri scheme://host/path` (userinfo and query as `…`: they may hold
-        a token)."""
-        return f"credentials_uri {redact_uri(self.uri)}"
-
-
-#: one account's credentials: `type` picks the model, each takes only its own keys
-CredentialsSpec = Annotated[
-    DefaultCredentials
-    | EnvCredentials
-    | ProfileCredentials
-    | RamRoleArnCredentials
-    | EcsRamRoleCredentials
-    | OidcCredentials
-    | CredentialsUriCredentials,
-    Field(discriminator="type"),
-]
-RamRoleArnCredentials.model_rebuild()
-
-
-def _account_name(value: str) -> str:
-    if not ACCOUNT_NAME.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an account name; use lowercase letters, digits and hyphens"
-        )
-    return value
-
-
-#: an account name: checked by `_account_name`, a pattern in the JSON Schema
-AccountName = Annotated[
-    str,
-    AfterValidator(_account_name),
-    WithJsonSchema({"type": "string", "pattern": ACCOUNT_NAME.pattern}),
-]
-
-
-class Account(_Model):
-    """One account: its name, where its credentials come from, its own targets."""
-
-    name: AccountName
-    """Recorded in every record and index line."""
-    credentials: CredentialsSpec = Field(default_factory=DefaultCredentials)
-    """Where its credentials come from (never a secret) [type: default]."""
-    targets: Targets | None = None
-    """This account's own targets [the manifest's]."""
-
-
-class Retry(_Model):
+class Retry(StrictModel):
     """How hard to try each call; only transient errors are retried."""
 
     attempts: int = Field(10, ge=1, le=100)
@@ -529,7 +69,7 @@ class Retry(_Model):
     max_delay_s: float = Field(10.0, ge=0)
 
 
-class Timeouts(_Model):
+class Timeouts(StrictModel):
     """How long one call may last, and how long a stop waits for calls in flight
     (contracts §14); pace and safety settings, not in the resume hash."""
 
@@ -541,10 +81,10 @@ class Timeouts(_Model):
     abandoned (their targets failed, Interrupted)."""
 
 
-class PolicySpec(_Model):
+class PolicySpec(StrictModel):
     """The baseline an apply job puts on every target: exactly one of file / document."""
 
-    model_config = ConfigDict(json_schema_extra=_one_of("file", "document"))
+    model_config = ConfigDict(json_schema_extra=one_of_keys("file", "document"))
 
     file: Path | None = None
     """The baseline policy, JSON or YAML (relative to the manifest)."""
@@ -627,7 +167,7 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
     ]
 
 
-class Manifest(_Model):
+class Manifest(StrictModel):
     """A whole job."""
 
     model_config = ConfigDict(
@@ -720,62 +260,6 @@ def _all_have_targets(manifest: Manifest) -> bool:
     return bool(manifest.accounts) and all(a.targets is not None for a in manifest.accounts or ())
 
 
-def account_record(account: Account) -> dict[str, Any]:
-    """An account as a backup records it: its name and where its credentials come
-    from, redacted (contracts §14), without targets (contracts §2)."""
-    return _redacted_account(account.model_dump(mode="json", include={"name", "credentials"}))
-
-
-def _redacted_account(data: Mapping[str, Any]) -> dict[str, Any]:
-    """An account's plain data with its credentials as a job records them."""
-    credentials = data.get("credentials")
-    if not isinstance(credentials, Mapping):
-        return dict(data)
-    return {**data, "credentials": redacted_credentials(credentials)}
-
-
-def _redacted_accounts(data: dict[str, Any]) -> dict[str, Any]:
-    """Manifest data (`effective`, `outcome_fields`) with every account redacted."""
-    accounts = data.get("accounts")
-    if isinstance(accounts, list):
-        data["accounts"] = [_redacted_account(a) if isinstance(a, Mapping) else a for a in accounts]
-    return data
-
-
-def account_from_record(record: object, *, recorded_in: str = "the backup") -> Account | None:
-    """An account a backup recorded, or None if `record` is not one. Its redacted
-    parts come back from what is given now (`redact.credentials_from_record`), else
-    CredentialsError naming the account."""
-    if isinstance(record, Mapping) and isinstance(record.get("credentials"), Mapping):
-        name = str(record.get("name"))
-        real = credentials_from_record(name, record["credentials"], recorded_in=recorded_in)
-        record = {**record, "credentials": real}
-    try:
-        return Account.model_validate(record)
-    except ValidationError:
-        return None
-
-
-def check_recorded_accounts(now: object, records: object, *, recorded_in: str) -> None:
-    """Refuse (CredentialsError naming the account, exit 2) an account given now whose
-    credentials are not those recorded for the same name. `now` and `records` are lists
-    of accounts in one recorded form: `account_record`'s (a backup's summary) or
-    `outcome_fields`' (a journal header); a URL compares by its sha256."""
-
-    def by_name(items: object) -> dict[str, Mapping[str, Any]]:
-        return {
-            str(item.get("name")): credentials
-            for item in (items if isinstance(items, list) else ())
-            if isinstance(item, Mapping)
-            and isinstance(credentials := item.get("credentials", {}), Mapping)
-        }
-
-    recorded = by_name(records)
-    for name, credentials in by_name(now).items():
-        if name in recorded:
-            check_credentials(name, credentials, recorded[name], recorded_in=recorded_in)
-
-
 def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
     """The job's accounts, always at least one, each with its effective targets.
 
@@ -790,95 +274,6 @@ def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
         else a.model_copy(update={"targets": manifest.targets})
         for a in accounts
     )
-
-
-def _path_of(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def _models_in(annotation: object) -> type[BaseModel] | dict[str, type[BaseModel]] | None:
-    """The model a field holds (through Optional, tuple, …), or {tag: model} for a
-    discriminated union of models (the credential types)."""
-    found: list[type[BaseModel]] = []
-    stack: list[object] = [annotation]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            found.append(item)
-        else:
-            stack.extend(getattr(item, "__args__", ()))
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        return None
-    tags = {
-        m: get_args(m.model_fields["type"].annotation) for m in found if "type" in m.model_fields
-    }
-    return {str(tag[0]): m for m, tag in tags.items() if tag}
-
-
-def _walk(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], list[str]]:
-    """The key path of `loc` as the user wrote it (pydantic adds a union's tag, e.g.
-    `credentials.ram_role_arn.role_arn`: left out), and the keys allowed where its
-    last key stands, for 'did you mean' suggestions."""
-    clean: list[int | str] = []
-    container: type[BaseModel] | None = None
-    current: type[BaseModel] | dict[str, type[BaseModel]] | None = Manifest
-    for part in loc:
-        if isinstance(part, int):
-            clean.append(part)
-            continue
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            continue
-        clean.append(part)
-        container = current if isinstance(current, type) else None
-        field = container.model_fields.get(part) if container is not None else None
-        current = _models_in(field.annotation) if field is not None else None
-    return tuple(clean), list(container.model_fields) if container is not None else []
-
-
-def _first_error(source: str, exc: ValidationError) -> ManifestError:
-    """One sentence for the first problem pydantic found (one line, as the CLI promises).
-
-    An unknown key comes first: it usually is the cause of the 'missing' key it hides.
-    """
-    found = exc.errors()
-    error = next((e for e in found if e["type"] == "extra_forbidden"), found[0])
-    loc, known = _walk(tuple(error["loc"]))
-    place = f"{source}: {_path_of(loc)}" if loc else source
-    kind = error["type"]
-    ctx = error.get("ctx", {})
-    if kind == "union_tag_invalid":
-        return ManifestError(
-            f"type {ctx.get('tag')!r} is not allowed",
-            place=place,
-            hint=f"use one of {ctx.get('expected_tags')}",
-        )
-    if kind == "union_tag_not_found":
-        return ManifestError(
-            "required key is missing", place=f"{place}.type", hint="add it (e.g. type: default)"
-        )
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        near = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {near[0]}?" if near else "remove it"
-        return ManifestError("unknown key", place=place, hint=hint)
-    if kind == "missing":
-        return ManifestError("required key is missing", place=place, hint="add it")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "literal_error":
-        expected = error.get("ctx", {}).get("expected", "")
-        return ManifestError(
-            f"{error.get('input')!r} is not allowed", place=place, hint=f"use one of {expected}"
-        )
-    return ManifestError(message, place=place)
 
 
 def _lexical(path: Path) -> str:
@@ -950,7 +345,7 @@ def parse_manifest(
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(source, exc) from None
+        raise first_error(source, exc, Manifest) from None
 
 
 def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manifest:
@@ -978,7 +373,7 @@ def load_manifest(path: Path, overrides: dict[str, Any] | None = None) -> Manife
 
 def effective(manifest: Manifest) -> dict[str, Any]:
     """The effective manifest as plain data (paths as strings), as recorded and hashed."""
-    return _redacted_accounts(manifest.model_dump(mode="json"))
+    return redacted_accounts(manifest.model_dump(mode="json"))
 
 
 def manifest_yaml(manifest: Manifest) -> str:
@@ -1001,58 +396,3 @@ def read_policy_document(spec: PolicySpec) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyDocumentError(f"cannot be read ({exc})", place=source) from None
     return parse_policy_file_text(text, source=source)
-
-
-def outcome_fields(manifest: Manifest, document: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What decides the job's outcome (contracts §5), as the plain data its hash covers.
-
-    The `OUTCOME_KEYS` with every default left out (given explicitly or not), so that a
-    newer version adding keys with defaults still resumes; pace and safety settings
-    (concurrency, engine, rate_limit, retry, timeouts, canary, thresholds) are not in it.
-    `policy.document` is the baseline's content, never its file's path: `document` when
-    given (the one `load_baseline` checked), else the file is read here.
-    """
-    fields: dict[str, Any] = _redacted_accounts(
-        manifest.model_dump(mode="json", include=set(OUTCOME_KEYS), exclude_defaults=True)
-    )
-    if manifest.policy is not None:
-        policy = {key: value for key, value in fields["policy"].items() if key != "file"}
-        loaded = read_policy_document(manifest.policy) if document is None else document
-        policy["document"] = json.loads(json.dumps(loaded))
-        fields["policy"] = policy
-    return fields
-
-
-_ABSENT = object()
-
-
-def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """The dotted key paths whose values differ between two `outcome_fields` (a key only
-    one side has counts), sorted; nested mappings are followed, lists compared whole."""
-    return _differing(old, new, "")
-
-
-def _differing(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
-    found: list[str] = []
-    for key in sorted({*old, *new}, key=str):
-        path = f"{prefix}.{key}" if prefix else str(key)
-        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
-        if before == after:
-            continue
-        if isinstance(before, Mapping) and isinstance(after, Mapping):
-            found += _differing(before, after, path)
-        else:
-            found.append(path)
-    return found
-
-
-def manifest_sha256(manifest: Manifest, document: Mapping[str, Any] | None = None) -> str:
-    """The resume hash: sha256 of the canonical JSON of `outcome_fields(manifest, document)`
-    (resume refuses a job whose hash differs)."""
-    return outcome_sha256(outcome_fields(manifest, document))
-
-
-def outcome_sha256(fields: Mapping[str, Any]) -> str:
-    """The sha256 of the canonical JSON of `outcome_fields` (the resume hash)."""
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()

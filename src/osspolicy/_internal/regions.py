@@ -4,7 +4,7 @@ The list is Alibaba Cloud's public "Regions and endpoints" page of OSS
 (help.aliyun.com/zh/oss/user-guide/regions-and-endpoints), as of this release, plus
 `rg-china-mainland` (the region-less acceleration endpoint's signing region) and the
 finance/gov regions. `ap-south-1` (Mumbai) is left out: that region has been retired.
-A region id outside the list is refused by validation (`manifest.Connection`), except
+A region id outside the list is refused by validation (`connection.Connection`), except
 with an explicit `connection.endpoint`, where any id of the right shape (`REGION_ID`) is
 accepted with a warning, so a region opened after this release still works.
 """

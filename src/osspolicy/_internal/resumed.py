@@ -10,7 +10,7 @@ given now: manifest + flags ──► resumed(...) ──► the manifest and op
 
 - Pace and safety settings (`PACE_KEYS`, the connection's timeouts) come from the
   manifest and flags given now.
-- What decides the outcome (`manifest.OUTCOME_KEYS`) is the same by the resume hash;
+- What decides the outcome (`resume_hash.OUTCOME_KEYS`) is the same by the resume hash;
   it is taken from now, so that each account's credentials come from the manifest given
   now, never from the record (which holds no secret).
 - Everything else (the connection's region, endpoint, network, CA file) comes from the
@@ -40,8 +40,9 @@ import yaml
 
 from .errors import ConfigError
 from .journal import JournalHeader, find_resumable, read_header
-from .manifest import OUTCOME_KEYS, Manifest, manifest_sha256, parse_manifest
+from .manifest import Manifest, parse_manifest
 from .report import MANIFEST_NAME
+from .resume_hash import OUTCOME_KEYS, manifest_sha256
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

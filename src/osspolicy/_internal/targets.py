@@ -19,9 +19,9 @@ import aiofiles
 from .backends import Backend, BucketEntry, BucketPage
 from .backup import BackupEntry
 from .errors import BackendError, ListingError, ManifestError, ServerError
-from .manifest import BUCKET_NAME, Discover, Targets
 from .results import DEFAULT_ACCOUNT, Target
 from .retry import Tries
+from .target_spec import BUCKET_NAME, Discover, Targets
 
 __all__ = (
     "FALLBACK_NAMES",

@@ -24,7 +24,7 @@ class ConnectionConfig:
     """How to reach OSS: signing region, endpoint, timeouts, pool size, TLS and proxy.
 
     `endpoint` is a URL that may contain `{region}` (expanded to each client's signing
-    region: `manifest.Connection.endpoint_template` gives it, default and `network:
+    region: `connection.Connection.endpoint_template` gives it, default and `network:
     internal` included), or None for the SDK's own endpoint of the region.
     `max_connections` is the worker count: each engine keeps at most twice as many
     connections open (`http.py`). `ca_file` is the CA bundle certificates are verified

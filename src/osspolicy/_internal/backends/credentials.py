@@ -36,9 +36,7 @@ from alibabacloud_credentials import provider as lib
 from alibabacloud_credentials.client import Client
 from alibabacloud_credentials_api import ICredentialsProvider
 
-from ..errors import CredentialsError
-from ..keys import AccessKey
-from ..manifest import (
+from ..accounts import (
     CredentialsSpec,
     CredentialsUriCredentials,
     DefaultCredentials,
@@ -48,6 +46,8 @@ from ..manifest import (
     ProfileCredentials,
     RamRoleArnCredentials,
 )
+from ..errors import CredentialsError
+from ..keys import AccessKey
 from .wire import credentials_reason
 
 __all__ = (

@@ -25,8 +25,8 @@ import alibabacloud_oss_v2 as oss
 import anyio
 import anyio.to_thread
 
+from ..connection import expand_endpoint
 from ..errors import BackendError, Interrupted, NoSuchBucketPolicy, Timeout
-from ..manifest import expand_endpoint
 from ..results import DEFAULT_ACCOUNT
 from ..stopping import current_call
 from . import BucketPage, ConnectionConfig, PolicyRead, Reply
