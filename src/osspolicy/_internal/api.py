@@ -316,11 +316,16 @@ async def stream(
 
     Leaving the block before the records ended cancels the job (it stays resumable)."""
     results = ResultStream(buffer)
-    async with anyio.create_task_group() as group:
-        group.start_soon(results.drive, job, args, kwargs)
-        yield results
-        if not results.ended:  # left before the end
-            group.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(results.drive, job, args, kwargs)
+            yield results
+            if not results.ended:  # left before the end
+                group.cancel_scope.cancel()
+    except ExceptionGroup as errors:  # one error (the job's, the reader's): itself
+        if len(errors.exceptions) == 1:
+            raise errors.exceptions[0] from None
+        raise
 
 
 # -- the parts -----------------------------------------------------------------------------
