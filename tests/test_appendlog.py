@@ -200,3 +200,140 @@ async def test_append_together_writes_each_log_its_own_lines_after_what_waits(
     await second.aclose()
     assert (tmp_path / "a.jsonl").read_bytes() == b'{"n": 0}\n{"n": 1}\n{"n": 2}\n'
     assert (tmp_path / "b.jsonl").read_bytes() == b'{"m": 1}\n'
+
+
+# -- staging: every staged line is written exactly once, or refused
+
+
+@pytest.mark.asyncio
+async def test_staged_lines_are_written_in_the_order_staged_by_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`stage` queues lines without writing; one `commit` writes everything staged so
+    far in one write, in order, and the other tickets are then settled too."""
+    path = tmp_path / "log.jsonl"
+    counting = CountingWrites(monkeypatch)
+    async with await AppendLog.open(path, exclusive=True) as log:
+        first = log.stage([b'{"n": 1}', b'{"n": 2}'])
+        second = log.stage([b'{"n": 3}'])
+        assert path.read_bytes() == b""
+        await log.commit(second)
+        assert first.written
+        assert second.written
+        await log.commit(first)  # already written: returns at once
+    assert path.read_bytes() == b'{"n": 1}\n{"n": 2}\n{"n": 3}\n'
+    assert counting.appends == 1
+
+
+@pytest.mark.asyncio
+async def test_aclose_writes_the_lines_staged_and_never_committed(tmp_path: Path) -> None:
+    """A staged line nobody waited for is written by `aclose`, not dropped."""
+    path = tmp_path / "log.jsonl"
+    log = await AppendLog.open(path, exclusive=True)
+    await log.append(b'{"n": 1}')
+    staged = log.stage([b'{"n": 2}'])
+    await log.aclose()
+    assert staged.written
+    assert path.read_bytes() == b'{"n": 1}\n{"n": 2}\n'
+    with pytest.raises(ValueError, match="is closed"):
+        log.stage([b'{"n": 3}'])
+
+
+@pytest.mark.asyncio
+async def test_aclose_refuses_lines_staged_on_a_log_whose_write_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines staged while a write was failing are not silently dropped: `aclose` raises
+    (naming the failure as the cause) and so does their `commit`; none is written."""
+    path = tmp_path / "log.jsonl"
+    log = await AppendLog.open(path, exclusive=True)
+    in_write, go_on = anyio.Event(), anyio.Event()
+
+    def failing_write(fd: int, data: bytes) -> None:
+        anyio.from_thread.run_sync(in_write.set)
+        anyio.from_thread.run(go_on.wait)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(appendlog, "write_fully", failing_write)
+    outcome: list[str] = []
+
+    async def append_first() -> None:
+        with pytest.raises(OSError, match="No space") as caught:
+            await log.append(b'{"n": 1}')
+        outcome.append(caught.value.strerror or "")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(append_first)
+        await in_write.wait()
+        late = log.stage([b'{"n": 2}'])  # staged while the write that fails is in its hop
+        go_on.set()
+    assert outcome == ["No space left on device"]
+    assert not late.settled
+    with pytest.raises(OSError, match=r"an earlier append to .* failed") as refused:
+        await log.aclose()
+    assert isinstance(refused.value.__cause__, OSError)
+    assert refused.value.__cause__.errno == errno.ENOSPC
+    assert log.closed
+    with pytest.raises(OSError, match="an earlier append"):
+        await log.commit(late)
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.asyncio
+async def test_append_after_writes_staged_lines_then_the_prepared_ones_in_one_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`append_after` runs the writer's own work first, then appends what was staged and
+    the lines that work returned, fsynced, in one write; a `prepare` that raises writes
+    nothing and leaves what is staged for the next write."""
+    path = tmp_path / "log.jsonl"
+    counting = CountingWrites(monkeypatch)
+    log = await AppendLog.open(path, exclusive=True, fsync_every=100)
+    staged = log.stage([b'{"n": 1}'])
+    order: list[str] = []
+
+    def prepare() -> list[bytes]:
+        order.append(f"prepare with {path.read_bytes()!r}")
+        return [b'{"n": 2}', b'{"n": 3}']
+
+    assert await log.append_after(prepare) == 2
+    assert staged.written
+    assert order == ["prepare with b''"]
+
+    def broken() -> list[bytes]:
+        raise RuntimeError("the files could not be written")
+
+    again = log.stage([b'{"n": 4}'])
+    with pytest.raises(RuntimeError):
+        await log.append_after(broken)
+    assert not again.settled
+    await log.aclose()
+    assert again.written
+    assert path.read_bytes() == b'{"n": 1}\n{"n": 2}\n{"n": 3}\n{"n": 4}\n'
+    assert counting.appends == 2  # append_after's write, then aclose's
+
+
+@pytest.mark.asyncio
+async def test_append_together_stages_nothing_when_one_log_has_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One call to several logs where one already failed raises and leaves the others
+    untouched: no line of that call turns up later in the healthy log."""
+    healthy = await AppendLog.open(tmp_path / "a.jsonl", exclusive=True)
+    broken = await AppendLog.open(tmp_path / "b.jsonl", exclusive=True)
+    real_write = appendlog.write_fully
+
+    def full_for_broken(fd: int, data: bytes) -> None:
+        if fd == broken._fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(appendlog, "write_fully", full_for_broken)
+    with pytest.raises(OSError, match="No space"):
+        await broken.append(b'{"m": 0}')
+    with pytest.raises(OSError, match="an earlier append"):
+        await append_together([(healthy, [b'{"n": 1}']), (broken, [b'{"m": 1}'])])
+    await healthy.append(b'{"n": 2}')
+    await healthy.aclose()
+    await broken.aclose()
+    assert (tmp_path / "a.jsonl").read_bytes() == b'{"n": 2}\n'

@@ -12,7 +12,7 @@ from unittest import mock
 import anyio
 import pytest
 
-from osspolicy._internal import atomic_folder
+from osspolicy._internal import appendlog, atomic_folder
 from osspolicy._internal.appendlog import AppendLog
 from osspolicy._internal.atomic import is_temp_name
 from osspolicy._internal.atomic_folder import AtomicFolder
@@ -132,7 +132,7 @@ async def test_files_and_their_index_lines_share_one_hop_and_no_line_precedes_it
     counting = CountingGroups(monkeypatch)
     log = await AppendLog.open(index_path, exclusive=True)
     folder = AtomicFolder(policies, log)
-    real_write_all = atomic_folder.write_fully
+    real_write_all = appendlog.write_fully
     early: list[str] = []
 
     def write_all(fd: int, data: bytes) -> None:
@@ -143,7 +143,7 @@ async def test_files_and_their_index_lines_share_one_hop_and_no_line_precedes_it
                     early.append(record["file"])
         real_write_all(fd, data)
 
-    monkeypatch.setattr(atomic_folder, "write_fully", write_all)
+    monkeypatch.setattr(appendlog, "write_fully", write_all)
 
     async def add(n: int) -> None:
         name = None if n % 3 == 0 else f"b-{n}.json"
@@ -193,7 +193,7 @@ async def test_an_index_that_cannot_be_written_fails_every_bucket_of_its_group_a
     log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
     folder = AtomicFolder(tmp_path, log)
     no_space = OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(atomic_folder, "write_fully", mock.Mock(side_effect=no_space))
+    monkeypatch.setattr(appendlog, "write_fully", mock.Mock(side_effect=no_space))
 
     async def add(name: str) -> None:
         await folder.add(None, b"", line=json_line({"n": name}))
@@ -217,3 +217,41 @@ async def test_a_folder_without_index_takes_no_lines_and_names_stay_inside(
         with pytest.raises(ValueError, match="not a file name"):
             await AtomicFolder(tmp_path, log).add(name, b"{}", line=b"{}")
     await log.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_direct_append_racing_a_group_write_is_written_once_when_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line appended to the index while a group of files and lines is being written
+    waits for that group and is on disk, exactly once and after the group's line, when
+    its append returns (the group's line count once made it look written already)."""
+    log = await AppendLog.open(tmp_path / "index.jsonl", exclusive=True)
+    folder = AtomicFolder(tmp_path, log)
+    in_hop, go_on = anyio.Event(), anyio.Event()
+    real_group = atomic_folder._write_group_sync
+
+    def held_group(folder_path: Path | str, group: list[atomic_folder._PendingFile]) -> None:
+        anyio.from_thread.run_sync(in_hop.set)  # the group's hop has begun...
+        anyio.from_thread.run(go_on.wait)  # ...and holds the index until told
+        real_group(folder_path, group)
+
+    monkeypatch.setattr(atomic_folder, "_write_group_sync", held_group)
+    on_return: list[list[str]] = []
+
+    async def append_directly() -> None:
+        await log.append(json_line({"n": "direct"}))
+        on_return.append([r["n"] for r in await read_jsonl(tmp_path / "index.jsonl")])
+
+    async def add_with_its_line() -> None:
+        await folder.add("a.json", b"{}", line=json_line({"n": "group"}))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(add_with_its_line)
+        await in_hop.wait()
+        group.start_soon(append_directly)
+        await anyio.wait_all_tasks_blocked()  # the direct line is staged, its append waits
+        go_on.set()
+    assert on_return == [["group", "direct"]]
+    await log.aclose()
+    assert [r["n"] for r in await read_jsonl(tmp_path / "index.jsonl")] == ["group", "direct"]

@@ -3,8 +3,9 @@ in an index (`AppendLog`): a backup's `policies/` and its `index.jsonl`.
 
 Writes that wait for the one in progress all go in the next thread hop (group commit):
 each file to a temporary name, fsynced and renamed (`atomic.py`); the folder fsynced
-once; then the index lines of the entries whose file is durable appended and fsynced at
-once. A line is never on disk before its file.
+once; then the lines staged on the index and the lines of the entries whose file is
+durable appended and fsynced at once, through the index's `AppendLog.append_after`. A
+line is never on disk before its file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .atomic import errors_named, fsync_fd, fsync_folder_sync, replace_file_sync, write_fully
+from .atomic import fsync_folder_sync, replace_file_sync
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,21 +56,6 @@ def _write_group_sync(folder: Path | str, group: list[_PendingFile]) -> None:
         except OSError as exc:
             for item in replaced:
                 item.error = exc
-
-
-def _commit_group_sync(
-    folder: Path | str, group: list[_PendingFile], fd: int | None, head: bytes
-) -> int:
-    """`_write_group_sync`, then (with `fd`, an index) `head` and the lines of the
-    entries whose file is durable appended and fsynced at once; the lines written."""
-    _write_group_sync(folder, group)
-    if fd is None:
-        return 0
-    lines = [item.line for item in group if item.error is None and item.line is not None]
-    if lines or head:
-        write_fully(fd, head + b"".join(lines))
-        fsync_fd(fd)
-    return len(lines)
 
 
 class AtomicFolder:
@@ -131,16 +117,12 @@ class AtomicFolder:
         if index is None or not any(item.line is not None for item in group):
             await anyio.to_thread.run_sync(_write_group_sync, self._folder, group)
             return
-        async with index._lock:  # noqa: SLF001 - a friend of AppendLog
-            # the index's own waiting lines go first; `_stage` raises if it failed or closed
-            fd, head, written, _ = index._stage(())  # noqa: SLF001 - a friend of AppendLog
-            try:
-                with errors_named(index.path):  # only the index's write raises here
-                    lines = await anyio.to_thread.run_sync(
-                        _commit_group_sync, self._folder, group, fd, head
-                    )
-            except Exception as exc:
-                index._failed = exc  # noqa: SLF001 - a friend of AppendLog
-                raise
-            index._queued += lines  # noqa: SLF001 - a friend of AppendLog
-            index._staged_done(written + lines, synced=True)  # noqa: SLF001 - a friend of AppendLog
+
+        def files_then_their_lines() -> list[bytes]:
+            _write_group_sync(self._folder, group)
+            return [item.line for item in group if item.error is None and item.line is not None]
+
+        # one hop: the files, the folder's fsync, then the index's staged lines and the
+        # lines of the files now durable; raises if the index cannot write (closed, or
+        # an earlier write failed: then no file is written either)
+        await index.append_after(files_then_their_lines)
