@@ -20,7 +20,7 @@ from typing import Any
 import alibabacloud_oss_v2 as oss
 import yaml
 
-from osspolicy._internal.files import is_temp_name
+from osspolicy._internal.atomic import is_temp_name
 from osspolicy.emulator import Emulator
 from osspolicy.emulator.handler import RequestLogEntry
 

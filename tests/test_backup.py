@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from osspolicy._internal.atomic import is_temp_name, temp_name_for
 from osspolicy._internal.backup import (
     INDEX_NAME,
     POLICIES_DIR,
@@ -19,7 +20,6 @@ from osspolicy._internal.backup import (
     BackupWriter,
 )
 from osspolicy._internal.errors import BackupError, ConfigError
-from osspolicy._internal.files import is_temp_name, temp_name_for
 
 JOB = "20261123T014501Z-backup-3f9a"
 #: non-ASCII, odd whitespace, CRLF and no trailing newline: must come back byte for byte

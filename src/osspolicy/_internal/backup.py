@@ -26,25 +26,21 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .accounts import Account, account_from_record
-from .backup_kind import not_a_backup
-from .errors import BackupError
-from .files import (
-    AppendLog,
-    AsyncClosing,
-    AtomicFolder,
-    iter_jsonl,
-    json_line,
+from .appendlog import AppendLog, AsyncClosing
+from .atomic import (
     make_new_dir,
     make_private_dir,
     read_bytes,
-    read_json_object,
     remove_file,
     remove_temp_files,
     sha256_file,
     write_atomic,
-    write_json_atomic,
 )
+from .atomic_folder import AtomicFolder
+from .backup_kind import not_a_backup
+from .errors import BackupError
 from .jobid import utc_timestamp
+from .jsonfiles import iter_jsonl, json_line, read_json_object, write_json_atomic
 from .results import DEFAULT_ACCOUNT
 from .words import plural
 

@@ -32,16 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .appendlog import AppendLog, AsyncClosing
+from .atomic import make_private_dir
 from .errors import ConfigError
-from .files import (
-    AppendLog,
-    AsyncClosing,
-    iter_jsonl,
-    json_line,
-    make_private_dir,
-    read_jsonl_ends,
-)
 from .jobid import parse_job_id, utc_timestamp
+from .jsonfiles import iter_jsonl, json_line, read_jsonl_ends
 from .results import Outcome, Result
 from .resume_hash import differing_keys
 
@@ -316,7 +311,7 @@ class Journal(AsyncClosing):
 
     def part(self, lines: Sequence[bytes]) -> tuple[AppendLog, Sequence[bytes]]:
         """Where the JSON lines of a batch of records go, for a writer that appends them
-        together with its own (`files.append_together`); then call `noted`."""
+        together with its own (`appendlog.append_together`); then call `noted`."""
         if self._finished:
             raise ValueError(f"{self.path}: the journal is finished")
         return self._log, lines

@@ -31,9 +31,10 @@ import anyio
 from filelock import FileLock
 from filelock import Timeout as LockTaken
 
+from .atomic import FILE_MODE, make_private_dir, remove_file
 from .errors import ConfigError, ReportDirBusy
-from .files import FILE_MODE, make_private_dir, read_json_object, remove_file, write_json_atomic
 from .jobid import utc_timestamp
+from .jsonfiles import read_json_object, write_json_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

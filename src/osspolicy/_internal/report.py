@@ -29,19 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .appendlog import AppendLog, AsyncClosing, append_together
+from .atomic import make_new_dir, remove_file, remove_temp_files, write_atomic
 from .errors import ConfigError
-from .files import (
-    AppendLog,
-    AsyncClosing,
-    append_together,
-    json_line,
-    make_new_dir,
-    remove_file,
-    remove_temp_files,
-    write_atomic,
-    write_json_atomic,
-)
 from .jobid import utc_timestamp
+from .jsonfiles import json_line, write_json_atomic
 from .results import (
     DRIFT_OUTCOMES,
     FAILURE_OUTCOMES,

@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .atomic import write_atomic
 from .backup import INDEX_NAME, POLICIES_DIR, BackupEntry
 from .errors import BackupError
-from .files import write_atomic
 from .operations import Done
 from .results import Outcome
 from .rollback import WRITING_ACTIONS

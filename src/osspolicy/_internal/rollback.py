@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .files import iter_jsonl
 from .journal import JOURNAL_NAME
+from .jsonfiles import iter_jsonl
 from .manifest import Manifest, parse_manifest
 from .operations import Decider, Decision
 from .redact import credentials_from_record

@@ -28,8 +28,8 @@ import anyio
 from .engine import Engine
 from .errors import ConfigError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
-from .files import iter_jsonl, read_jsonl_ends
 from .journal import JOURNAL_NAME, JournalHeader
+from .jsonfiles import iter_jsonl, read_jsonl_ends
 from .operations import Decider, Decision, Done, Step, WriteGate, failure, skipped
 from .report import JSONL_NAME, SUMMARY_NAME
 from .results import SUCCESS_OUTCOMES, Change, Outcome, Result, Target
