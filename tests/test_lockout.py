@@ -15,7 +15,7 @@ import pytest
 from osspolicy._internal.baseline import load_baseline
 from osspolicy._internal.errors import PolicyDocumentError
 from osspolicy._internal.manifest import PolicySpec
-from osspolicy._internal.policy import lockout_statements
+from osspolicy._internal.policy_inspect import lockout_statements
 from osspolicy.emulator import Emulator
 
 RESOURCE = ["acs:oss:*:*:${bucket}", "acs:oss:*:*:${bucket}/*"]

@@ -1,4 +1,5 @@
-"""Policy documents: parsing, the rules checked before sending, templates, merge, equality."""
+"""Policy documents by example: parsing, the rules checked before sending, templates, merge,
+equality, inspection (`policy`, `policy_template`, `policy_merge`, `policy_inspect`)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,23 @@ import pytest
 
 from osspolicy._internal.errors import ConfigError, PolicyDocumentError
 from osspolicy._internal.policy import (
-    BUILTIN_VARIABLES,
     canonical,
     canonical_json,
-    check_mergeable,
-    check_placeholders,
     check_size,
-    desired_policy,
     diff,
-    foreign_resources,
-    is_public,
-    merge,
     parse_policy,
     parse_policy_file_text,
-    placeholders,
     policies_equal,
-    public_statements,
-    render,
-    replace,
     serialize,
     validate_policy,
+)
+from osspolicy._internal.policy_inspect import foreign_resources, is_public, public_statements
+from osspolicy._internal.policy_merge import check_mergeable, desired_policy, merge, replace
+from osspolicy._internal.policy_template import (
+    BUILTIN_VARIABLES,
+    check_placeholders,
+    placeholders,
+    render,
 )
 
 SOURCE = "baseline.json"

@@ -18,7 +18,7 @@ from typing import Any
 import alibabacloud_oss_v2 as oss
 import pytest
 
-from osspolicy._internal.policy import is_public, public_statements
+from osspolicy._internal.policy_inspect import is_public, public_statements
 from osspolicy.emulator import Emulator, EmulatorState, OssError
 from tests.emulator.conftest import AK, REGION, SK, make_client, service_error
 

@@ -14,18 +14,10 @@ from typing import Any, Literal
 
 from .errors import PolicyDocumentError
 from .manifest import PolicySpec, read_policy_document
-from .policy import (
-    BUILTIN_VARIABLES,
-    check_mergeable,
-    check_placeholders,
-    check_size,
-    desired_policy,
-    lockout_statements,
-    placeholders,
-    render,
-    serialize,
-    validate_policy,
-)
+from .policy import check_size, serialize, validate_policy
+from .policy_inspect import lockout_statements
+from .policy_merge import check_mergeable, desired_policy
+from .policy_template import BUILTIN_VARIABLES, check_placeholders, placeholders, render
 
 __all__ = ("Baseline", "check_no_lockout", "load_baseline")
 

@@ -42,12 +42,11 @@ from .policy import (
     diff as policy_diff,
 )
 from .policy import (
-    foreign_resources,
     parse_policy,
     policies_equal,
-    public_statements,
     text_diff,
 )
+from .policy_inspect import foreign_resources, public_statements
 from .preflight import NOTE as PREFLIGHT
 from .redact import redact_text
 from .results import FOREIGN, UNKNOWN, After, Change, Outcome, Result, Target, policy_sha256
@@ -237,7 +236,7 @@ def backup_step(backend: Backend, sink: BackupSink) -> Step:
 
 def status_step(backend: Backend) -> Step:
     """Status: whether the bucket has a policy, whether it is public (the one rule of
-    `policy.is_public`) and whether Block Public Access is on; nothing is written.
+    `policy_inspect.is_public`) and whether Block Public Access is on; nothing is written.
     The record is `fetched` or `no_policy`, and its note says the rest."""
 
     async def step(target: Target, tries: Tries) -> Done:
