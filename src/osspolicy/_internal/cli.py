@@ -11,9 +11,7 @@ import json
 import os
 import signal
 import sys
-import time
-import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -23,20 +21,19 @@ import typer
 from rich.console import Console
 
 from . import render
+from .cli_console import GlobalOptions, err, fail, out
+from .cli_progress import run_with_progress
+from .cli_summary import render_summary
 from .errors import ConfigError, JobFailed, NotConfirmed, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
-from .results import Result
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from rich.table import Table
 
     from .gate import Confirm, PlanToConfirm
     from .history import BackupState
     from .job import JobRun, RunOptions
     from .manifest import Manifest
-    from .report import Summary
 
 __all__ = (
     "app",
@@ -53,19 +50,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-
-out = render.make_console()
-err = render.make_console(stderr=True)
-
-
-class _State:
-    debug = False
-    #: -1 quiet (only the last line and errors), 0 normal, 1 verbose (every failure)
-    verbosity = 0
-    #: seconds between status lines when stderr is not a terminal
-    stats_interval = 5.0
-    #: `--json` was given: an error is also one JSON object on stdout
-    as_json = False
 
 
 #: options of the whole program, accepted before or after the subcommand
@@ -139,9 +123,9 @@ def _root(
     ] = False,
 ) -> None:
     """Options accepted anywhere on the line (`main` lifts them to the front)."""
-    _State.debug = _State.debug or debug
+    GlobalOptions.debug = GlobalOptions.debug or debug
     if quiet or verbose:
-        _State.verbosity = -1 if quiet else 1
+        GlobalOptions.verbosity = -1 if quiet else 1
 
 
 def _global_options(args: list[str]) -> list[str]:
@@ -152,16 +136,16 @@ def _global_options(args: list[str]) -> list[str]:
     pending_stats = False
     for arg in args:
         if pending_stats:
-            _State.stats_interval = _seconds(arg)
+            GlobalOptions.stats_interval = _seconds(arg)
             pending_stats = False
         elif arg in _GLOBAL_FLAGS:
             name, value = _GLOBAL_FLAGS[arg]
-            setattr(_State, name, value)
+            setattr(GlobalOptions, name, value)
             front.append(arg)
         elif arg == "--stats":
             pending_stats = True
         elif arg.startswith("--stats="):
-            _State.stats_interval = _seconds(arg.removeprefix("--stats="))
+            GlobalOptions.stats_interval = _seconds(arg.removeprefix("--stats="))
         else:
             rest.append(arg)
     if pending_stats:
@@ -205,247 +189,8 @@ def _load(
     return manifest
 
 
-def _summary_lines(extra: Mapping[str, Any]) -> None:
-    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint),
-    `preflight` (one per account and region whose first call showed the endpoint or the
-    credentials wrong) and `credentials` (one per account whose credentials died
-    mid-job)."""
-    for key, kind in (("warnings", "warning"), ("preflight", "error"), ("credentials", "error")):
-        for line in extra.get(key, ()):
-            err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
-
-
-def render_summary(run: JobRun, console: Console = out) -> None:
-    """Counts per outcome (and per kind of change), the diffs of a plan or a check,
-    failures with code and message, wall time and rate (`-q`: only the last line;
-    `-v`: every failure and skip the summary lists)."""
-    summary = run.summary
-    _summary_lines(summary.extra)  # warnings (a resume's new endpoint), dead credentials
-    for line in render.foreign_warnings(summary):  # a Resource naming another bucket
-        err.print(line, markup=False)
-    if _State.verbosity < 0:  # -q: the errors still, and the result line
-        for line in [*render.error_lines(summary, render.QUIET_ERRORS), render.result_line(run)]:
-            console.print(line, markup=False)
-        return
-    console.print(f"job {run.job_id}", markup=False)
-    console.print(_counts_table(summary))
-    if run.action in {"plan", "check"}:
-        _render_changes(run, console)
-    _render_failures(summary, console)
-    _render_overwrites(run, console)
-    for key in ("targets_error", "stopped"):
-        if key in summary.extra:
-            console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
-    _render_region_fallback(summary, console)
-    if (incomplete := render.incomplete_line(summary)) is not None:
-        console.print(incomplete, markup=False)
-    console.print(render.result_line(run), markup=False)
-    _render_folders(run, console)
-
-
-def _render_folders(run: JobRun, console: Console) -> None:
-    """Where the job's report and backup are (a job kept in memory has neither)."""
-    if run.report_folder is not None:
-        console.print(f"report:  {run.report_folder}", markup=False)
-    if run.backup_folder is not None:
-        console.print(f"backup:  {run.backup_folder}", markup=False)
-
-
-def _counts_table(summary: Summary) -> Table:
-    """Buckets per outcome, the outcomes that happened."""
-    from rich.table import Table
-
-    table = Table(show_header=True)
-    table.add_column("outcome")
-    table.add_column("buckets", justify="right")
-    for outcome, count in summary.counts.items():
-        if count:
-            table.add_row(outcome.value, str(count))
-    return table
-
-
-def _render_region_fallback(summary: Summary, console: Console) -> None:
-    """Named buckets sent to the connection's region for want of their own (contracts
-    §14): how many, why, and the first few names."""
-    fallback = summary.extra.get("region_fallback")
-    if not isinstance(fallback, dict) or not fallback.get("buckets"):
-        return
-    count, first = int(fallback["buckets"]), list(fallback.get("first") or ())
-    errors = fallback.get("listing_errors") or {}
-    why = "; ".join(errors.values()) if errors else "not in their account's listing"
-    names = ", ".join(first) + (f" and {count - len(first)} more" if count > len(first) else "")
-    console.print(
-        f"region fallback: {count} bucket{'' if count == 1 else 's'} sent to "
-        f"{fallback.get('region')}, the connection's region ({why}): {names}",
-        markup=False,
-        soft_wrap=True,
-    )
-
-
-def _render_failures(summary: Summary, console: Console) -> None:
-    """The first 20 failures (`-v`: every one the summary lists, and the skips)."""
-    shown = 20 if _State.verbosity == 0 else len(summary.failures)
-    for line in render.error_lines(summary, shown):
-        console.print(line, markup=False)
-    for skip in summary.skips if _State.verbosity > 0 else ():
-        console.print(render.failure_line(skip), markup=False)
-
-
-def _render_overwrites(run: JobRun, console: Console) -> None:
-    """The buckets a forced rollback overwrites (or, its plan, would): each changed
-    since the job it undoes, listed as `overwrite` (contracts §15)."""
-    summary = run.summary
-    if not summary.overwritten:
-        return
-    verb = "would overwrite" if run.action == "plan" else "overwrote"
-    console.print(
-        f"{verb} {_buckets(summary.overwritten)} changed since the job rolled back (--force):",
-        markup=False,
-    )
-    for bucket in summary.overwrites:
-        console.print(f"  overwrite {bucket}", markup=False)
-    if summary.overwritten > len(summary.overwrites):
-        console.print(f"  … and {summary.overwritten - len(summary.overwrites)} more in the report")
-
-
 def _buckets(count: int) -> str:
     return render.plural(count, "bucket")
-
-
-def _render_changes(run: JobRun, console: Console) -> None:
-    """A plan's or a check's changes: counts by kind, then the first diffs."""
-    from .report import CHANGE_KINDS
-
-    summary = run.summary
-    changes = summary.changes
-    changing = sum(changes[kind] for kind in ("create", "modify", "delete"))
-    for diff in render.plain_diffs(summary.diffs):
-        console.print(diff, markup=False)
-    shown = len(summary.diffs)
-    if changing > shown:
-        console.print(f"… and {changing - shown} more diffs in {run.report_folder}/report.jsonl")
-    counts = ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
-    verb = "would change" if run.action == "plan" else "drifted"
-    console.print(f"{_buckets(changing)} {verb}: {counts}", markup=False)
-    whole = "targets_error" not in summary.extra and run.exit_code not in {
-        EXIT_SIGINT,
-        EXIT_SIGTERM,
-    }
-    if changing == 0 and summary.failed == 0 and whole:  # not said of buckets never read
-        console.print("No changes." if run.action == "plan" else "No drift.")
-
-
-class _Status:
-    """What a running job has done so far, for the progress bar and the status lines."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.job_id: str | None = None
-        self.total: int | None = None
-        self.done = 0
-        self.failed = 0
-        self.started = time.monotonic()
-
-    def rate(self) -> str:
-        """Buckets per second so far, for the progress bar."""
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        return f"{self.done / elapsed:,.0f}/s"
-
-    def line(self) -> str:
-        """One status line (rclone's `--stats` style)."""
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        of = f"/{self.total:,}" if self.total is not None else ""
-        eta = ""
-        if self.total is not None and rate > 0:
-            eta = f", ETA {max(self.total - self.done, 0) / rate:.0f}s"
-        return (
-            f"osspolicy: {self.label} {self.job_id or ''}: {self.done:,}{of} done, "
-            f"{self.failed:,} failed, {rate:,.0f}/s, {elapsed:.0f}s elapsed{eta}"
-        )
-
-
-async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
-    """Run the job; on a terminal a progress bar (total when known, rate, ETA, failures),
-    else a status line on stderr every `_State.stats_interval` seconds."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from .job import run_job
-
-    status = _Status("plan" if options.dry_run else manifest.action)
-    bar: Progress | None = None
-    task: Any = None
-
-    def started(job_id: str, total: int | None) -> None:
-        status.job_id, status.total = job_id, total
-        if bar is not None:
-            bar.update(task, total=total)
-
-    def advance(result: Result) -> None:
-        status.done += 1
-        status.failed += result.failed
-        if bar is not None:
-            bar.update(task, advance=1, failed=status.failed, rate=status.rate())
-
-    async def status_lines() -> None:
-        while True:
-            await anyio.sleep(_State.stats_interval)
-            if status.job_id is not None:  # the job has started
-                err.print(status.line(), markup=False, soft_wrap=True)
-
-    run = partial(
-        run_job,
-        manifest,
-        options,
-        source=source,
-        on_result=advance,
-        on_start=started,
-        handle_signals=True,
-    )
-    if err.is_terminal and _State.verbosity >= 0:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed  {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task(status.label, total=None, failed=0, rate="")
-            return await run()
-    if _State.verbosity < 0 or _State.stats_interval <= 0:
-        return await run()
-    return await _beside(run, status_lines)
-
-
-async def _beside(
-    run: Callable[[], Awaitable[JobRun]], background: Callable[[], Coroutine[Any, Any, None]]
-) -> JobRun:
-    """`run()` with `background()` running beside it until it ends. An error of `run`
-    is raised as itself: out of a task group it would come wrapped in an ExceptionGroup,
-    and `main` would not see the ConfigError (exit 2, one line) inside it."""
-    result: JobRun | None = None
-    failure: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(background)
-        try:
-            result = await run()
-        except Exception as exc:
-            failure = exc
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    if result is None:  # pragma: no cover - run() returned a JobRun or raised
-        raise AssertionError("the job returned nothing")
-    return result
 
 
 def _execute(
@@ -470,7 +215,7 @@ def _execute(
             manifest, options = continuing.manifest, continuing.options
 
     async def run(chosen: RunOptions) -> JobRun:
-        return await _run_with_progress(manifest, chosen, source)
+        return await run_with_progress(manifest, chosen, source)
 
     gate = partial(
         confirmed,
@@ -532,7 +277,7 @@ def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
     from .jobid import parse_job_id
     from .report import MANIFEST_NAME
 
-    code = _fail(str(exc), EXIT_FAILURES)
+    code = fail(str(exc), EXIT_FAILURES)
     if exc.job_id is not None and exc.report_folder is not None:
         kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
         rollback = parse_job_id(exc.job_id).action == "rollback"
@@ -896,7 +641,7 @@ def _get(
 
     manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
     options = RunOptions(get=True, in_memory=True)
-    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy get {bucket}")
+    run = anyio.run(run_with_progress, manifest, options, f"osspolicy get {bucket}")
     render_summary(run, err)
     record = _single(run)
     body = run.policies.get(bucket)
@@ -974,7 +719,7 @@ def _status(
 
     manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
     options = RunOptions(status=True, in_memory=True)
-    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy status {bucket}")
+    run = anyio.run(run_with_progress, manifest, options, f"osspolicy status {bucket}")
     record = _single(run)
     if as_json:
         render_summary(run, err)
@@ -1133,16 +878,6 @@ def _schema(
     return EXIT_OK
 
 
-def _fail(message: str, code: int) -> int:
-    """One line on stderr; with `--json`, also `{"error", "exit_code"}` on stdout."""
-    if _State.debug:
-        traceback.print_exc()
-    err.print(f"osspolicy: error: {message}", markup=False, soft_wrap=True)
-    if _State.as_json:
-        sys.stdout.write(render.error_object(message, code) + "\n")
-    return code
-
-
 def _unexpected(exc: Exception) -> int:
     """Typer's (vendored click's) usage errors carry exit_code 2 and format_message();
     anything else is a bug: one line, the traceback only with --debug. An ExceptionGroup
@@ -1152,9 +887,9 @@ def _unexpected(exc: Exception) -> int:
         while isinstance(first, ExceptionGroup) and first.exceptions:
             first = first.exceptions[0]
         if isinstance(first, ConfigError):
-            return _fail(str(first), EXIT_USAGE)
+            return fail(str(first), EXIT_USAGE)
         if isinstance(first, OssPolicyError):
-            return _fail(str(first), EXIT_FAILURES)
+            return fail(str(first), EXIT_FAILURES)
         exc = first
     exit_code = getattr(exc, "exit_code", None)
     format_message = getattr(exc, "format_message", None)
@@ -1162,8 +897,8 @@ def _unexpected(exc: Exception) -> int:
         ctx = getattr(exc, "ctx", None)
         name = getattr(ctx, "command_path", None)
         hint = f" (see '{name} --help')" if name else ""
-        return _fail(f"{format_message()}{hint}", exit_code)
-    return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
+        return fail(f"{format_message()}{hint}", exit_code)
+    return fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
 
 
 def _with_emulator() -> typer.Typer:
@@ -1181,7 +916,7 @@ def _with_emulator() -> typer.Typer:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error, documented exit codes."""
     given = list(sys.argv[1:] if argv is None else argv)
-    _State.as_json = "--json" in given
+    GlobalOptions.as_json = "--json" in given
     if "--version" in given and all(arg.startswith("-") for arg in given):
         # before the commands are built: nothing else to load
         out.print(_version(), markup=False)
@@ -1193,11 +928,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
-        code = _fail("cancelled", 130)
+        code = fail("cancelled", 130)
     except ConfigError as exc:
-        code = _fail(str(exc), EXIT_USAGE)
+        code = fail(str(exc), EXIT_USAGE)
     except OssPolicyError as exc:
-        code = _fail(str(exc), EXIT_FAILURES)
+        code = fail(str(exc), EXIT_FAILURES)
     except Exception as exc:
         code = _unexpected(exc)
     _exit(code if isinstance(code, int) else EXIT_OK)
