@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from functools import partial
@@ -18,21 +17,20 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import anyio
 import typer
-from rich.console import Console
 
 from . import render
 from .cli_console import GlobalOptions, err, fail, out
+from .cli_execute import execute
 from .cli_progress import run_with_progress
 from .cli_summary import render_summary
-from .errors import ConfigError, JobFailed, NotConfirmed, OssPolicyError
-from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
+from .errors import ConfigError, OssPolicyError
+from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .gate import Confirm, PlanToConfirm
     from .history import BackupState
-    from .job import JobRun, RunOptions
+    from .job import JobRun
     from .manifest import Manifest
 
 __all__ = (
@@ -193,158 +191,6 @@ def _buckets(count: int) -> str:
     return render.plural(count, "bucket")
 
 
-def _execute(
-    manifest: Manifest,
-    options: RunOptions,
-    source: str,
-    *,
-    as_json: bool,
-    yes: bool = True,
-    rerun: str | None = None,
-) -> int:
-    from .gate import confirmed
-    from .resumed import resumed
-
-    console = err if as_json else out  # with --json, stdout holds only the JSON object
-    writes = _writes(manifest, options)
-    gated = writes and not yes
-    if gated:
-        _need_terminal()
-        if options.resume is not None:  # ask about the job that was started (its plan)
-            continuing = anyio.run(resumed, manifest, options)
-            manifest, options = continuing.manifest, continuing.options
-
-    async def run(chosen: RunOptions) -> JobRun:
-        return await run_with_progress(manifest, chosen, source)
-
-    gate = partial(
-        confirmed,
-        run,
-        report_dir=Path(manifest.report_dir),
-        confirm=_terminal_confirm(console),
-        yes=not gated,
-    )
-    try:
-        result = anyio.run(gate, options)
-    except NotConfirmed:  # the answer was no: `_ask` said "nothing written"
-        return EXIT_USAGE
-    except JobFailed as exc:
-        return _job_failed(exc, source, yes=yes and writes)
-    _after_a_stop(result)
-    render_summary(result, console)
-    if gated and result.action == "plan":  # the gate's plan: nothing was written
-        _nothing_written(result)
-        return result.exit_code
-    _hints(result, source, yes=yes and writes, rerun=rerun)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    return result.exit_code
-
-
-def _nothing_written(plan: JobRun) -> None:
-    """The gate returned its plan, with changes it could not ask about: why."""
-    from .gate import PlanToConfirm, shows_every_bucket
-
-    if PlanToConfirm(plan.job_id, Path(), dict(plan.summary.changes)).count and not (
-        shows_every_bucket(plan)
-    ):
-        err.print(
-            "nothing written: the plan does not show every bucket (see above); run "
-            "again once the cause is fixed",
-            markup=False,
-            soft_wrap=True,
-        )
-
-
-def _hints(result: JobRun, source: str, *, yes: bool, rerun: str | None) -> None:
-    """What helps next: plan again, why a resume would not, the resume line, --force."""
-    from .report import MANIFEST_NAME
-
-    folder = result.report_folder
-    kept = source if Path(source).is_file() or folder is None else str(folder / MANIFEST_NAME)
-    hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
-    resume = render.resume_hint(result, kept, source, yes=yes)
-    for hint in [*hints, resume]:
-        if hint is not None:
-            err.print(hint, markup=False, soft_wrap=True)
-    if rerun is not None and (hint := render.force_hint(result, rerun)) is not None:
-        err.print(hint, markup=False, soft_wrap=True)
-
-
-def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
-    """A job that failed as a whole (contracts §14): its one line, and how to resume it
-    when its folders were made (what was flushed stays)."""
-    from .jobid import parse_job_id
-    from .report import MANIFEST_NAME
-
-    code = fail(str(exc), EXIT_FAILURES)
-    if exc.job_id is not None and exc.report_folder is not None:
-        kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
-        rollback = parse_job_id(exc.job_id).action == "rollback"
-        line = render.resume_line(kept, exc.job_id, rollback=rollback, yes=yes)
-        err.print(line, markup=False, soft_wrap=True)
-    return code
-
-
-def _after_a_stop(result: JobRun) -> None:
-    """A job stopped by a signal is flushed: further SIGINT/SIGTERM change nothing (no
-    traceback while its summary and resume line are printed)."""
-    if result.exit_code in {EXIT_SIGINT, EXIT_SIGTERM}:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def _writes(manifest: Manifest, options: RunOptions) -> bool:
-    from .actions import action_for
-
-    action = action_for(
-        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
-    )
-    return action.writes
-
-
-def _terminal_confirm(console: Console) -> Confirm:
-    """The CLI's `confirm` (contracts §11): the plan just made is shown (a saved plan's
-    counts), then asked about on the terminal."""
-    from .report import CHANGE_KINDS
-
-    def ask(plan: PlanToConfirm) -> bool:
-        if plan.run is not None:
-            render_summary(plan.run, console)
-        else:
-            shown = ", ".join(f"{int(plan.changes.get(kind, 0))} {kind}" for kind in CHANGE_KINDS)
-            err.print(f"plan {plan.job_id}: {shown}", markup=False)
-        return _ask(plan.count, plan.job_id, plan.report_folder)
-
-    return ask
-
-
-def _need_terminal() -> None:
-    """A writing job without `--yes` asks; without a terminal to ask on, exit 2."""
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "this job writes, and standard input is not a terminal to confirm it",
-            hint="pass --yes to confirm (after `osspolicy plan`), or run a saved plan with "
-            "--plan PLAN_JOB_ID --yes",
-        )
-
-
-def _ask(count: int, plan_id: str, folder: Path) -> bool:
-    """Ask on the terminal whether to write `count` changes; only y/yes says yes. The
-    question stands apart from the plan's lines above it (a blank line, on stderr)."""
-    err.print()
-    err.print(
-        f"Write these {count} changes (plan {plan_id}; diffs in {folder}/report.jsonl)? [y/N] ",
-        end="",
-        markup=False,
-    )
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in {"y", "yes"}:
-        err.print("nothing written", markup=False)
-        return False
-    return True
-
-
 def _resume_value(args: list[str]) -> list[str]:
     """`--resume` takes an optional job id: alone, it means the newest unfinished job."""
     fixed: list[str] = []
@@ -422,7 +268,7 @@ def _run(
         plan=plan,
         overrides=_overridden(endpoint=endpoint, region=region),
     )
-    return _execute(manifest, options, str(job), as_json=as_json, yes=yes)
+    return execute(manifest, options, str(job), as_json=as_json, yes=yes)
 
 
 @app.command("plan")
@@ -440,7 +286,7 @@ def _plan(
     from .job import RunOptions
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    return _execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
+    return execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
 
 
 @app.command("check")
@@ -461,7 +307,7 @@ def _check(
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
     options = RunOptions(check=True, allow_incomplete=allow_incomplete)
-    return _execute(manifest, options, str(job), as_json=as_json)
+    return execute(manifest, options, str(job), as_json=as_json)
 
 
 @app.command("validate")
@@ -536,7 +382,7 @@ def _restore(
         base=Path.cwd(),
     )
     options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
-    return _execute(manifest, options, "osspolicy restore", as_json=as_json, yes=yes)
+    return execute(manifest, options, "osspolicy restore", as_json=as_json, yes=yes)
 
 
 @app.command("rollback")
@@ -567,7 +413,7 @@ def _rollback(
     source = f"osspolicy rollback {job_id}"
     rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
     options = RunOptions(rollback=True, force=force)
-    return _execute(manifest, options, source, as_json=as_json, yes=yes, rerun=rerun)
+    return execute(manifest, options, source, as_json=as_json, yes=yes, rerun=rerun)
 
 
 # -- one bucket: a one-target job underneath, with its report folder ---------------------
@@ -686,7 +532,7 @@ def _put(
         policy={"file": str(policy_file.resolve()), "mode": "replace"},
         allow_public=allow_public,
     )
-    return _execute(manifest, RunOptions(), f"osspolicy put {bucket}", as_json=as_json, yes=yes)
+    return execute(manifest, RunOptions(), f"osspolicy put {bucket}", as_json=as_json, yes=yes)
 
 
 @app.command("delete")
@@ -706,7 +552,7 @@ def _delete(
     reports, backups = report_dir or state_reports(), backup_dir or state_backups()
     manifest = _bucket_job("delete", bucket, region, endpoint, reports, backups)
     source = f"osspolicy delete {bucket}"
-    return _execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
+    return execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
 
 
 @app.command("status")
