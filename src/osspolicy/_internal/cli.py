@@ -1,47 +1,30 @@
-"""The `osspolicy` command: parse arguments, call the library, render with rich.
+"""The `osspolicy` command: the typer app, the program's own options, and `main`.
 
-No logic lives here. Errors are one line on stderr, no traceback (`--debug` shows it);
-exit codes are those of `exitcodes.py` (contracts §4). Typer never prints locals (an
-access key could be among them).
+No logic lives here, nor in the `cli_*` modules it registers the commands from:
+`cli_batch` (run, plan, check, validate, restore, rollback), `cli_bucket` (get, put,
+delete, status), `cli_history` (jobs, show) and `cli_tools` (demo, schema); they parse
+arguments, call the library, and render with rich (`cli_summary`, `cli_progress`).
+Errors are one line on stderr, no traceback (`--debug` shows it); exit codes are those
+of `exitcodes.py` (contracts §4). Typer never prints locals (an access key could be
+among them).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
-import time
-import traceback
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
-import anyio
 import typer
-from rich.console import Console
 
-from . import render
-from .errors import ConfigError, JobFailed, NotConfirmed, OssPolicyError
-from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
-from .results import Result
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from rich.table import Table
-
-    from .gate import Confirm, PlanToConfirm
-    from .history import BackupState
-    from .job import JobRun, RunOptions
-    from .manifest import Manifest
-    from .report import Summary
+from . import cli_batch, cli_bucket, cli_history, cli_tools
+from .cli_console import GlobalOptions, fail, out
+from .errors import ConfigError, OssPolicyError
+from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 
 __all__ = (
     "app",
     "main",
-    "render_summary",
 )
 
 app = typer.Typer(
@@ -54,19 +37,21 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = render.make_console()
-err = render.make_console(stderr=True)
-
-
-class _State:
-    debug = False
-    #: -1 quiet (only the last line and errors), 0 normal, 1 verbose (every failure)
-    verbosity = 0
-    #: seconds between status lines when stderr is not a terminal
-    stats_interval = 5.0
-    #: `--json` was given: an error is also one JSON object on stdout
-    as_json = False
-
+# the commands, in the order `--help` lists them (`emulator` is added last, by `main`)
+app.command("run")(cli_batch.run)
+app.command("plan")(cli_batch.plan)
+app.command("check")(cli_batch.check)
+app.command("validate")(cli_batch.validate)
+app.command("restore")(cli_batch.restore)
+app.command("rollback")(cli_batch.rollback)
+app.command("get")(cli_bucket.get)
+app.command("put")(cli_bucket.put)
+app.command("delete")(cli_bucket.delete)
+app.command("status")(cli_bucket.status)
+app.command("demo")(cli_tools.demo)
+app.command("jobs")(cli_history.jobs)
+app.command("show")(cli_history.show)
+app.command("schema")(cli_tools.schema)
 
 #: options of the whole program, accepted before or after the subcommand
 _GLOBAL_FLAGS = {
@@ -77,34 +62,6 @@ _GLOBAL_FLAGS = {
     "--verbose": ("verbosity", 1),
 }
 
-
-Endpoint = Annotated[str | None, typer.Option(help="Override connection.endpoint.")]
-Region = Annotated[str | None, typer.Option(help="Override connection.region.")]
-Concurrency = Annotated[int | None, typer.Option(min=1, help="Override concurrency.")]
-RateLimit = Annotated[
-    float | None, typer.Option(min=0, help="Override rate_limit (requests/s, 0 = none).")
-]
-Attempts = Annotated[
-    int | None, typer.Option(min=1, max=100, help="Override retry.attempts (tries per call).")
-]
-EngineName = Annotated[str | None, typer.Option(help="Override engine: threads or aio.")]
-JobFile = Annotated[Path, typer.Argument(help="The job manifest (YAML).", show_default=False)]
-Yes = Annotated[bool, typer.Option("--yes", help="Confirm writes without asking.")]
-AllowIncomplete = Annotated[
-    bool, typer.Option("--allow-incomplete", help="Restore from a backup without summary.json.")
-]
-SkipDamaged = Annotated[
-    bool, typer.Option("--skip-damaged", help="Skip (and list) the damaged buckets of a backup.")
-]
-ReportDir = Annotated[Path, typer.Option(help="Where the jobs' report folders are.")]
-Json = Annotated[
-    bool,
-    typer.Option("--json", help="Print one JSON object on stdout when the job ends."),
-]
-
-JsonList = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
-#: failures `osspolicy show` prints (all of them are in its --json and the report)
-SHOWN_FAILURES = 50
 
 #: what `--resume` alone means (the newest unfinished job of the manifest)
 RESUME_LATEST = "latest"
@@ -139,9 +96,9 @@ def _root(
     ] = False,
 ) -> None:
     """Options accepted anywhere on the line (`main` lifts them to the front)."""
-    _State.debug = _State.debug or debug
+    GlobalOptions.debug = GlobalOptions.debug or debug
     if quiet or verbose:
-        _State.verbosity = -1 if quiet else 1
+        GlobalOptions.verbosity = -1 if quiet else 1
 
 
 def _global_options(args: list[str]) -> list[str]:
@@ -152,16 +109,16 @@ def _global_options(args: list[str]) -> list[str]:
     pending_stats = False
     for arg in args:
         if pending_stats:
-            _State.stats_interval = _seconds(arg)
+            GlobalOptions.stats_interval = _seconds(arg)
             pending_stats = False
         elif arg in _GLOBAL_FLAGS:
             name, value = _GLOBAL_FLAGS[arg]
-            setattr(_State, name, value)
+            setattr(GlobalOptions, name, value)
             front.append(arg)
         elif arg == "--stats":
             pending_stats = True
         elif arg.startswith("--stats="):
-            _State.stats_interval = _seconds(arg.removeprefix("--stats="))
+            GlobalOptions.stats_interval = _seconds(arg.removeprefix("--stats="))
         else:
             rest.append(arg)
     if pending_stats:
@@ -178,428 +135,6 @@ def _seconds(text: str) -> float:
         ) from None
 
 
-def _load(
-    job: Path,
-    endpoint: str | None,
-    region: str | None,
-    concurrency: int | None,
-    rate_limit: float | None = None,
-    attempts: int | None = None,
-    engine: str | None = None,
-    **more: object,
-) -> Manifest:
-    from .manifest import load_manifest
-
-    overrides = {
-        "endpoint": endpoint,
-        "region": region,
-        "concurrency": concurrency,
-        "rate_limit": rate_limit,
-        "attempts": attempts,
-        "engine": engine,
-        **more,
-    }
-    manifest = load_manifest(job, overrides)
-    if (warning := manifest.connection.region_warning) is not None:
-        err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
-    return manifest
-
-
-def _summary_lines(extra: Mapping[str, Any]) -> None:
-    """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint),
-    `preflight` (one per account and region whose first call showed the endpoint or the
-    credentials wrong) and `credentials` (one per account whose credentials died
-    mid-job)."""
-    for key, kind in (("warnings", "warning"), ("preflight", "error"), ("credentials", "error")):
-        for line in extra.get(key, ()):
-            err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
-
-
-def render_summary(run: JobRun, console: Console = out) -> None:
-    """Counts per outcome (and per kind of change), the diffs of a plan or a check,
-    failures with code and message, wall time and rate (`-q`: only the last line;
-    `-v`: every failure and skip the summary lists)."""
-    summary = run.summary
-    _summary_lines(summary.extra)  # warnings (a resume's new endpoint), dead credentials
-    for line in render.foreign_warnings(summary):  # a Resource naming another bucket
-        err.print(line, markup=False)
-    if _State.verbosity < 0:  # -q: the errors still, and the result line
-        for line in [*render.error_lines(summary, render.QUIET_ERRORS), render.result_line(run)]:
-            console.print(line, markup=False)
-        return
-    console.print(f"job {run.job_id}", markup=False)
-    console.print(_counts_table(summary))
-    if run.action in {"plan", "check"}:
-        _render_changes(run, console)
-    _render_failures(summary, console)
-    _render_overwrites(run, console)
-    for key in ("targets_error", "stopped"):
-        if key in summary.extra:
-            console.print(f"{key.replace('_', ' ')}: {summary.extra[key]}", markup=False)
-    _render_region_fallback(summary, console)
-    if (incomplete := render.incomplete_line(summary)) is not None:
-        console.print(incomplete, markup=False)
-    console.print(render.result_line(run), markup=False)
-    _render_folders(run, console)
-
-
-def _render_folders(run: JobRun, console: Console) -> None:
-    """Where the job's report and backup are (a job kept in memory has neither)."""
-    if run.report_folder is not None:
-        console.print(f"report:  {run.report_folder}", markup=False)
-    if run.backup_folder is not None:
-        console.print(f"backup:  {run.backup_folder}", markup=False)
-
-
-def _counts_table(summary: Summary) -> Table:
-    """Buckets per outcome, the outcomes that happened."""
-    from rich.table import Table
-
-    table = Table(show_header=True)
-    table.add_column("outcome")
-    table.add_column("buckets", justify="right")
-    for outcome, count in summary.counts.items():
-        if count:
-            table.add_row(outcome.value, str(count))
-    return table
-
-
-def _render_region_fallback(summary: Summary, console: Console) -> None:
-    """Named buckets sent to the connection's region for want of their own (contracts
-    §14): how many, why, and the first few names."""
-    fallback = summary.extra.get("region_fallback")
-    if not isinstance(fallback, dict) or not fallback.get("buckets"):
-        return
-    count, first = int(fallback["buckets"]), list(fallback.get("first") or ())
-    errors = fallback.get("listing_errors") or {}
-    why = "; ".join(errors.values()) if errors else "not in their account's listing"
-    names = ", ".join(first) + (f" and {count - len(first)} more" if count > len(first) else "")
-    console.print(
-        f"region fallback: {count} bucket{'' if count == 1 else 's'} sent to "
-        f"{fallback.get('region')}, the connection's region ({why}): {names}",
-        markup=False,
-        soft_wrap=True,
-    )
-
-
-def _render_failures(summary: Summary, console: Console) -> None:
-    """The first 20 failures (`-v`: every one the summary lists, and the skips)."""
-    shown = 20 if _State.verbosity == 0 else len(summary.failures)
-    for line in render.error_lines(summary, shown):
-        console.print(line, markup=False)
-    for skip in summary.skips if _State.verbosity > 0 else ():
-        console.print(render.failure_line(skip), markup=False)
-
-
-def _render_overwrites(run: JobRun, console: Console) -> None:
-    """The buckets a forced rollback overwrites (or, its plan, would): each changed
-    since the job it undoes, listed as `overwrite` (contracts §15)."""
-    summary = run.summary
-    if not summary.overwritten:
-        return
-    verb = "would overwrite" if run.action == "plan" else "overwrote"
-    console.print(
-        f"{verb} {_buckets(summary.overwritten)} changed since the job rolled back (--force):",
-        markup=False,
-    )
-    for bucket in summary.overwrites:
-        console.print(f"  overwrite {bucket}", markup=False)
-    if summary.overwritten > len(summary.overwrites):
-        console.print(f"  … and {summary.overwritten - len(summary.overwrites)} more in the report")
-
-
-def _buckets(count: int) -> str:
-    return render.plural(count, "bucket")
-
-
-def _render_changes(run: JobRun, console: Console) -> None:
-    """A plan's or a check's changes: counts by kind, then the first diffs."""
-    from .report import CHANGE_KINDS
-
-    summary = run.summary
-    changes = summary.changes
-    changing = sum(changes[kind] for kind in ("create", "modify", "delete"))
-    for diff in render.plain_diffs(summary.diffs):
-        console.print(diff, markup=False)
-    shown = len(summary.diffs)
-    if changing > shown:
-        console.print(f"… and {changing - shown} more diffs in {run.report_folder}/report.jsonl")
-    counts = ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
-    verb = "would change" if run.action == "plan" else "drifted"
-    console.print(f"{_buckets(changing)} {verb}: {counts}", markup=False)
-    whole = "targets_error" not in summary.extra and run.exit_code not in {
-        EXIT_SIGINT,
-        EXIT_SIGTERM,
-    }
-    if changing == 0 and summary.failed == 0 and whole:  # not said of buckets never read
-        console.print("No changes." if run.action == "plan" else "No drift.")
-
-
-class _Status:
-    """What a running job has done so far, for the progress bar and the status lines."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.job_id: str | None = None
-        self.total: int | None = None
-        self.done = 0
-        self.failed = 0
-        self.started = time.monotonic()
-
-    def rate(self) -> str:
-        """Buckets per second so far, for the progress bar."""
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        return f"{self.done / elapsed:,.0f}/s"
-
-    def line(self) -> str:
-        """One status line (rclone's `--stats` style)."""
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = self.done / elapsed
-        of = f"/{self.total:,}" if self.total is not None else ""
-        eta = ""
-        if self.total is not None and rate > 0:
-            eta = f", ETA {max(self.total - self.done, 0) / rate:.0f}s"
-        return (
-            f"osspolicy: {self.label} {self.job_id or ''}: {self.done:,}{of} done, "
-            f"{self.failed:,} failed, {rate:,.0f}/s, {elapsed:.0f}s elapsed{eta}"
-        )
-
-
-async def _run_with_progress(manifest: Manifest, options: RunOptions, source: str) -> JobRun:
-    """Run the job; on a terminal a progress bar (total when known, rate, ETA, failures),
-    else a status line on stderr every `_State.stats_interval` seconds."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from .job import run_job
-
-    status = _Status("plan" if options.dry_run else manifest.action)
-    bar: Progress | None = None
-    task: Any = None
-
-    def started(job_id: str, total: int | None) -> None:
-        status.job_id, status.total = job_id, total
-        if bar is not None:
-            bar.update(task, total=total)
-
-    def advance(result: Result) -> None:
-        status.done += 1
-        status.failed += result.failed
-        if bar is not None:
-            bar.update(task, advance=1, failed=status.failed, rate=status.rate())
-
-    async def status_lines() -> None:
-        while True:
-            await anyio.sleep(_State.stats_interval)
-            if status.job_id is not None:  # the job has started
-                err.print(status.line(), markup=False, soft_wrap=True)
-
-    run = partial(
-        run_job,
-        manifest,
-        options,
-        source=source,
-        on_result=advance,
-        on_start=started,
-        handle_signals=True,
-    )
-    if err.is_terminal and _State.verbosity >= 0:
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[failed]} failed  {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as bar:
-            task = bar.add_task(status.label, total=None, failed=0, rate="")
-            return await run()
-    if _State.verbosity < 0 or _State.stats_interval <= 0:
-        return await run()
-    return await _beside(run, status_lines)
-
-
-async def _beside(
-    run: Callable[[], Awaitable[JobRun]], background: Callable[[], Coroutine[Any, Any, None]]
-) -> JobRun:
-    """`run()` with `background()` running beside it until it ends. An error of `run`
-    is raised as itself: out of a task group it would come wrapped in an ExceptionGroup,
-    and `main` would not see the ConfigError (exit 2, one line) inside it."""
-    result: JobRun | None = None
-    failure: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(background)
-        try:
-            result = await run()
-        except Exception as exc:
-            failure = exc
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-    if result is None:  # pragma: no cover - run() returned a JobRun or raised
-        raise AssertionError("the job returned nothing")
-    return result
-
-
-def _execute(
-    manifest: Manifest,
-    options: RunOptions,
-    source: str,
-    *,
-    as_json: bool,
-    yes: bool = True,
-    rerun: str | None = None,
-) -> int:
-    from .gate import confirmed
-    from .resumed import resumed
-
-    console = err if as_json else out  # with --json, stdout holds only the JSON object
-    writes = _writes(manifest, options)
-    gated = writes and not yes
-    if gated:
-        _need_terminal()
-        if options.resume is not None:  # ask about the job that was started (its plan)
-            continuing = anyio.run(resumed, manifest, options)
-            manifest, options = continuing.manifest, continuing.options
-
-    async def run(chosen: RunOptions) -> JobRun:
-        return await _run_with_progress(manifest, chosen, source)
-
-    gate = partial(
-        confirmed,
-        run,
-        report_dir=Path(manifest.report_dir),
-        confirm=_terminal_confirm(console),
-        yes=not gated,
-    )
-    try:
-        result = anyio.run(gate, options)
-    except NotConfirmed:  # the answer was no: `_ask` said "nothing written"
-        return EXIT_USAGE
-    except JobFailed as exc:
-        return _job_failed(exc, source, yes=yes and writes)
-    _after_a_stop(result)
-    render_summary(result, console)
-    if gated and result.action == "plan":  # the gate's plan: nothing was written
-        _nothing_written(result)
-        return result.exit_code
-    _hints(result, source, yes=yes and writes, rerun=rerun)
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    return result.exit_code
-
-
-def _nothing_written(plan: JobRun) -> None:
-    """The gate returned its plan, with changes it could not ask about: why."""
-    from .gate import PlanToConfirm, shows_every_bucket
-
-    if PlanToConfirm(plan.job_id, Path(), dict(plan.summary.changes)).count and not (
-        shows_every_bucket(plan)
-    ):
-        err.print(
-            "nothing written: the plan does not show every bucket (see above); run "
-            "again once the cause is fixed",
-            markup=False,
-            soft_wrap=True,
-        )
-
-
-def _hints(result: JobRun, source: str, *, yes: bool, rerun: str | None) -> None:
-    """What helps next: plan again, why a resume would not, the resume line, --force."""
-    from .report import MANIFEST_NAME
-
-    folder = result.report_folder
-    kept = source if Path(source).is_file() or folder is None else str(folder / MANIFEST_NAME)
-    hints = [render.replan_hint(result, kept), *render.unresumable_hints(result, kept)]
-    resume = render.resume_hint(result, kept, source, yes=yes)
-    for hint in [*hints, resume]:
-        if hint is not None:
-            err.print(hint, markup=False, soft_wrap=True)
-    if rerun is not None and (hint := render.force_hint(result, rerun)) is not None:
-        err.print(hint, markup=False, soft_wrap=True)
-
-
-def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
-    """A job that failed as a whole (contracts §14): its one line, and how to resume it
-    when its folders were made (what was flushed stays)."""
-    from .jobid import parse_job_id
-    from .report import MANIFEST_NAME
-
-    code = _fail(str(exc), EXIT_FAILURES)
-    if exc.job_id is not None and exc.report_folder is not None:
-        kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
-        rollback = parse_job_id(exc.job_id).action == "rollback"
-        line = render.resume_line(kept, exc.job_id, rollback=rollback, yes=yes)
-        err.print(line, markup=False, soft_wrap=True)
-    return code
-
-
-def _after_a_stop(result: JobRun) -> None:
-    """A job stopped by a signal is flushed: further SIGINT/SIGTERM change nothing (no
-    traceback while its summary and resume line are printed)."""
-    if result.exit_code in {EXIT_SIGINT, EXIT_SIGTERM}:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def _writes(manifest: Manifest, options: RunOptions) -> bool:
-    from .actions import action_for
-
-    action = action_for(
-        manifest, dry_run=options.dry_run, check=options.check, rollback=options.rollback
-    )
-    return action.writes
-
-
-def _terminal_confirm(console: Console) -> Confirm:
-    """The CLI's `confirm` (contracts §11): the plan just made is shown (a saved plan's
-    counts), then asked about on the terminal."""
-    from .report import CHANGE_KINDS
-
-    def ask(plan: PlanToConfirm) -> bool:
-        if plan.run is not None:
-            render_summary(plan.run, console)
-        else:
-            shown = ", ".join(f"{int(plan.changes.get(kind, 0))} {kind}" for kind in CHANGE_KINDS)
-            err.print(f"plan {plan.job_id}: {shown}", markup=False)
-        return _ask(plan.count, plan.job_id, plan.report_folder)
-
-    return ask
-
-
-def _need_terminal() -> None:
-    """A writing job without `--yes` asks; without a terminal to ask on, exit 2."""
-    if not sys.stdin.isatty():
-        raise ConfigError(
-            "this job writes, and standard input is not a terminal to confirm it",
-            hint="pass --yes to confirm (after `osspolicy plan`), or run a saved plan with "
-            "--plan PLAN_JOB_ID --yes",
-        )
-
-
-def _ask(count: int, plan_id: str, folder: Path) -> bool:
-    """Ask on the terminal whether to write `count` changes; only y/yes says yes. The
-    question stands apart from the plan's lines above it (a blank line, on stderr)."""
-    err.print()
-    err.print(
-        f"Write these {count} changes (plan {plan_id}; diffs in {folder}/report.jsonl)? [y/N] ",
-        end="",
-        markup=False,
-    )
-    answer = sys.stdin.readline().strip().lower()
-    if answer not in {"y", "yes"}:
-        err.print("nothing written", markup=False)
-        return False
-    return True
-
-
 def _resume_value(args: list[str]) -> list[str]:
     """`--resume` takes an optional job id: alone, it means the newest unfinished job."""
     fixed: list[str] = []
@@ -612,537 +147,6 @@ def _resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
-def _overridden(**flags: object) -> tuple[str, ...]:
-    """The manifest keys the flags given set (`connection.endpoint` for `--endpoint`),
-    so that a resume tells them from the manifest's own values."""
-    return tuple(f"connection.{name}" for name, value in flags.items() if value is not None)
-
-
-@app.command("run")
-def _run(
-    job: JobFile,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    concurrency: Concurrency = None,
-    rate_limit: RateLimit = None,
-    attempts: Attempts = None,
-    engine: EngineName = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Plan only: read every policy, send no write.")
-    ] = False,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            metavar="[JOB_ID]",
-            help="Resume the newest unfinished job of this manifest, or the job JOB_ID.",
-        ),
-    ] = None,
-    allow_incomplete: AllowIncomplete = False,
-    skip_damaged: SkipDamaged = False,
-    plan: Annotated[
-        str | None,
-        typer.Option(
-            metavar="PLAN_JOB_ID",
-            help="Write exactly what this plan showed; a bucket changed since is a conflict.",
-        ),
-    ] = None,
-    canary: Annotated[
-        int | None, typer.Option(min=0, help="Override canary: the first N writes alone.")
-    ] = None,
-    max_failures: Annotated[
-        int | None, typer.Option(min=0, help="Override max_failures: stop after N failures.")
-    ] = None,
-    yes: Yes = False,
-    as_json: Json = False,
-) -> int:
-    """Run a job manifest end to end and write its report."""
-    from .job import RunOptions
-
-    manifest = _load(
-        job,
-        endpoint,
-        region,
-        concurrency,
-        rate_limit,
-        attempts,
-        engine,
-        canary=canary,
-        max_failures=max_failures,
-    )
-    options = RunOptions(
-        dry_run=dry_run,
-        resume=resume,
-        allow_incomplete=allow_incomplete,
-        skip_damaged=skip_damaged,
-        plan=plan,
-        overrides=_overridden(endpoint=endpoint, region=region),
-    )
-    return _execute(manifest, options, str(job), as_json=as_json, yes=yes)
-
-
-@app.command("plan")
-def _plan(
-    job: JobFile,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    concurrency: Concurrency = None,
-    rate_limit: RateLimit = None,
-    attempts: Attempts = None,
-    engine: EngineName = None,
-    as_json: Json = False,
-) -> int:
-    """Show what a job would change (a diff per bucket) without sending any write."""
-    from .job import RunOptions
-
-    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    return _execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
-
-
-@app.command("check")
-def _check(
-    job: JobFile,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    concurrency: Concurrency = None,
-    rate_limit: RateLimit = None,
-    attempts: Attempts = None,
-    engine: EngineName = None,
-    allow_incomplete: AllowIncomplete = False,
-    as_json: Json = False,
-) -> int:
-    """Report drift: is every bucket what this apply or restore job would make it?
-    Exit 0 compliant, 3 drifted, 1 when a bucket could not be read."""
-    from .job import RunOptions
-
-    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    options = RunOptions(check=True, allow_incomplete=allow_incomplete)
-    return _execute(manifest, options, str(job), as_json=as_json)
-
-
-@app.command("validate")
-def _validate(
-    job: JobFile,
-    endpoint: Endpoint = None,
-    region: Region = None,
-    concurrency: Concurrency = None,
-    rate_limit: RateLimit = None,
-    attempts: Attempts = None,
-    engine: EngineName = None,
-    as_json: JsonList = False,
-) -> int:
-    """Check a manifest and its files (baseline, backup) without sending any request."""
-    from .job import check_job
-
-    manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    anyio.run(partial(check_job, manifest, source=str(job)))
-    (err if as_json else out).print(f"{job}: valid {manifest.action} job", markup=False)
-    if as_json:
-        _print_json({"job": str(job), "action": manifest.action, "valid": True, "exit_code": 0})
-    return EXIT_OK
-
-
-def _print_json(value: object) -> None:
-    """The one JSON object (or list) of a command on stdout."""
-    sys.stdout.write(json.dumps(value) + "\n")
-
-
-@app.command("restore")
-def _restore(
-    source: Annotated[Path, typer.Argument(help="The backup folder.", show_default=False)],
-    region: Annotated[
-        str,
-        typer.Option(envvar="OSS_REGION", help="Signing region (and of buckets without one)."),
-    ],
-    endpoint: Endpoint = None,
-    buckets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--bucket",
-            metavar="NAME",
-            help="Restore only this bucket of the backup (repeat for more).",
-            show_default=False,
-        ),
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Workers.")] = 16,
-    backup_dir: Annotated[Path, typer.Option(help="Where the -pre snapshot goes.")] = Path(
-        "backups"
-    ),
-    report_dir: ReportDir = Path("reports"),
-    allow_incomplete: AllowIncomplete = False,
-    skip_damaged: SkipDamaged = False,
-    yes: Yes = False,
-    as_json: Json = False,
-) -> int:
-    """Put every bucket of a backup (or those named by --bucket) back exactly as it was."""
-    from .job import RunOptions
-    from .manifest import parse_manifest
-
-    manifest = parse_manifest(
-        {
-            "action": "restore",
-            "source": str(source),
-            **({"targets": {"buckets": buckets}} if buckets else {}),
-            "connection": {"region": region, "endpoint": endpoint},
-            "concurrency": concurrency,
-            "backup_dir": str(backup_dir),
-            "report_dir": str(report_dir),
-        },
-        source="osspolicy restore",
-        base=Path.cwd(),
-    )
-    options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
-    return _execute(manifest, options, "osspolicy restore", as_json=as_json, yes=yes)
-
-
-@app.command("rollback")
-def _rollback(
-    job_id: Annotated[str, typer.Argument(help="The apply/delete/restore job to undo.")],
-    report_dir: ReportDir = Path("reports"),
-    endpoint: Endpoint = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Also put back buckets changed since the job (overwrite them)."
-        ),
-    ] = False,
-    yes: Yes = False,
-    as_json: Json = False,
-) -> int:
-    """Restore the -pre snapshot of a job: only the buckets it changed go back, and
-    only those still as it left them (or, with --force, overwriting later changes)."""
-    from .job import RunOptions
-    from .rollback import rollback_manifest
-    from .userstate import find_job
-
-    found = find_job(job_id, report_dir)
-    if found.elsewhere:  # a put/delete job kept in the user's state folder
-        err.print(f"job {job_id} found in {found.report_dir}", markup=False, soft_wrap=True)
-        report_dir = found.report_dir
-    manifest = rollback_manifest(found.folder(job_id), endpoint=endpoint)
-    source = f"osspolicy rollback {job_id}"
-    rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
-    options = RunOptions(rollback=True, force=force)
-    return _execute(manifest, options, source, as_json=as_json, yes=yes, rerun=rerun)
-
-
-# -- one bucket: a one-target job underneath, with its report folder ---------------------
-
-Bucket = Annotated[str, typer.Argument(help="The bucket.", show_default=False)]
-BucketRegion = Annotated[
-    str,
-    typer.Option(
-        envvar="OSS_REGION", help="Signing region (the bucket's own is looked up by listing)."
-    ),
-]
-StateReportDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--report-dir",
-        help="Where the job's report folder goes [default: the user's state folder's reports]",
-        show_default=False,
-    ),
-]
-StateBackupDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--backup-dir",
-        help="Where the -pre snapshot goes [default: the user's state folder's backups]",
-        show_default=False,
-    ),
-]
-
-
-def _bucket_job(
-    action: str,
-    bucket: str,
-    region: str,
-    endpoint: str | None,
-    report_dir: Path,
-    backup_dir: Path,
-    **keys: object,
-) -> Manifest:
-    """The manifest of a one-bucket command: the same checks, retries, snapshot and
-    report as any job."""
-    from .manifest import parse_manifest
-
-    return parse_manifest(
-        {
-            "action": action,
-            "targets": {"buckets": [bucket]},
-            "connection": {"region": region, "endpoint": endpoint},
-            "concurrency": 1,
-            "backup_dir": str(backup_dir),
-            "report_dir": str(report_dir),
-            **keys,
-        },
-        source=f"osspolicy {action} {bucket}",
-        base=Path.cwd(),
-    )
-
-
-def _single(run: JobRun) -> dict[str, Any]:
-    """The one record of a one-bucket job."""
-    records = run.records()
-    return records[-1] if records else {}
-
-
-@app.command("get")
-def _get(
-    bucket: Bucket, region: BucketRegion, endpoint: Endpoint = None, as_json: JsonList = False
-) -> int:
-    """Print a bucket's policy exactly as OSS returns it (a one-bucket read job that
-    writes nothing to disk)."""
-    from .job import RunOptions
-
-    manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
-    options = RunOptions(get=True, in_memory=True)
-    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy get {bucket}")
-    render_summary(run, err)
-    record = _single(run)
-    body = run.policies.get(bucket)
-    if as_json:  # the policy as a string, exactly its bytes (null: no policy)
-        text = None if body is None else body.decode("utf-8", errors="replace")
-        _print_json(render.bucket_object(bucket, record, run, text))
-    elif record.get("outcome") == "fetched" and body is not None:
-        sys.stdout.buffer.write(body)
-        sys.stdout.buffer.write(b"\n")
-    elif record.get("outcome") == "no_policy":
-        err.print(f"{bucket} has no bucket policy", markup=False)
-    return run.exit_code
-
-
-@app.command("put")
-def _put(
-    bucket: Bucket,
-    policy_file: Annotated[
-        Path, typer.Argument(help="The policy (JSON or YAML).", show_default=False)
-    ],
-    region: BucketRegion,
-    endpoint: Endpoint = None,
-    allow_public: Annotated[
-        bool, typer.Option("--allow-public", help="Allow a public grant.")
-    ] = False,
-    report_dir: StateReportDir = None,
-    backup_dir: StateBackupDir = None,
-    yes: Yes = False,
-    as_json: Json = False,
-) -> int:
-    """Replace a bucket's policy with a file's (snapshot first; `rollback` undoes it)."""
-    from .job import RunOptions
-    from .userstate import state_backups, state_reports
-
-    manifest = _bucket_job(
-        "apply",
-        bucket,
-        region,
-        endpoint,
-        report_dir or state_reports(),
-        backup_dir or state_backups(),
-        policy={"file": str(policy_file.resolve()), "mode": "replace"},
-        allow_public=allow_public,
-    )
-    return _execute(manifest, RunOptions(), f"osspolicy put {bucket}", as_json=as_json, yes=yes)
-
-
-@app.command("delete")
-def _delete(
-    bucket: Bucket,
-    region: BucketRegion,
-    endpoint: Endpoint = None,
-    report_dir: StateReportDir = None,
-    backup_dir: StateBackupDir = None,
-    yes: Yes = False,
-    as_json: Json = False,
-) -> int:
-    """Delete a bucket's policy (snapshot first; `rollback` undoes it)."""
-    from .job import RunOptions
-    from .userstate import state_backups, state_reports
-
-    reports, backups = report_dir or state_reports(), backup_dir or state_backups()
-    manifest = _bucket_job("delete", bucket, region, endpoint, reports, backups)
-    source = f"osspolicy delete {bucket}"
-    return _execute(manifest, RunOptions(), source, as_json=as_json, yes=yes)
-
-
-@app.command("status")
-def _status(
-    bucket: Bucket, region: BucketRegion, endpoint: Endpoint = None, as_json: JsonList = False
-) -> int:
-    """Say whether a bucket has a policy, whether it is public, and whether Block Public
-    Access is on (a one-bucket read job that writes nothing to disk)."""
-    from .job import RunOptions
-
-    manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
-    options = RunOptions(status=True, in_memory=True)
-    run = anyio.run(_run_with_progress, manifest, options, f"osspolicy status {bucket}")
-    record = _single(run)
-    if as_json:
-        render_summary(run, err)
-        _print_json(render.bucket_object(bucket, record, run, None))
-    elif record.get("outcome") in {"fetched", "no_policy"}:
-        policy = "yes" if record["outcome"] == "fetched" else "no"
-        out.print(f"{bucket}: policy: {policy}; {record.get('note')}", markup=False)
-    else:
-        render_summary(run, err)
-    return run.exit_code
-
-
-@app.command("demo")
-def _demo(
-    buckets: Annotated[int, typer.Option(min=3, help="How many buckets to create.")] = 300,
-    output: Annotated[Path, typer.Option(help="Where backups and reports go.")] = Path(
-        "demo-output"
-    ),
-    as_json: JsonList = False,
-) -> int:
-    """Start the emulator, seed buckets, and run backup, plan, apply and restore on it."""
-    from .demo import run_demo
-
-    code = run_demo(buckets=buckets, output=output, console=err if as_json else out)
-    if as_json:
-        _print_json({"action": "demo", "exit_code": code, "output": str(output)})
-    return code
-
-
-@app.command("jobs")
-def _jobs(report_dir: ReportDir = Path("reports"), as_json: JsonList = False) -> int:
-    """List the jobs of a report folder, newest first: counts, exit code, and whether
-    each backup is complete."""
-    from .history import list_jobs
-
-    entries = list_jobs(report_dir)
-    if as_json:
-        sys.stdout.write(json.dumps([entry.to_json() for entry in entries]) + "\n")
-        return EXIT_OK
-    if not entries:
-        out.print(f"no jobs in {report_dir}", markup=False)
-        return EXIT_OK
-    rows = [("job", "action", "started (UTC)", "exit", "outcomes", "backup")]
-    rows += [
-        (
-            entry.job_id,
-            entry.action,
-            entry.started_at.replace("T", " ")[:19],
-            "unfinished" if entry.exit_code is None else str(entry.exit_code),
-            _outcomes(entry.counts) or "-",
-            _backup_word(entry.backup),
-        )
-        for entry in entries
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:  # one line per job, whatever the terminal's width: easy to grep
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        out.print(f"{line}  {row[-1]}".rstrip(), markup=False, soft_wrap=True)
-    return EXIT_OK
-
-
-@app.command("show")
-def _show(
-    job_id: Annotated[str, typer.Argument(help="The job to show (see `osspolicy jobs`).")],
-    report_dir: ReportDir = Path("reports"),
-    as_json: JsonList = False,
-) -> int:
-    """Show one job: its summary, its failures and where its files are."""
-    from .history import show_job
-
-    detail = show_job(report_dir, job_id)
-    if as_json:
-        sys.stdout.write(json.dumps(detail.to_json()) + "\n")
-        return EXIT_OK
-    entry = detail.entry
-    ended = "unfinished (no summary.json)" if entry.exit_code is None else f"exit {entry.exit_code}"
-    out.print(
-        f"job {entry.job_id}: {entry.action}, {entry.status}, {ended}", markup=False, soft_wrap=True
-    )
-    out.print(
-        f"started {entry.started_at}, finished {entry.finished_at or '-'}",
-        markup=False,
-        soft_wrap=True,
-    )
-    out.print(
-        f"{_buckets(entry.total)}: {_outcomes(entry.counts) or 'none'}",
-        markup=False,
-        soft_wrap=True,
-    )
-    if entry.backup is not None:
-        out.print(
-            f"{entry.backup.kind}: {_backup_word(entry.backup)}", markup=False, soft_wrap=True
-        )
-    for key in ("targets_error", "stopped"):
-        if detail.summary is not None and key in detail.summary:
-            out.print(
-                f"{key.replace('_', ' ')}: {detail.summary[key]}", markup=False, soft_wrap=True
-            )
-    if detail.failures:
-        out.print(f"failures ({len(detail.failures)}):", markup=False, soft_wrap=True)
-    for record in detail.failures[:SHOWN_FAILURES]:
-        text = f"{record.get('error_code') or ''} {record.get('error_message') or ''}".strip()
-        out.print(
-            f"  {record.get('bucket')}: {record.get('outcome')} {text}".rstrip(), markup=False
-        )
-    if len(detail.failures) > SHOWN_FAILURES:
-        more = len(detail.failures) - SHOWN_FAILURES
-        out.print(
-            f"  … and {more} more: --json, or {detail.files['report']}",
-            markup=False,
-            soft_wrap=True,
-        )
-    out.print("files:", markup=False, soft_wrap=True)
-    for name, path in detail.files.items():
-        out.print(f"  {name + ':':<10} {path}", markup=False, soft_wrap=True)
-    return EXIT_OK
-
-
-def _outcomes(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
-
-
-def _backup_word(backup: BackupState | None) -> str:
-    """A backup's state in a few words: complete, INCOMPLETE (why), or a snapshot's."""
-    if backup is None:
-        return ""
-    if not backup.exists:
-        return f"folder not found ({backup.folder})"
-    if backup.kind == "snapshot":
-        held = "snapshot" if backup.buckets is None else f"snapshot of {_buckets(backup.buckets)}"
-        return held if backup.finished else f"{held}, unfinished"
-    if backup.complete:
-        return "complete"
-    if not backup.finished:
-        return "INCOMPLETE: unfinished (no summary.json)"
-    why = [f"{backup.missing} missing"] if backup.missing else []
-    if backup.listing_complete is False:
-        why.append("listing failed")
-    return f"INCOMPLETE: {', '.join(why) or 'complete: false'}"
-
-
-@app.command("schema")
-def _schema(
-    markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print the manifest reference (Markdown).")
-    ] = False,
-    as_json: Annotated[  # noqa: ARG001 - the schema is JSON already
-        bool, typer.Option("--json", help="Print the JSON Schema (the default).")
-    ] = False,
-) -> int:
-    """Print the JSON Schema of job manifests (for editors), from the models that
-    validate them."""
-    from .schema import schema_json, schema_markdown
-
-    sys.stdout.write(schema_markdown() if markdown else schema_json())
-    return EXIT_OK
-
-
-def _fail(message: str, code: int) -> int:
-    """One line on stderr; with `--json`, also `{"error", "exit_code"}` on stdout."""
-    if _State.debug:
-        traceback.print_exc()
-    err.print(f"osspolicy: error: {message}", markup=False, soft_wrap=True)
-    if _State.as_json:
-        sys.stdout.write(render.error_object(message, code) + "\n")
-    return code
-
-
 def _unexpected(exc: Exception) -> int:
     """Typer's (vendored click's) usage errors carry exit_code 2 and format_message();
     anything else is a bug: one line, the traceback only with --debug. An ExceptionGroup
@@ -1152,9 +156,9 @@ def _unexpected(exc: Exception) -> int:
         while isinstance(first, ExceptionGroup) and first.exceptions:
             first = first.exceptions[0]
         if isinstance(first, ConfigError):
-            return _fail(str(first), EXIT_USAGE)
+            return fail(str(first), EXIT_USAGE)
         if isinstance(first, OssPolicyError):
-            return _fail(str(first), EXIT_FAILURES)
+            return fail(str(first), EXIT_FAILURES)
         exc = first
     exit_code = getattr(exc, "exit_code", None)
     format_message = getattr(exc, "format_message", None)
@@ -1162,8 +166,8 @@ def _unexpected(exc: Exception) -> int:
         ctx = getattr(exc, "ctx", None)
         name = getattr(ctx, "command_path", None)
         hint = f" (see '{name} --help')" if name else ""
-        return _fail(f"{format_message()}{hint}", exit_code)
-    return _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
+        return fail(f"{format_message()}{hint}", exit_code)
+    return fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
 
 
 def _with_emulator() -> typer.Typer:
@@ -1181,7 +185,7 @@ def _with_emulator() -> typer.Typer:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line per error, documented exit codes."""
     given = list(sys.argv[1:] if argv is None else argv)
-    _State.as_json = "--json" in given
+    GlobalOptions.as_json = "--json" in given
     if "--version" in given and all(arg.startswith("-") for arg in given):
         # before the commands are built: nothing else to load
         out.print(_version(), markup=False)
@@ -1193,11 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
-        code = _fail("cancelled", 130)
+        code = fail("cancelled", 130)
     except ConfigError as exc:
-        code = _fail(str(exc), EXIT_USAGE)
+        code = fail(str(exc), EXIT_USAGE)
     except OssPolicyError as exc:
-        code = _fail(str(exc), EXIT_FAILURES)
+        code = fail(str(exc), EXIT_FAILURES)
     except Exception as exc:
         code = _unexpected(exc)
     _exit(code if isinstance(code, int) else EXIT_OK)

@@ -1,6 +1,6 @@
 """What the `osspolicy` command prints, as plain strings (contracts §12, §15 "CLI").
 
-`cli.py` calls these and prints their lines; nothing here prints or decides a job.
+The CLI modules (`cli_*.py`) print these lines; nothing here prints or decides a job.
 Counts read as words with singulars (`1 bucket`, `put 300`), every hint is one line that
 says what can help (resume only where it does), errors under `--json` are one object.
 """
