@@ -17,8 +17,8 @@ from osspolicy._internal.backup import (
     SUMMARY_NAME,
     Backup,
     BackupEntry,
-    BackupWriter,
 )
+from osspolicy._internal.backup_writer import BackupWriter
 from osspolicy._internal.errors import BackupError, ConfigError
 
 JOB = "20261123T014501Z-backup-3f9a"

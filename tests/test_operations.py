@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from osspolicy._internal.backends.memory import Call, MemoryBackend
-from osspolicy._internal.backup import BackupWriter
+from osspolicy._internal.backup_writer import BackupWriter
 from osspolicy._internal.baseline import load_baseline
 from osspolicy._internal.errors import AccessDenied, ServerError
 from osspolicy._internal.manifest import PolicySpec

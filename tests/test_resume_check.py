@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from osspolicy._internal.backup import INDEX_NAME, POLICIES_DIR, BackupWriter
+from osspolicy._internal.backup import INDEX_NAME, POLICIES_DIR
+from osspolicy._internal.backup_writer import BackupWriter
 from osspolicy._internal.errors import BackupError
 from osspolicy._internal.resume_check import recheck_backup, scan_index
 

@@ -27,7 +27,8 @@ from typing import Protocol
 import anyio
 
 from .backends import Backend
-from .backup import Backup, BackupWriter
+from .backup import Backup
+from .backup_writer import BackupWriter
 from .baseline import Baseline
 from .errors import BackendError, ConfigError, JobFailed, ListingError, PreflightFailed
 from .manifest import Manifest, accounts_of

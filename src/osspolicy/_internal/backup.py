@@ -1,4 +1,5 @@
-"""The backup folder format (contracts §2): writing it, and reading it back verified.
+"""The backup folder format (contracts §2), and reading it back verified (writing it:
+`backup_writer.py`).
 
 ```
 <backup_dir>/<job-id>/          0700 (a snapshot folder is <job-id>-pre/, same format)
@@ -19,45 +20,40 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .accounts import Account, account_from_record
-from .appendlog import AppendLog, AsyncClosing
 from .atomic import (
-    make_new_dir,
-    make_private_dir,
     read_bytes,
-    remove_file,
-    remove_temp_files,
     sha256_file,
-    write_atomic,
 )
-from .atomic_folder import AtomicFolder
 from .backup_kind import not_a_backup
 from .errors import BackupError
-from .jobid import utc_timestamp
-from .jsonfiles import iter_jsonl, json_line, read_json_object, write_json_atomic
+from .jsonfiles import iter_jsonl, read_json_object
 from .results import DEFAULT_ACCOUNT
 from .words import plural
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-    from datetime import datetime
+    from collections.abc import Mapping
     from pathlib import Path
 
 __all__ = (
+    "FORMAT",
     "INDEX_NAME",
     "MISSING_NAME",
     "POLICIES_DIR",
+    "SAFE_BUCKET",
+    "SUMMARY_KEYS",
     "SUMMARY_NAME",
     "Backup",
     "BackupEntry",
-    "BackupWriter",
     "DamagedEntry",
+    "policy_file",
+    "read_index",
+    "says_complete",
 )
 
 INDEX_NAME = "index.jsonl"
@@ -66,20 +62,20 @@ SUMMARY_NAME = "summary.json"
 MISSING_NAME = "missing.txt"
 POLICIES_DIR = "policies"
 
-_FORMAT = 1
-_SUMMARY_KEYS = frozenset(
+FORMAT = 1
+SUMMARY_KEYS = frozenset(
     {"format", "job_id", "finished_at", "buckets", "with_policy", "without_policy"}
     | {"index_sha256", "complete", "listing_complete", "missing"}
 )
 #: OSS names are [a-z0-9-]; this is looser but can never leave `policies/`
-_SAFE_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+SAFE_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VERIFY_WORKERS = 16
 _DAMAGED_HINT = "restore from another backup or pass --skip-damaged"
 _INDEX_HINT = "the index is damaged; restore from another backup"
 
 
-def _says_complete(summary: Mapping[str, Any]) -> bool:
+def says_complete(summary: Mapping[str, Any]) -> bool:
     """Whether a backup's summary says it is complete (older summaries had no key: a
     summary was only written for a backup that ran through)."""
     return summary.get("complete", True) is True
@@ -97,7 +93,7 @@ def _incompleteness(summary: Mapping[str, Any]) -> str:
     return " and ".join(parts) or "summary.json says complete: false"
 
 
-def _policy_file(folder: Path, bucket: str) -> Path:
+def policy_file(folder: Path, bucket: str) -> Path:
     return folder / POLICIES_DIR / f"{bucket}.json"
 
 
@@ -129,7 +125,7 @@ class BackupEntry:
     def from_record(cls, record: Mapping[str, Any]) -> BackupEntry:
         """Read an index line back; `ValueError` names the first field that is wrong."""
         bucket = record.get("bucket")
-        if not isinstance(bucket, str) or not _SAFE_BUCKET.fullmatch(bucket):
+        if not isinstance(bucket, str) or not SAFE_BUCKET.fullmatch(bucket):
             raise ValueError("bucket is missing or not a bucket name")
         had_policy = record.get("had_policy")
         if not isinstance(had_policy, bool):
@@ -176,7 +172,7 @@ class DamagedEntry:
         )
 
 
-async def _read_index(folder: Path) -> dict[str, BackupEntry]:
+async def read_index(folder: Path) -> dict[str, BackupEntry]:
     """Index lines by bucket (last line wins), a torn last line skipped."""
     path = folder / INDEX_NAME
 
@@ -193,185 +189,6 @@ async def _read_index(folder: Path) -> dict[str, BackupEntry]:
             raise bad_line(line_no, str(exc)) from exc
         entries[entry.bucket] = entry
     return entries
-
-
-class BackupWriter(AsyncClosing):
-    """Writes one backup (or snapshot) folder; `add` may be called from many tasks."""
-
-    def __init__(
-        self, folder: Path, job_id: str, index: AppendLog, entries: dict[str, BackupEntry]
-    ) -> None:
-        self.folder = folder
-        self.job_id = job_id
-        self._index = index
-        #: each policy file and then its index line, one thread hop per group of buckets
-        self._policies = AtomicFolder(folder / POLICIES_DIR, index)
-        #: bucket -> had_policy, claimed before the first await of `add`; a bool per
-        #: bucket, not its whole entry, so that 100,000 buckets stay a few MB
-        self._claimed = {bucket: entry.had_policy for bucket, entry in entries.items()}
-        #: claimed buckets whose `add` has not finished yet (not in the index yet)
-        self._adding: set[str] = set()
-
-    @classmethod
-    async def create(cls, folder: Path, *, job_id: str) -> BackupWriter:
-        """Start a new backup in `folder`, which must not exist (0700, with `policies/`)."""
-        try:
-            await make_new_dir(folder)
-        except FileExistsError as exc:
-            raise BackupError(
-                "the backup folder exists already",
-                place=str(folder),
-                hint="a new job never writes into another job's folder; start it again",
-            ) from exc
-        await make_private_dir(folder / POLICIES_DIR)
-        index = await AppendLog.open(folder / INDEX_NAME, exclusive=True)
-        return cls(folder, job_id, index, {})
-
-    @classmethod
-    async def resume(
-        cls, folder: Path, *, job_id: str | None = None, reopen: bool = False
-    ) -> BackupWriter:
-        """Reopen an incomplete backup to add the buckets it lacks (or, with `reopen`, a
-        snapshot, whose summary says nothing of completeness).
-
-        A torn last index line is cut off; temporary files of interrupted writes are
-        removed; a summary is removed (written again at the end). `job_id` (for
-        `summary.json`) defaults to the folder's name.
-        """
-        if not await anyio.Path(folder).is_dir():
-            raise BackupError("no such backup folder", place=str(folder))
-        summary_path = folder / SUMMARY_NAME
-        if await anyio.Path(summary_path).exists():
-            if not reopen and _says_complete(await read_json_object(summary_path)):
-                raise BackupError(
-                    "the backup is complete and cannot be resumed",
-                    place=str(folder),
-                    hint="start a new job, which writes a new folder",
-                )
-            await remove_file(summary_path)  # rewritten when the resumed job finishes
-        policies = folder / POLICIES_DIR
-        await make_private_dir(policies)
-        await remove_temp_files(policies)
-        has_index = await anyio.Path(folder / INDEX_NAME).exists()
-        entries = await _read_index(folder) if has_index else {}
-        index = await AppendLog.open(folder / INDEX_NAME)
-        return cls(folder, job_id or folder.name, index, entries)
-
-    @property
-    def done(self) -> set[str]:
-        """The buckets already in the index."""
-        return self._claimed.keys() - self._adding
-
-    def recorded(self, bucket: str) -> str | None:
-        """Where the folder records `bucket`: its policy file, or the index for a bucket
-        without policy; None while its index line is not written."""
-        had_policy = self._claimed.get(bucket)
-        if had_policy is None or bucket in self._adding:
-            return None
-        return str(self.policy_path(bucket)) if had_policy else str(self.folder / INDEX_NAME)
-
-    def policy_path(self, bucket: str) -> Path:
-        """Where `bucket`'s policy file is (or would be)."""
-        return _policy_file(self.folder, bucket)
-
-    async def add(
-        self,
-        bucket: str,
-        region: str | None,
-        body: bytes | None,
-        request_id: str | None,
-        *,
-        account: str = DEFAULT_ACCOUNT,
-        fetched_at: datetime | None = None,
-    ) -> str | None:
-        """Record `bucket`: its policy file (exactly `body`) and its index line, fsynced.
-
-        Returns the policy file's path, or None for a bucket without policy. A bucket
-        already recorded keeps its first record: nothing is written and the first
-        record's path is returned (on resume the first snapshot wins).
-        """
-        if not _SAFE_BUCKET.fullmatch(bucket):
-            raise ValueError(f"{bucket!r} is not a bucket name")
-        if bucket in self._claimed:
-            return str(self.policy_path(bucket)) if self._claimed[bucket] else None
-        self._claimed[bucket] = body is not None
-        self._adding.add(bucket)
-        try:
-            entry = BackupEntry(
-                bucket=bucket,
-                region=region,
-                had_policy=body is not None,
-                sha256=hashlib.sha256(body).hexdigest() if body is not None else None,
-                request_id=request_id,
-                fetched_at=utc_timestamp(fetched_at),
-                account=account,
-            )
-            name = None if body is None else f"{bucket}.json"  # _policy_file's name
-            path = await self._policies.add(name, body or b"", line=json_line(entry.to_record()))
-        except BaseException:
-            del self._claimed[bucket]
-            raise
-        finally:
-            self._adding.discard(bucket)
-        return path
-
-    async def finish(
-        self,
-        *,
-        listing_complete: bool = True,
-        missing: Iterable[str] = (),
-        extra: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Close the index and write `summary.json` (last); returns what it holds.
-
-        `complete` is true only when the listing finished and no known target lacks an
-        index line (contracts §2); `missing` names those targets (also in `missing.txt`).
-        `extra` keys are added to the summary; they may not replace the format's own.
-        """
-        extra = dict(extra or {})
-        if clash := _SUMMARY_KEYS & extra.keys():
-            raise ValueError(f"extra summary keys clash with the format's: {sorted(clash)}")
-        await self._index.aclose()
-        indexed = len(self._claimed) - len(self._adding)
-        with_policy = sum(
-            had_policy for bucket, had_policy in self._claimed.items() if bucket not in self._adding
-        )
-        lacking = sorted(set(missing) - self.done)
-        if lacking:
-            await write_atomic(
-                self.folder / MISSING_NAME, "".join(f"{b}\n" for b in lacking).encode()
-            )
-        else:
-            await remove_file(self.folder / MISSING_NAME)
-        summary: dict[str, Any] = {
-            "format": _FORMAT,
-            "job_id": self.job_id,
-            "finished_at": utc_timestamp(),
-            "complete": listing_complete and not lacking,
-            "listing_complete": listing_complete,
-            "missing": len(lacking),
-            "buckets": indexed,
-            "with_policy": with_policy,
-            "without_policy": indexed - with_policy,
-            "index_sha256": await sha256_file(self.folder / INDEX_NAME),
-            **extra,
-        }
-        await write_json_atomic(self.folder / SUMMARY_NAME, summary)
-        return summary
-
-    async def aclose(self) -> None:
-        """Close the index without finishing: the folder stays an unfinished backup."""
-        await self._index.aclose()
-
-    async def discard_if_empty(self) -> bool:
-        """Close the index and remove the folder, if it records no bucket at all (a job
-        stopped by its pre-flight before anything was read, contracts §15). Returns
-        whether it was removed; a folder holding any record is kept, unfinished."""
-        await self._index.aclose()
-        if self._claimed:
-            return False
-        await anyio.to_thread.run_sync(shutil.rmtree, self.folder)
-        return True
 
 
 class Backup:
@@ -398,7 +215,7 @@ class Backup:
     @property
     def complete(self) -> bool:
         """True when the backup has its `summary.json` and it says `complete`."""
-        return self.summary is not None and _says_complete(self.summary)
+        return self.summary is not None and says_complete(self.summary)
 
     async def missing(self) -> list[str]:
         """The known targets the backup lacks (`missing.txt`; empty when there is none)."""
@@ -429,7 +246,7 @@ class Backup:
         index = folder / INDEX_NAME
         if not await anyio.Path(index).is_file():
             raise BackupError("index.jsonl is missing", place=str(folder), hint=_INDEX_HINT)
-        entries = await _read_index(folder)
+        entries = await read_index(folder)
         if summary is not None:
             if await sha256_file(index) != summary["index_sha256"]:
                 raise BackupError(
@@ -444,7 +261,7 @@ class Backup:
                     place=str(index),
                     hint=_INDEX_HINT,
                 )
-            if not _says_complete(summary) and not allow_incomplete:
+            if not says_complete(summary) and not allow_incomplete:
                 raise BackupError(
                     f"incomplete backup: {_incompleteness(summary)}",
                     place=str(folder),
@@ -491,7 +308,7 @@ class Backup:
 
     def policy_path(self, entry: BackupEntry) -> Path:
         """Where `entry`'s policy file is."""
-        return _policy_file(self.folder, entry.bucket)
+        return policy_file(self.folder, entry.bucket)
 
     async def _load(self, entry: BackupEntry) -> bytes | DamagedEntry:
         path = self.policy_path(entry)
