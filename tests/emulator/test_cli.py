@@ -350,5 +350,5 @@ def test_a_bad_resource_directory_file_is_one_line_exit_2(tmp_path, command):
     )
     lines = result.stderr.strip().splitlines()
     assert (result.returncode, result.stdout, len(lines)) == (2, "", 1)
-    assert lines[0].startswith(f"error: {path}: accounts[2].status: use one of CreateSuccess")
+    assert lines[0].startswith(f"error: {path}: accounts[2].status: 'Gone' is not a member")
     assert "MgmtCliSecret" not in result.stderr

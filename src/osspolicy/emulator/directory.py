@@ -326,7 +326,10 @@ class _Reader:
             seen_ids.add(account_id)
             status = self.text(entry.get("status"), f"{where}.status")
             if status not in MEMBER_STATUSES:
-                self.fail(f"{where}.status", f"use one of {', '.join(MEMBER_STATUSES)}")
+                self.fail(
+                    f"{where}.status",
+                    f"{status!r} is not a member status: use one of {', '.join(MEMBER_STATUSES)}",
+                )
             folder = self.text(entry.get("folder"), f"{where}.folder")
             if folder not in folders:
                 self.fail(f"{where}.folder", f"{folder} is not a folder id of folders:")
