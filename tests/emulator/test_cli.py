@@ -275,3 +275,80 @@ def test_hostname_tls_ca_file_request_log_and_sts_duration(start, tmp_path, monk
         ["cli-00000"],
     )
     assert (3 <= lifetime <= 6, actions) == (True, [None, "AssumeRole"])
+
+
+RD_FILE = """\
+management: "1000000000000001"
+folders:
+  - {id: r-root00, name: Root}
+  - {id: fd-prod000001, name: prod, parent: r-root00}
+accounts:
+  - {id: "1000000000000001", name: management, status: CreateSuccess, folder: r-root00,
+     access_key_id: MgmtKeyId, access_key_secret: MgmtCliSecret}
+  - {id: "2000000000000001", name: web, status: CreateSuccess, folder: fd-prod000001,
+     roles: [ResourceDirectoryAccountAccessRole], buckets: ["web-:2:cn-shanghai"]}
+  - {id: "2000000000000002", name: old, status: PromoteExpired, folder: fd-prod000001}
+"""
+
+
+def test_resource_directory_file_serves_its_listings_and_members(start, tmp_path):
+    """`osspolicy emulator --resource-directory FILE` answers ListAccounts to the management
+    key (the real SDK) and seeds each member's buckets (--seed-buckets may name a member
+    too); stderr names the directory, never a secret."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from alibabacloud_resourcedirectorymaster20220419 import models  # noqa: PLC0415
+    from alibabacloud_resourcedirectorymaster20220419.client import Client  # noqa: PLC0415
+    from alibabacloud_tea_openapi.models import Config  # noqa: PLC0415
+
+    path = tmp_path / "rd.yaml"
+    path.write_text(RD_FILE, encoding="utf-8")
+    running = start(
+        "--resource-directory", str(path), "--seed-buckets", "extra-:1::2000000000000001"
+    )
+    config = Config(
+        access_key_id="MgmtKeyId",
+        access_key_secret="MgmtCliSecret",
+        endpoint=urlsplit(running.endpoint).netloc,
+        protocol="http",
+    )
+    body = Client(config).list_accounts(models.ListAccountsRequest(max_results=2)).body
+    creds = RamRoleArnCredentialsProvider(
+        access_key_id="MgmtKeyId",
+        access_key_secret="MgmtCliSecret",
+        role_arn="acs:ram::2000000000000001:role/ResourceDirectoryAccountAccessRole",
+        role_session_name="osspolicy",
+        sts_endpoint=running.endpoint,
+    ).get_credentials()
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(
+        creds.get_access_key_id(), creds.get_access_key_secret(), creds.get_security_token()
+    )
+    cfg.region, cfg.endpoint = "cn-hangzhou", running.endpoint
+    cfg.retryer = oss.retry.NopRetryer()
+    listed = oss.Client(cfg).list_buckets(oss.ListBucketsRequest()).buckets
+    code, output = running.stop(signal.SIGTERM)
+    assert [a.account_id for a in body.accounts.account] == ["1000000000000001", "2000000000000001"]
+    assert (body.next_token is not None, body.total_count) == (True, 3)
+    assert [b.name for b in listed] == ["extra-00000", "web-00000", "web-00001"]
+    assert "resource directory rd-" in output
+    assert ("MgmtCliSecret" in output, code) == (False, 0)
+
+
+@pytest.mark.parametrize("command", [COMMAND, [*MAIN, "emulator"]], ids=["stand-alone", "main-cli"])
+def test_a_bad_resource_directory_file_is_one_line_exit_2(tmp_path, command):
+    """A file with an unknown status exits 2 before serving, with one stderr line naming the
+    file, the place and the fix, and no secret."""
+    path = tmp_path / "rd.yaml"
+    path.write_text(RD_FILE.replace("PromoteExpired", "Gone"), encoding="utf-8")
+    result = subprocess.run(
+        [*command, "--resource-directory", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert (result.returncode, result.stdout, len(lines)) == (2, "", 1)
+    assert lines[0].startswith(f"error: {path}: accounts[2].status: 'Gone' is not a member")
+    assert "MgmtCliSecret" not in result.stderr

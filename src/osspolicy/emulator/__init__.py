@@ -2,9 +2,10 @@
 
 It speaks the OSS wire protocol (path-style and virtual-host addressing), verifies V4
 and V1 signatures, keeps buckets, policies and Block Public Access like the service,
-and injects latency and deterministic faults on request. It plays several accounts,
-answers STS AssumeRole on the same endpoint, serves hostnames (per region, too) and
-HTTPS from a test CA. Start it from Python::
+and injects latency and deterministic faults on request. It plays several accounts, or
+a Resource Directory of them (`resource_directory=`), answers STS AssumeRole and the
+directory's listings on the same endpoint, serves hostnames (per region, too) and HTTPS
+from a test CA. Start it from Python::
 
     with Emulator() as emu:
         emu.seed_buckets(["app-logs"])

@@ -16,10 +16,15 @@ from osspolicy.emulator.auth import KeyPair
 from osspolicy.emulator.errors import OssError
 from osspolicy.emulator.state import validate_bucket_name
 
-__all__ = ("Account", "SeedSpec", "parse_account_spec", "parse_seed_spec")
+__all__ = ("Account", "SeedSpec", "is_account_id", "parse_account_spec", "parse_seed_spec")
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+
+
+def is_account_id(value: str) -> bool:
+    """Whether `value` is an account id the emulator plays: letters, digits, hyphens."""
+    return _ACCOUNT_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,10 @@ information goes to stderr; no secret is ever printed.
         --seed-buckets app-:3 --seed-buckets other-:2:cn-shanghai:2222222222222222 \
         --hostname 'oss-{region}.emu.test' --tls --ca-file ca.pem --request-log requests.jsonl
 
+A Resource Directory: `--resource-directory rd.yaml` plays its members as accounts (the
+management account first) and answers the directory's listings on the same endpoint
+(`directory.py` has the file's keys); a bad file is one line on stderr, exit 2.
+
 Slow answers, to see a client's deadlines at work: `--hang GET:policy` reads every
 GetBucketPolicy and never answers it; `--trickle GET:policy --trickle-bytes-per-s 1`
 answers it one byte a second. A spec is `METHOD[:SUBRESOURCE]`: `*` is any method, no
@@ -22,12 +26,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from osspolicy.emulator.accounts import Account, SeedSpec, parse_account_spec, parse_seed_spec
 from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID
+from osspolicy.emulator.directory import DirectoryFileError, ResourceDirectory, load_directory
 from osspolicy.emulator.faults import LIST_SHAPES, parse_list_fault
 from osspolicy.emulator.hosts import validate_hostname
 from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -261,6 +266,14 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         float,
         typer.Option(help="How fast --trickle sends a body, bytes/s.", callback=_check_positive),
     ] = 1.0,
+    resource_directory: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Play the Resource Directory of this YAML file (folders, accounts, "
+            "management): its members as accounts, its listings on this endpoint.",
+        ),
+    ] = None,
 ) -> None:
     """Run the OSS-compatible emulator; the first stdout line is its endpoint URL."""
     if (access_key_id is None) != (access_key_secret is None):
@@ -279,45 +292,38 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         )
     accounts = [parse_account_spec(spec) for spec in account or ()]
     seeds = [parse_seed_spec(spec) for spec in seed_buckets or ()]
-    _check_seed_accounts(seeds, accounts, account_id)
+    directory = None if resource_directory is None else _load_directory(resource_directory)
+    _check_seed_accounts(seeds, accounts, account_id, directory)
     from osspolicy.emulator.server import Emulator  # noqa: PLC0415 - aiohttp only to serve
 
-    emu = Emulator(
-        port=port,
-        region=region,
-        account_id=account_id,
-        access_key_id=access_key_id,
-        access_key_secret=access_key_secret,
-        latency_ms=latency_ms,
-        fault_rate=fault_rate,
-        fault_after_rate=fault_after_rate,
-        fault_seed=fault_seed,
-        max_buckets=max_buckets,
-        host=host,
-        accounts=accounts or None,
-        hostname=hostname,
-        tls=tls,
-        sts_duration_s=sts_duration_s,
-        request_log_path=request_log,
-        list_page_size=list_page_size,
-        list_fault=list_fault,
-        clock_offset_s=clock_offset,
-    )
+    try:
+        emu = Emulator(
+            port=port,
+            region=region,
+            account_id=account_id,
+            access_key_id=access_key_id,
+            access_key_secret=access_key_secret,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_after_rate=fault_after_rate,
+            fault_seed=fault_seed,
+            max_buckets=max_buckets,
+            host=host,
+            accounts=accounts or None,
+            hostname=hostname,
+            tls=tls,
+            sts_duration_s=sts_duration_s,
+            request_log_path=request_log,
+            list_page_size=list_page_size,
+            list_fault=list_fault,
+            clock_offset_s=clock_offset,
+            resource_directory=directory,
+        )
+    except DirectoryFileError as exc:
+        _fail(str(exc))
     for seed in seeds:
         emu.seed_buckets(seed.names(), region=seed.region, account_id=seed.account_id)
-    for spec in hang or ():
-        method, subresource = parse_request_spec(spec)
-        emu.script_fault(method, None, subresource, kind="hang", count=None)
-    for spec in trickle or ():
-        method, subresource = parse_request_spec(spec)
-        emu.script_fault(
-            method,
-            None,
-            subresource,
-            kind="trickle",
-            count=None,
-            bytes_per_s=trickle_bytes_per_s,
-        )
+    _script_slow_answers(emu, hang or [], trickle or [], trickle_bytes_per_s)
     if ca_file is not None:
         emu.write_ca(ca_file)
 
@@ -332,10 +338,48 @@ def emulator(  # noqa: PLR0917 - a CLI command: typer passes options by name
         raise typer.Exit(1) from None
 
 
-def _check_seed_accounts(
-    seeds: list[SeedSpec], accounts: list[Account], account_id: str | None
+#: the accounts the status line names one by one with a directory (a directory may be large)
+_SHOWN_ACCOUNTS = 5
+
+
+def _script_slow_answers(
+    emu: Emulator, hang: list[str], trickle: list[str], bytes_per_s: float
 ) -> None:
-    known = {a.account_id for a in accounts} or {account_id or DEFAULT_ACCOUNT_ID}
+    """`--hang` and `--trickle`: every matching request, from the start."""
+    for spec in hang:
+        method, subresource = parse_request_spec(spec)
+        emu.script_fault(method, None, subresource, kind="hang", count=None)
+    for spec in trickle:
+        method, subresource = parse_request_spec(spec)
+        emu.script_fault(
+            method, None, subresource, kind="trickle", count=None, bytes_per_s=bytes_per_s
+        )
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit 2: a bad input the user fixes (no usage box, no traceback)."""
+    print(f"error: {message}", file=sys.stderr)  # noqa: T201 - the command's one error line
+    raise typer.Exit(2)
+
+
+def _load_directory(path: Path) -> ResourceDirectory:
+    try:
+        return load_directory(path)
+    except DirectoryFileError as exc:
+        _fail(str(exc))
+
+
+def _check_seed_accounts(
+    seeds: list[SeedSpec],
+    accounts: list[Account],
+    account_id: str | None,
+    directory: ResourceDirectory | None = None,
+) -> None:
+    known = {a.account_id for a in accounts}
+    if not known and (directory is None or account_id is not None):
+        known = {account_id or DEFAULT_ACCOUNT_ID}
+    if directory is not None:
+        known |= {m.account_id for m in directory.members}
     for seed in seeds:
         if seed.account_id is not None and seed.account_id not in known:
             raise typer.BadParameter(
@@ -348,10 +392,15 @@ def _check_seed_accounts(
 def _status(emu: Emulator, endpoint: str, ca_file: Path | None) -> str:
     """The stderr line once listening: accounts and key ids, never a secret."""
     demo = " (the demo key pair)" if emu.access_key_id == DEMO_ACCESS_KEY_ID else ""
-    accounts = "; ".join(
-        f"account {a.account_id}, access key id {a.access_key_id}" for a in emu.accounts
-    )
+    directory = emu.resource_directory
+    shown = emu.accounts if directory is None else emu.accounts[:_SHOWN_ACCOUNTS]
+    accounts = "; ".join(f"account {a.account_id}, access key id {a.access_key_id}" for a in shown)
     extras = ""
+    if directory is not None:
+        extras += (
+            f", resource directory {directory.directory_id} of {len(directory.members)} "
+            f"accounts in {len(directory.folders)} folders (management {directory.management})"
+        )
     if emu.hostname is not None:
         extras += f", hostname {emu.hostname}"
     if ca_file is not None:

@@ -5,7 +5,8 @@ One aiohttp request becomes one `Call` for one operation, found in `ROUTES` by
 (state, call) returning a `Reply`; an `OssError` from anywhere becomes the service's
 XML error. Every request ends as one `RequestLogEntry`.
 
-Before that, a request carrying `Action=AssumeRole` is handed to STS (`sts.py`). The Host
+Before that, a request carrying `Action=AssumeRole` is handed to STS (`sts.py`), and one
+carrying an `x-acs-action` header to the Resource Directory's API (`rdmaster.py`). The Host
 is read by `hosts.HostMap` (service, `<bucket>.NAME`, which region). A bucket answers only
 its owner's keys (403 AccessDenied for another account's), and a per-region host only its
 own region's buckets (403 naming the right endpoint).
@@ -40,6 +41,8 @@ from osspolicy.emulator import xml
 from osspolicy.emulator.auth import Identity, SignedRequest, Verifier
 from osspolicy.emulator.faults import LIST_SHAPES, FaultInjector, FaultKind
 from osspolicy.emulator.hosts import Addressed, HostMap
+from osspolicy.emulator.pop import JSON, PopReply
+from osspolicy.emulator.rdmaster import DirectoryService
 from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
 from osspolicy.emulator.routes import ROUTES, XML, Call, Reply, list_buckets_shaped, unsupported
 from osspolicy.emulator.state import EC, EmulatorState, OssError
@@ -66,6 +69,8 @@ CNAME_CANDIDATES = 10_000
 _HANG_POLL_S = 0.05
 #: a trickled body is sent in this many writes per second (one byte each at the least)
 _TRICKLE_WRITES_PER_S = 10
+#: the longest `x-acs-action` the request log keeps
+_ACTION_LOGGED = 64
 
 
 # --- request parsing ----------------------------------------------------------------------
@@ -174,6 +179,7 @@ class OssHandler:
         latency_s: float = 0.0,
         hosts: HostMap | None = None,
         sts: StsService | None = None,
+        directory: DirectoryService | None = None,
     ) -> None:
         self.state = state
         self.verifier = verifier
@@ -182,6 +188,7 @@ class OssHandler:
         self.latency_s = latency_s
         self.hosts = hosts or HostMap()
         self.sts = sts
+        self.directory = directory
         self.in_flight = 0
         self.peak_in_flight = 0
         #: set when the emulator stops: held and trickled requests end
@@ -207,13 +214,11 @@ class OssHandler:
             if self.latency_s > 0:
                 await asyncio.sleep(self.latency_s)
             body = await _read_body(request)
-            sts_params = self._sts_params(request, body)
-            if sts_params is not None and self.sts is not None:
-                record.action = "AssumeRole"
-                record.access_key_id = sts_params.get("AccessKeyId")
-                answer = self.sts.handle(request.method, sts_params, request_id)
+            answer = self._rpc(request, body, record, request_id)
+            if answer is not None:
                 error_code = answer.error_code
-                reply = Reply(answer.status, answer.body, "application/json;charset=utf-8")
+                record.access_key_id = answer.access_key_id
+                reply = Reply(answer.status, answer.body, JSON)
             else:
                 reply = self._serve(request, body, record)
         except OssError as exc:
@@ -345,6 +350,23 @@ class OssHandler:
         with suppress(OssError):  # an `after` fault loses the response, whatever it was
             operation(self.state, call)
         return None
+
+    def _rpc(
+        self, request: web.BaseRequest, body: bytes, record: _Record, request_id: str
+    ) -> PopReply | None:
+        """The answer of STS or the directory's API, or None for an OSS request."""
+        sts_params = self._sts_params(request, body)
+        if sts_params is not None and self.sts is not None:
+            record.action = "AssumeRole"
+            return self.sts.handle(request.method, sts_params, request_id)
+        action = request.headers.get("x-acs-action")
+        if action is None or self.directory is None:
+            return None
+        record.action = action[:_ACTION_LOGGED]
+        headers: dict[str, list[str]] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name.lower(), []).append(value)
+        return self.directory.handle(request.method, request.raw_path, headers, body, request_id)
 
     def _sts_params(self, request: web.BaseRequest, body: bytes) -> dict[str, str] | None:
         """The STS RPC parameters (query, and a form body), or None if not an STS call."""

@@ -35,7 +35,8 @@ class RequestLogEntry:
     instant a service's throttling counts. `status` is None when no response was sent (a
     `reset` or `after` fault); `ordinal` counts the earlier authenticated requests with
     the same (method, bucket, sub-resource), the key the fault decision hashes. `host` is
-    the Host header as addressed; `action` is `AssumeRole` for an STS call, else None.
+    the Host header as addressed; `action` is `AssumeRole` for an STS call, the API name
+    (`x-acs-action`, e.g. `ListAccounts`) for a Resource Directory call, else None.
     """
 
     time: float

@@ -5,10 +5,12 @@ keep-alive), so hundreds of connections can wait on injected latency without a t
 each. In a thread the loop is the emulator's own; in the foreground (`serve_forever`)
 it runs until SIGINT or SIGTERM and then returns normally.
 
-It plays one or more accounts (`accounts=`, the first the default owner), answers STS
-AssumeRole on the same port, serves a hostname with virtual-host addressing
-(`hostname=`, optionally per region with `{region}`), HTTPS from a test CA (`tls=True`),
-and appends its request log to a JSON-lines file (`request_log_path=`).
+It plays one or more accounts (`accounts=`, the first the default owner), or a Resource
+Directory of them (`resource_directory=`, `directory.py`), answers STS AssumeRole and the
+directory's listings (`rdmaster.py`) on the same port, serves a hostname with
+virtual-host addressing (`hostname=`, optionally per region with `{region}`), HTTPS from a
+test CA (`tls=True`), and appends its request log to a JSON-lines file
+(`request_log_path=`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,16 @@ from osspolicy.emulator.auth import (
     KeyStore,
     Verifier,
 )
+from osspolicy.emulator.directory import (
+    DirectoryFileError,
+    DirectorySource,
+    ResourceDirectory,
+    load_directory,
+)
 from osspolicy.emulator.faults import FaultInjector, FaultKind, parse_list_fault
 from osspolicy.emulator.handler import OssHandler
 from osspolicy.emulator.hosts import KNOWN_REGIONS, HostMap
+from osspolicy.emulator.rdmaster import DirectoryService
 from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
 from osspolicy.emulator.state import (
     DEFAULT_ACCOUNT_ID,
@@ -49,7 +58,7 @@ from osspolicy.emulator.state import (
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S, StsService
 from osspolicy.emulator.tls import TestCA
 
-__all__ = ("Emulator", "resolve_accounts", "resolve_key_pair")
+__all__ = ("Emulator", "directory_accounts", "resolve_accounts", "resolve_key_pair")
 
 _SHUTDOWN_TIMEOUT_S = 2.0
 _BACKLOG = 1024
@@ -95,6 +104,39 @@ def resolve_accounts(
         if len(set(values)) != len(values):
             raise ValueError(f"each account needs its own {what}; one is given twice")
     return parsed
+
+
+def directory_accounts(
+    given: Sequence[Account | str] | None,
+    account_id: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+    directory: ResourceDirectory | None,
+) -> tuple[Account, ...]:
+    """The accounts to play with a directory: those given (as `resolve_accounts` reads
+    them) then the members' with a key pair; with none given, the members' alone, the
+    management account first (the default owner).
+
+    A member whose id or access key id is also given is a DirectoryFileError.
+    """
+    if directory is None:
+        return resolve_accounts(given, account_id, access_key_id, access_key_secret)
+    members = directory.accounts_with_keys()
+    if not given and (account_id, access_key_id, access_key_secret) == (None, None, None):
+        return tuple(members)
+    explicit = resolve_accounts(given, account_id, access_key_id, access_key_secret)
+    for account in explicit:
+        if account.account_id in directory:
+            raise DirectoryFileError(
+                f"{directory.origin}: account {account.account_id} is a member of the directory "
+                "and also given on its own: give it once"
+            )
+        if any(m.access_key_id == account.access_key_id for m in members):
+            raise DirectoryFileError(
+                f"{directory.origin}: access key id {account.access_key_id} of a member is also "
+                "given for another account: give each account its own"
+            )
+    return (*explicit, *members)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -144,6 +186,14 @@ class Emulator:
     the first AFTER lie in that shape: an empty body, no NextMarker, a NextMarker that
     does not advance, or pages that overlap. `clock_offset_s` runs its clock that far
     ahead of this machine's (`set_clock_offset`).
+
+    `resource_directory` (a YAML file's path, a mapping of the same keys, or a
+    `ResourceDirectory`; see `directory.py`) plays a Resource Directory: each member is
+    an account (with its key pair if it has one; its buckets seeded), the directory's
+    listings are answered to the management account, and AssumeRole into a member is
+    allowed only for a role it has, from the management account. Alone it gives the
+    accounts, the management account first; with `accounts` (or a key pair) those come
+    first and the members after. A bad directory raises DirectoryFileError (a ValueError).
     """
 
     def __init__(  # noqa: PLR0917 - the documented signature, mirrored by the CLI flags
@@ -170,13 +220,20 @@ class Emulator:
         list_page_size: int | None = None,
         list_fault: str | None = None,
         clock_offset_s: float = 0.0,
+        resource_directory: DirectorySource | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be within 0-65535, got {port}")
         if max_buckets is not None and max_buckets < 0:
             raise ValueError(f"max_buckets must not be negative, got {max_buckets}")
-        self._accounts = resolve_accounts(accounts, account_id, access_key_id, access_key_secret)
-        self._account_ids = frozenset(a.account_id for a in self._accounts)
+        directory = None if resource_directory is None else load_directory(resource_directory)
+        self._directory = directory
+        self._accounts = directory_accounts(
+            accounts, account_id, access_key_id, access_key_secret, directory
+        )
+        self._account_ids = frozenset(a.account_id for a in self._accounts).union(
+            () if directory is None else (m.account_id for m in directory.members)
+        )
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -204,13 +261,18 @@ class Emulator:
             self._faults,
             self._log,
             hosts=self._hosts,
-            sts=StsService(keys, lambda: self._account_ids, duration_s=sts_duration_s),
+            sts=StsService(
+                keys, lambda: self._account_ids, duration_s=sts_duration_s, directory=directory
+            ),
+            directory=DirectoryService(keys, directory),
         )
         self.set_latency(latency_ms)
         self.set_clock_offset(clock_offset_s)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.ServerRunner | None = None
+        for owner, seed in () if directory is None else directory.seeds():
+            self.seed_buckets(seed.names(), region=seed.region, account_id=owner)
 
     def __repr__(self) -> str:
         where = self.endpoint if self._port is not None else "not started"
@@ -260,8 +322,19 @@ class Emulator:
 
     @property
     def accounts(self) -> tuple[Account, ...]:
-        """The accounts it plays, the default owner first."""
+        """The accounts it plays with a key pair, the default owner first (a directory's
+        members without one are played too: `account_ids`)."""
         return self._accounts
+
+    @property
+    def account_ids(self) -> frozenset[str]:
+        """Every account it plays: those of `accounts` and the directory's members."""
+        return self._account_ids
+
+    @property
+    def resource_directory(self) -> ResourceDirectory | None:
+        """The Resource Directory it plays, or None."""
+        return self._directory
 
     def account_of_key(self, access_key_id: str) -> str | None:
         """The account id a key acts as: an account's own key, or an STS temporary key
@@ -427,7 +500,7 @@ class Emulator:
     ) -> None:
         """Create many buckets without HTTP (100k in seconds); see `EmulatorState.seed`.
 
-        `account_id` (one of `accounts`) owns them; the default account otherwise.
+        `account_id` (one of `account_ids`) owns them; the default account otherwise.
         """
         if account_id is not None and account_id not in self._account_ids:
             raise ValueError(

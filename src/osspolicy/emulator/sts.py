@@ -10,11 +10,15 @@ where the canonical query is the sorted `quote_plus(k)=quote_plus(v)` pairs join
 The POP form of the same (RFC 3986, space as %20) is accepted too.
 
 Role ARNs are `acs:ram::<ACCOUNT_ID>:role/<name>` of the emulator's accounts; any key it
-knows may assume them (no trust policies are modelled). The answer is the service's JSON,
-with `STS.`-prefixed temporary keys that act as the role's account, a SecurityToken, and
-an Expiration of now + `duration_s` whatever DurationSeconds asked. Errors are the RPC
-error JSON (`RequestId`, `HostId`, `Code`, `Message`, `Recommend`), codes as the STS
-documentation lists them (alibabacloud.com/help/doc-detail/42775).
+knows may assume any role name of them (no trust policies are modelled), except in the
+accounts of a resource directory (`directory.py`): there a role exists only if the
+member lists it (`roles:`, else 404 EntityNotExist.Role), and trusts only the
+directory's management account (its keys, or temporary keys of a role in it; anyone else
+gets 403 NoPermission). The answer is the service's JSON, with `STS.`-prefixed temporary
+keys that act as the role's account, a SecurityToken, and an Expiration of now +
+`duration_s` whatever DurationSeconds asked. Errors are the RPC error JSON (`pop.py`),
+codes and messages as the STS documentation lists them
+(alibabacloud.com/help/doc-detail/42775).
 """
 
 from __future__ import annotations
@@ -28,15 +32,14 @@ import secrets
 import string
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 from osspolicy.emulator.auth import KeyPair, KeyStore
+from osspolicy.emulator.directory import ResourceDirectory
+from osspolicy.emulator.pop import PopError, PopReply, check_security_token, error_reply
 
 __all__ = (
     "DEFAULT_STS_DURATION_S",
-    "StsError",
-    "StsReply",
     "StsService",
     "is_sts_request",
     "rpc_signature",
@@ -52,25 +55,6 @@ _ALNUM = string.ascii_letters + string.digits
 def is_sts_request(params: Mapping[str, str]) -> bool:
     """Whether the parameters are the STS AssumeRole RPC."""
     return params.get("Action") == "AssumeRole"
-
-
-class StsError(Exception):
-    """An STS refusal: RPC code, HTTP status and message."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class StsReply:
-    """The answer to one STS call: status, JSON body, and the error code if any."""
-
-    status: int
-    body: bytes
-    error_code: str | None = None
 
 
 def rpc_signature(method: str, params: Mapping[str, str], secret: str, *, plus: bool = True) -> str:
@@ -92,7 +76,7 @@ def rpc_signature(method: str, params: Mapping[str, str], secret: str, *, plus: 
 def _required(params: Mapping[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
-        raise StsError(
+        raise PopError(
             "MissingParameter",
             f'The input parameter "{name}" that is mandatory for processing this request '
             "is not supplied.",
@@ -113,50 +97,49 @@ class StsService:
         account_ids: Callable[[], Collection[str]],
         *,
         duration_s: float = DEFAULT_STS_DURATION_S,
+        directory: ResourceDirectory | None = None,
     ) -> None:
         if duration_s <= 0:
             raise ValueError(f"the STS duration must be positive, got {duration_s}")
         self.keys = keys
         self.account_ids = account_ids
         self.duration_s = duration_s
+        self.directory = directory
 
     def __repr__(self) -> str:
         return f"StsService(duration_s={self.duration_s})"
 
-    def handle(self, method: str, params: Mapping[str, str], request_id: str) -> StsReply:
+    def handle(self, method: str, params: Mapping[str, str], request_id: str) -> PopReply:
         """The JSON answer to one AssumeRole call."""
+        access_key_id = params.get("AccessKeyId")
         try:
             body = self.assume_role(method, params)
-        except StsError as exc:
-            error = {
-                "RequestId": request_id,
-                "HostId": STS_HOST,
-                "Code": exc.code,
-                "Message": exc.message,
-                "Recommend": f"https://api.aliyun.com/troubleshoot?q={exc.code}&product=Sts",
-            }
-            return StsReply(exc.status, json.dumps(error).encode(), exc.code)
+        except PopError as exc:
+            return error_reply(
+                exc, request_id, host_id=STS_HOST, product="Sts", access_key_id=access_key_id
+            )
         body["RequestId"] = request_id
-        return StsReply(200, json.dumps(body).encode())
+        return PopReply(200, json.dumps(body).encode(), access_key_id=access_key_id)
 
     def assume_role(self, method: str, params: Mapping[str, str]) -> dict[str, object]:
-        """Verify the call and issue a temporary key; StsError otherwise."""
-        self._verify(method, params)
+        """Verify the call and issue a temporary key; PopError otherwise."""
+        caller = self._verify(method, params)
         role_arn = _required(params, "RoleArn")
         match = _ROLE_ARN.fullmatch(role_arn)
         if match is None:
-            raise StsError("InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
+            raise PopError("InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
         session = _required(params, "RoleSessionName")
         if not _SESSION_NAME.fullmatch(session):
-            raise StsError(
+            raise PopError(
                 "InvalidParameter.RoleSessionName",
                 "The parameter RoleSessionName is wrongly formed.",
             )
         account_id = match["account"]
         if account_id not in self.account_ids():
-            raise StsError(
+            raise PopError(
                 "EntityNotExist.Role", f"The specified Role not exists: {role_arn}.", 404
             )
+        self._check_trust(caller, account_id, match["role"], role_arn)
         expires_at = float(int(self.keys.clock() + self.duration_s))
         temporary = KeyPair(
             "STS." + _random(_ALNUM, 25),
@@ -183,29 +166,38 @@ class StsService:
         access_key_id = _required(params, "AccessKeyId")
         signature = _required(params, "Signature")
         if params.get("SignatureMethod", "HMAC-SHA1") != "HMAC-SHA1":
-            raise StsError(
+            raise PopError(
                 "InvalidParameter.SignatureMethod", "Only HMAC-SHA1 signatures are supported."
             )
         pair = self.keys.get(access_key_id)
         if pair is None:
-            raise StsError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
+            raise PopError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
         expected = [
             rpc_signature(method, params, pair.access_key_secret, plus=plus)
             for plus in (True, False)
         ]
         if not any(hmac.compare_digest(e, signature) for e in expected):
-            raise StsError(
+            raise PopError(
                 "SignatureDoesNotMatch",
                 "Specified signature is not matched with our calculation.",
             )
-        if pair.security_token is not None:
-            if not hmac.compare_digest(params.get("SecurityToken", ""), pair.security_token):
-                raise StsError(
-                    "InvalidSecurityToken.MismatchWithAccessKey",
-                    "Specified SecurityToken mismatch with the AccessKey.",
-                )
-            if pair.expires_at is not None and self.keys.clock() >= pair.expires_at:
-                raise StsError(
-                    "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
-                )
+        check_security_token(pair, params.get("SecurityToken"), self.keys.clock())
         return pair
+
+    def _check_trust(self, caller: KeyPair, account_id: str, role: str, role_arn: str) -> None:
+        """In a directory member, only its own roles exist, and they trust only the
+        management account; an account outside the directory trusts any key."""
+        directory = self.directory
+        member = None if directory is None else directory.member(account_id)
+        if directory is None or member is None:
+            return
+        if role not in member.roles:
+            raise PopError(
+                "EntityNotExist.Role", f"The specified Role not exists: {role_arn}.", 404
+            )
+        if caller.account_id != directory.management:
+            raise PopError(
+                "NoPermission",
+                "You are not authorized to do this action. You should be authorized by RAM.",
+                403,
+            )
