@@ -166,13 +166,15 @@ async def test_credentials_are_objects_and_a_wrong_name_is_refused(
 
 @pytest.mark.asyncio
 async def test_stream_yields_every_record_and_then_the_run(emu: Emulator, tmp_path: Path) -> None:
-    """Every record once, in finishing order; `progress` counted them; then `run`."""
+    """Every record once, in finishing order, the same records as the job's report;
+    `progress` counted them; then `run`."""
     told: list[osspolicy.JobProgress] = []
     async with osspolicy.stream(
         osspolicy.backup, _keys(emu, tmp_path), credentials=emu.credentials, progress=told.append
     ) as results:
-        seen = [result.bucket async for result in results]
-    assert sorted(seen) == NAMES
+        streamed = [result async for result in results]
+    assert sorted(r.bucket for r in streamed) == NAMES
+    assert [r.to_record() for r in streamed] == results.run.records()  # report.jsonl's
     assert results.run.exit_code == 0
     assert [p.finished for p in told] == [0, 1, 2, 3, 4]
     assert told[0].total == len(NAMES)
