@@ -8,15 +8,24 @@ region and account. Parse errors never quote the spec back: it may hold a secret
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from osspolicy.emulator.auth import KeyPair
+from osspolicy.emulator.auth import DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, KeyPair
 from osspolicy.emulator.errors import OssError
-from osspolicy.emulator.state import validate_bucket_name
+from osspolicy.emulator.state import DEFAULT_ACCOUNT_ID, validate_bucket_name
 
-__all__ = ("Account", "SeedSpec", "is_account_id", "parse_account_spec", "parse_seed_spec")
+__all__ = (
+    "Account",
+    "SeedSpec",
+    "is_account_id",
+    "parse_account_spec",
+    "parse_seed_spec",
+    "resolve_accounts",
+    "resolve_key_pair",
+)
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
@@ -91,3 +100,45 @@ def parse_seed_spec(spec: str) -> SeedSpec:
                 "hyphens; not starting with a hyphen; at most 63 characters with the number)"
             ) from None
     return SeedSpec(prefix, count, region, account_id)
+
+
+def resolve_key_pair(access_key_id: str | None, access_key_secret: str | None) -> KeyPair:
+    """The pair given, else OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET, else the demo pair."""
+    if (access_key_id is None) != (access_key_secret is None):
+        raise ValueError("give both access_key_id and access_key_secret, or neither")
+    if access_key_id is not None and access_key_secret is not None:
+        return KeyPair(access_key_id, access_key_secret)
+    env_id = os.environ.get("OSS_ACCESS_KEY_ID")
+    env_secret = os.environ.get("OSS_ACCESS_KEY_SECRET")
+    if env_id and env_secret:
+        return KeyPair(env_id, env_secret)
+    return KeyPair(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
+
+
+def resolve_accounts(
+    accounts: Sequence[Account | str] | None,
+    account_id: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+) -> tuple[Account, ...]:
+    """The accounts given (specs `ID:AK:SECRET` or `Account`s), else the one of the key pair.
+
+    Giving both `accounts` and any of `account_id`/`access_key_id`/`access_key_secret` is a
+    ValueError, as are two accounts with the same id or access key id.
+    """
+    if not accounts:
+        pair = resolve_key_pair(access_key_id, access_key_secret)
+        account = account_id or DEFAULT_ACCOUNT_ID
+        return (Account(account, pair.access_key_id, pair.access_key_secret),)
+    if (account_id, access_key_id, access_key_secret) != (None, None, None):
+        raise ValueError(
+            "give accounts, or account_id/access_key_id/access_key_secret for one, not both"
+        )
+    parsed = tuple(a if isinstance(a, Account) else parse_account_spec(a) for a in accounts)
+    for what, values in (
+        ("account id", [a.account_id for a in parsed]),
+        ("access key id", [a.access_key_id for a in parsed]),
+    ):
+        if len(set(values)) != len(values):
+            raise ValueError(f"each account needs its own {what}; one is given twice")
+    return parsed

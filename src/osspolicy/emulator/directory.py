@@ -38,7 +38,13 @@ from typing import NoReturn
 
 import yaml
 
-from osspolicy.emulator.accounts import Account, SeedSpec, is_account_id, parse_seed_spec
+from osspolicy.emulator.accounts import (
+    Account,
+    SeedSpec,
+    is_account_id,
+    parse_seed_spec,
+    resolve_accounts,
+)
 
 __all__ = (
     "IN_STATUSES",
@@ -48,6 +54,7 @@ __all__ = (
     "Folder",
     "Member",
     "ResourceDirectory",
+    "directory_accounts",
     "load_directory",
 )
 
@@ -407,3 +414,36 @@ class _Reader:
                 "the directory calls are signed with them",
             )
         return management
+
+
+def directory_accounts(
+    given: Sequence[Account | str] | None,
+    account_id: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+    directory: ResourceDirectory | None,
+) -> tuple[Account, ...]:
+    """The accounts to play with a directory: those given (as `resolve_accounts` reads
+    them) then the members' with a key pair; with none given, the members' alone, the
+    management account first (the default owner).
+
+    A member whose id or access key id is also given is a DirectoryFileError.
+    """
+    if directory is None:
+        return resolve_accounts(given, account_id, access_key_id, access_key_secret)
+    members = directory.accounts_with_keys()
+    if not given and (account_id, access_key_id, access_key_secret) == (None, None, None):
+        return tuple(members)
+    explicit = resolve_accounts(given, account_id, access_key_id, access_key_secret)
+    for account in explicit:
+        if account.account_id in directory:
+            raise DirectoryFileError(
+                f"{directory.origin}: account {account.account_id} is a member of the directory "
+                "and also given on its own: give it once"
+            )
+        if any(m.access_key_id == account.access_key_id for m in members):
+            raise DirectoryFileError(
+                f"{directory.origin}: access key id {account.access_key_id} of a member is also "
+                "given for another account: give each account its own"
+            )
+    return (*explicit, *members)

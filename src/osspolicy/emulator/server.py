@@ -16,7 +16,6 @@ test CA (`tls=True`), and appends its request log to a JSON-lines file
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import signal
 import socket
@@ -30,18 +29,15 @@ from typing import Self
 from aiohttp import web
 
 from osspolicy._internal.keys import AccessKey
-from osspolicy.emulator.accounts import Account, parse_account_spec
+from osspolicy.emulator.accounts import Account
 from osspolicy.emulator.auth import (
-    DEMO_ACCESS_KEY_ID,
-    DEMO_ACCESS_KEY_SECRET,
-    KeyPair,
     KeyStore,
     Verifier,
 )
 from osspolicy.emulator.directory import (
-    DirectoryFileError,
     DirectorySource,
     ResourceDirectory,
+    directory_accounts,
     load_directory,
 )
 from osspolicy.emulator.faults import FaultInjector, FaultKind, parse_list_fault
@@ -49,8 +45,8 @@ from osspolicy.emulator.handler import OssHandler
 from osspolicy.emulator.hosts import KNOWN_REGIONS, HostMap
 from osspolicy.emulator.rdmaster import DirectoryService
 from osspolicy.emulator.requestlog import RequestLog, RequestLogEntry
+from osspolicy.emulator.sockets import BACKLOG, bind_listening, connect_host
 from osspolicy.emulator.state import (
-    DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     EmulatorState,
     PolicySource,
@@ -58,113 +54,9 @@ from osspolicy.emulator.state import (
 from osspolicy.emulator.sts import DEFAULT_STS_DURATION_S, StsService
 from osspolicy.emulator.tls import TestCA
 
-__all__ = ("Emulator", "directory_accounts", "resolve_accounts", "resolve_key_pair")
+__all__ = ("Emulator",)
 
 _SHUTDOWN_TIMEOUT_S = 2.0
-_BACKLOG = 1024
-
-
-def resolve_key_pair(access_key_id: str | None, access_key_secret: str | None) -> KeyPair:
-    """The pair given, else OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET, else the demo pair."""
-    if (access_key_id is None) != (access_key_secret is None):
-        raise ValueError("give both access_key_id and access_key_secret, or neither")
-    if access_key_id is not None and access_key_secret is not None:
-        return KeyPair(access_key_id, access_key_secret)
-    env_id = os.environ.get("OSS_ACCESS_KEY_ID")
-    env_secret = os.environ.get("OSS_ACCESS_KEY_SECRET")
-    if env_id and env_secret:
-        return KeyPair(env_id, env_secret)
-    return KeyPair(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-
-
-def resolve_accounts(
-    accounts: Sequence[Account | str] | None,
-    account_id: str | None,
-    access_key_id: str | None,
-    access_key_secret: str | None,
-) -> tuple[Account, ...]:
-    """The accounts given (specs `ID:AK:SECRET` or `Account`s), else the one of the key pair.
-
-    Giving both `accounts` and any of `account_id`/`access_key_id`/`access_key_secret` is a
-    ValueError, as are two accounts with the same id or access key id.
-    """
-    if not accounts:
-        pair = resolve_key_pair(access_key_id, access_key_secret)
-        account = account_id or DEFAULT_ACCOUNT_ID
-        return (Account(account, pair.access_key_id, pair.access_key_secret),)
-    if (account_id, access_key_id, access_key_secret) != (None, None, None):
-        raise ValueError(
-            "give accounts, or account_id/access_key_id/access_key_secret for one, not both"
-        )
-    parsed = tuple(a if isinstance(a, Account) else parse_account_spec(a) for a in accounts)
-    for what, values in (
-        ("account id", [a.account_id for a in parsed]),
-        ("access key id", [a.access_key_id for a in parsed]),
-    ):
-        if len(set(values)) != len(values):
-            raise ValueError(f"each account needs its own {what}; one is given twice")
-    return parsed
-
-
-def directory_accounts(
-    given: Sequence[Account | str] | None,
-    account_id: str | None,
-    access_key_id: str | None,
-    access_key_secret: str | None,
-    directory: ResourceDirectory | None,
-) -> tuple[Account, ...]:
-    """The accounts to play with a directory: those given (as `resolve_accounts` reads
-    them) then the members' with a key pair; with none given, the members' alone, the
-    management account first (the default owner).
-
-    A member whose id or access key id is also given is a DirectoryFileError.
-    """
-    if directory is None:
-        return resolve_accounts(given, account_id, access_key_id, access_key_secret)
-    members = directory.accounts_with_keys()
-    if not given and (account_id, access_key_id, access_key_secret) == (None, None, None):
-        return tuple(members)
-    explicit = resolve_accounts(given, account_id, access_key_id, access_key_secret)
-    for account in explicit:
-        if account.account_id in directory:
-            raise DirectoryFileError(
-                f"{directory.origin}: account {account.account_id} is a member of the directory "
-                "and also given on its own: give it once"
-            )
-        if any(m.access_key_id == account.access_key_id for m in members):
-            raise DirectoryFileError(
-                f"{directory.origin}: access key id {account.access_key_id} of a member is also "
-                "given for another account: give each account its own"
-            )
-    return (*explicit, *members)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(_BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _connect_host(bound: str) -> str:
-    """The URL host a client should dial for a socket bound to IP `bound`.
-
-    An IP, never a name: the Python SDK then uses path-style addressing, which needs no
-    DNS for `<bucket>.<host>`. The wildcard addresses map to loopback.
-    """
-    address = ipaddress.ip_address(bound.split("%", 1)[0])
-    if address.is_unspecified:
-        return "127.0.0.1" if address.version == 4 else "[::1]"
-    return str(address) if address.version == 4 else f"[{address}]"
 
 
 class Emulator:
@@ -393,7 +285,7 @@ class Emulator:
         """Serve in a background thread with its own event loop; returns when listening."""
         if self._thread is not None:
             raise RuntimeError("the emulator is already started")
-        sock = _bind(self._host, self._requested_port)
+        sock = bind_listening(self._host, self._requested_port)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="oss-emulator", daemon=True)
         thread.start()
@@ -438,7 +330,7 @@ class Emulator:
         """
         if self._thread is not None:
             raise RuntimeError("the emulator is already started")
-        sock = _bind(self._host, self._requested_port)
+        sock = bind_listening(self._host, self._requested_port)
         asyncio.run(self._serve_until_signalled(sock, on_ready))
 
     async def _serve_until_signalled(
@@ -465,11 +357,11 @@ class Emulator:
         runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         context = None if self._tls is None else self._tls.server_context()
-        site = web.SockSite(runner, sock, backlog=_BACKLOG, ssl_context=context)
+        site = web.SockSite(runner, sock, backlog=BACKLOG, ssl_context=context)
         await site.start()
         self._runner = runner
         bound = sock.getsockname()
-        self._url_host, self._port = _connect_host(str(bound[0])), int(bound[1])
+        self._url_host, self._port = connect_host(str(bound[0])), int(bound[1])
         if self._hosts.hostname is not None:
             self._url_host = self._hosts.host_for(self.region)
             if ":" in self._url_host:
