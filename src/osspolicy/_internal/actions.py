@@ -246,7 +246,7 @@ async def _apply(ctx: JobContext) -> Decider:
                 page = await ctx.new_tries().at(account.name)(
                     ctx.backend.list_buckets_page, "", "", 1, account=account.name
                 )
-            except PreflightFailed as exc:  # the job's pre-flight decides (job.py)
+            except PreflightFailed as exc:  # the job's pre-flight decides (preflight_stop.py)
                 unreachable[account.name] = exc
                 continue
             except BackendError as exc:  # before any target: the whole job cannot go on

@@ -272,7 +272,7 @@ class SavedPlan:
 async def _unfinished(folder: Path, job_id: str) -> str | None:
     """Why the plan in `folder` is not whole (None when it is): a plan shows every
     bucket only when it ran through: its journal ends with the `finished` line that a
-    job whose listing failed, or that was interrupted, never gets (`job._finish`), and
+    job whose listing failed, or that was interrupted, never gets (`job_finish.finish_job`), and
     its `summary.json` (written after that line) is there."""
     try:
         _, last = await read_jsonl_ends(folder / JOURNAL_NAME)
