@@ -177,7 +177,7 @@ async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
     """A restore's targets: the backup's buckets (narrowed by `targets`), then every
     bucket whose record is settled without a request (missing, not in the backup)."""
     backup = ctx.checked.backup
-    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+    if backup is None:  # pragma: no cover - validate_job opens the backup of a restore
         raise ConfigError("source: required")
     region = ctx.manifest.connection.region
     async for target in backup_targets(backup.entries(), ctx.manifest.targets, region):
@@ -236,7 +236,7 @@ def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
 
 async def _apply(ctx: JobContext) -> Decider:
     baseline = ctx.checked.baseline
-    if baseline is None:  # pragma: no cover - check_job loads the baseline of an apply
+    if baseline is None:  # pragma: no cover - validate_job loads the baseline of an apply
         raise ConfigError("policy: required")
     account_ids: dict[str, str] = {}
     unreachable: dict[str, PreflightFailed] = {}
@@ -265,7 +265,7 @@ async def _delete(ctx: JobContext) -> Decider:
 
 async def _restore(ctx: JobContext) -> Decider:
     backup = ctx.checked.backup
-    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+    if backup is None:  # pragma: no cover - validate_job opens the backup of a restore
         raise ConfigError("source: required")
 
     async def backed_up(bucket: str) -> bytes | None:

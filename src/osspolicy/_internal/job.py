@@ -1,7 +1,7 @@
 """One job from start to finish: checks, folders, journal, engine, records, summary.
 
 ```
-manifest ─► check_job (no request) ─► action_for ─► backend ─► job folders
+manifest ─► validate_job (no request) ─► action_for ─► backend ─► job folders
          ─► engine(action.targets, action.step) ─► sink ─► finish
                                                      │
                             report.jsonl/csv + journal.jsonl (+ the action's folder)
@@ -78,8 +78,8 @@ __all__ = (
     "OnResult",
     "OnStart",
     "RunOptions",
-    "check_job",
     "run_job",
+    "validate_job",
 )
 
 OnResult = Callable[[Result], Awaitable[None] | None]
@@ -154,7 +154,7 @@ class JobRun:
         }
 
 
-async def check_job(
+async def validate_job(
     manifest: Manifest, options: RunOptions = RunOptions(), *, source: str = "manifest"
 ) -> Checked:
     """Every check that needs no request: targets file, baseline, the backup to restore.
@@ -329,7 +329,7 @@ async def run_job(
     if options.resume is not None and not (options.dry_run or options.check):
         continuing = await resumed(manifest, options)
         manifest, options, warnings = continuing.manifest, continuing.options, continuing.warnings
-    checked = await check_job(manifest, options, source=source)
+    checked = await validate_job(manifest, options, source=source)
     action = _action(manifest, options)
     engine = engine if engine is not None else Engine[Target, Result](manifest.concurrency)
     safety = await _safety(manifest, action, options, engine)
