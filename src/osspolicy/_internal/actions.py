@@ -35,8 +35,8 @@ from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
     Decider,
-    Done,
     Step,
+    StepResult,
     WriteGate,
     apply_decider,
     backup_step,
@@ -74,7 +74,7 @@ class Checked:
 
     baseline: Baseline | None = None
     backup: Backup | None = None
-    settled: Mapping[str, Done] = field(default_factory=dict)
+    settled: Mapping[str, StepResult] = field(default_factory=dict)
     #: a rollback's: what the job it undoes left each bucket at (contracts §15)
     later: LaterChanges | None = None
 
@@ -222,12 +222,12 @@ async def _folder(ctx: JobContext, suffix: str, *, snapshot: bool) -> BackupWrit
     return await BackupWriter.create(folder, job_id=ctx.job_id)
 
 
-def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
+def _settling(step: Step, settled: Mapping[str, StepResult]) -> Step:
     """`step`, except for the buckets whose record is already known."""
     if not settled:
         return step
 
-    async def settle_or_step(target: Target, tries: Tries) -> Done:
+    async def settle_or_step(target: Target, tries: Tries) -> StepResult:
         done = settled.get(target.bucket)
         return done if done is not None else await step(target, tries)
 

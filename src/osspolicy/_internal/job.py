@@ -58,7 +58,7 @@ from .job_finish import finish_job
 from .job_folders import JobFolders, not_done, open_job_folders
 from .keys import AccessKey
 from .manifest import Manifest
-from .operations import Done, perform
+from .operations import StepResult, perform
 from .preflight_stop import PreflightStop
 from .readonly import GET, policies_of, refuse_in_memory
 from .report import JSONL_NAME, MemoryReport, Summary, encode
@@ -185,12 +185,12 @@ async def validate_job(
 
 async def _settled(
     manifest: Manifest, backup: Backup, damaged: list[DamagedEntry]
-) -> dict[str, Done]:
+) -> dict[str, StepResult]:
     """The restore targets whose record needs no request: damaged (skipped on request),
     missing from an incomplete backup (skipped: it cannot be restored), or named by the
     targets but not in the backup (failed)."""
     settled = {
-        d.entry.bucket: Done(
+        d.entry.bucket: StepResult(
             Outcome.SKIPPED,
             error_message=f"damaged in the backup: {d.path.name} {d.problem}",
             note="damaged",
@@ -205,7 +205,7 @@ async def _settled(
             or (bucket.startswith(rules.prefix) and matches(bucket, rules.region or "", rules))
         )
         if wanted:
-            settled[bucket] = Done(
+            settled[bucket] = StepResult(
                 Outcome.SKIPPED,
                 error_message="missing from the backup (its backup job could not read it); "
                 "not restored",
@@ -213,7 +213,7 @@ async def _settled(
             )
     for bucket in sorted(names or ()):
         if backup.get(bucket) is None and bucket not in settled:
-            settled[bucket] = Done(
+            settled[bucket] = StepResult(
                 Outcome.FAILED,
                 error_code="NotInBackup",
                 error_message=f"the backup {backup.folder} holds no record of this bucket",

@@ -33,7 +33,7 @@ from .jobid import new_job_id, parse_job_id
 from .journal import JOURNAL_NAME, Journal, find_latest, find_resumable, read_header
 from .lock import ReportDirLock
 from .manifest import Manifest, manifest_yaml
-from .operations import Done
+from .operations import StepResult
 from .report import MANIFEST_NAME, SUMMARY_NAME, MemoryReport, ReportWriter
 from .results import Target
 from .resume_check import recheck
@@ -56,7 +56,7 @@ class JobFolders:
     done: set[str]
     resumed: bool
     #: on resume, the buckets whose record is known without a request (SnapshotLost)
-    settled: dict[str, Done] = dataclasses.field(default_factory=dict)
+    settled: dict[str, StepResult] = dataclasses.field(default_factory=dict)
 
 
 async def open_job_folders(
