@@ -18,7 +18,7 @@ from osspolicy._internal.operations import (
     ApplyOptions,
     BackupBytes,
     Decider,
-    Done,
+    StepResult,
     apply_decider,
     backup_step,
     check_step,
@@ -286,7 +286,7 @@ async def test_restore_puts_back_the_exact_bytes_deletes_and_leaves_byte_equal_a
 # -- plan_step and check_step ---------------------------------------------------------------
 
 
-async def decided(decide: Decider, backend: MemoryBackend, name: str, step: str) -> Done:
+async def decided(decide: Decider, backend: MemoryBackend, name: str, step: str) -> StepResult:
     run = plan_step(backend, decide) if step == "plan" else check_step(decide)
     return await run(target(name), tries())
 

@@ -12,7 +12,7 @@ import pytest
 
 from osspolicy._internal.backends.memory import MemoryBackend
 from osspolicy._internal.errors import ConfigError
-from osspolicy._internal.job import RunOptions, check_job, run_job
+from osspolicy._internal.job import RunOptions, run_job, validate_job
 from osspolicy._internal.manifest import Manifest, parse_manifest
 from osspolicy._internal.results import Outcome
 
@@ -129,7 +129,7 @@ async def test_a_job_that_writes_or_keeps_a_folder_cannot_run_in_memory(
 async def test_a_job_in_memory_cannot_be_resumed(tmp_path: Path) -> None:
     """A job kept in memory has no journal: asking to resume it is a ConfigError."""
     with pytest.raises(ConfigError, match="without a report folder cannot be resumed"):
-        await check_job(
+        await validate_job(
             _manifest(tmp_path, "backup"),
             RunOptions(status=True, in_memory=True, resume="latest"),
         )

@@ -16,7 +16,7 @@ from osspolicy._internal.errors import ConfigError
 from osspolicy._internal.manifest import Manifest, parse_manifest
 from osspolicy._internal.operations import (
     BackupBytes,
-    Done,
+    StepResult,
     perform,
     plan_step,
     restore_decider,
@@ -185,7 +185,7 @@ async def test_a_plan_of_a_rollback_shows_the_conflict_a_run_would_record() -> N
     later = LaterChanges(JOB, {"b": sha(LEFT)})
     decide = later.decider(restore_decider(backend, snapshot({"b": BEFORE})))
 
-    done: Done = await plan_step(backend, decide)(Target("b", REGION), tries())
+    done: StepResult = await plan_step(backend, decide)(Target("b", REGION), tries())
 
     assert (done.outcome, done.change, done.note) == (
         Outcome.CONFLICT,

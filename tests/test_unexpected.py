@@ -19,7 +19,7 @@ from osspolicy._internal.backends.memory import MemoryBackend
 from osspolicy._internal.errors import AccessDenied, ConfigError, JobFailed
 from osspolicy._internal.job import JobRun, RunOptions, run_job
 from osspolicy._internal.manifest import Manifest, parse_manifest
-from osspolicy._internal.operations import Done, perform
+from osspolicy._internal.operations import StepResult, perform
 from osspolicy._internal.results import Outcome, Result, Target
 from osspolicy._internal.retry import RetryConfig, Tries
 
@@ -203,7 +203,7 @@ async def test_a_step_whose_own_task_group_fails_is_named_by_its_first_error() -
     """A step that raises an ExceptionGroup (its own task group failed) is recorded as
     the group's first error: a service error keeps its code, never 'ExceptionGroup'."""
 
-    async def step(_target: Target, _tries: Tries) -> Done:
+    async def step(_target: Target, _tries: Tries) -> StepResult:
         raise ExceptionGroup("unhandled errors", [AccessDenied("no", request_id="r1"), KeyError()])
 
     result = await perform("backup", Target("odd-00", REGION), step, Tries(RetryConfig()))

@@ -35,8 +35,8 @@ from .manifest import Manifest, accounts_of
 from .operations import (
     ApplyOptions,
     Decider,
-    Done,
     Step,
+    StepResult,
     WriteGate,
     apply_decider,
     backup_step,
@@ -74,7 +74,7 @@ class Checked:
 
     baseline: Baseline | None = None
     backup: Backup | None = None
-    settled: Mapping[str, Done] = field(default_factory=dict)
+    settled: Mapping[str, StepResult] = field(default_factory=dict)
     #: a rollback's: what the job it undoes left each bucket at (contracts §15)
     later: LaterChanges | None = None
 
@@ -177,7 +177,7 @@ async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
     """A restore's targets: the backup's buckets (narrowed by `targets`), then every
     bucket whose record is settled without a request (missing, not in the backup)."""
     backup = ctx.checked.backup
-    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+    if backup is None:  # pragma: no cover - validate_job opens the backup of a restore
         raise ConfigError("source: required")
     region = ctx.manifest.connection.region
     async for target in backup_targets(backup.entries(), ctx.manifest.targets, region):
@@ -222,12 +222,12 @@ async def _folder(ctx: JobContext, suffix: str, *, snapshot: bool) -> BackupWrit
     return await BackupWriter.create(folder, job_id=ctx.job_id)
 
 
-def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
+def _settling(step: Step, settled: Mapping[str, StepResult]) -> Step:
     """`step`, except for the buckets whose record is already known."""
     if not settled:
         return step
 
-    async def settle_or_step(target: Target, tries: Tries) -> Done:
+    async def settle_or_step(target: Target, tries: Tries) -> StepResult:
         done = settled.get(target.bucket)
         return done if done is not None else await step(target, tries)
 
@@ -236,7 +236,7 @@ def _settling(step: Step, settled: Mapping[str, Done]) -> Step:
 
 async def _apply(ctx: JobContext) -> Decider:
     baseline = ctx.checked.baseline
-    if baseline is None:  # pragma: no cover - check_job loads the baseline of an apply
+    if baseline is None:  # pragma: no cover - validate_job loads the baseline of an apply
         raise ConfigError("policy: required")
     account_ids: dict[str, str] = {}
     unreachable: dict[str, PreflightFailed] = {}
@@ -246,7 +246,7 @@ async def _apply(ctx: JobContext) -> Decider:
                 page = await ctx.new_tries().at(account.name)(
                     ctx.backend.list_buckets_page, "", "", 1, account=account.name
                 )
-            except PreflightFailed as exc:  # the job's pre-flight decides (job.py)
+            except PreflightFailed as exc:  # the job's pre-flight decides (preflight_stop.py)
                 unreachable[account.name] = exc
                 continue
             except BackendError as exc:  # before any target: the whole job cannot go on
@@ -265,7 +265,7 @@ async def _delete(ctx: JobContext) -> Decider:
 
 async def _restore(ctx: JobContext) -> Decider:
     backup = ctx.checked.backup
-    if backup is None:  # pragma: no cover - check_job opens the backup of a restore
+    if backup is None:  # pragma: no cover - validate_job opens the backup of a restore
         raise ConfigError("source: required")
 
     async def backed_up(bucket: str) -> bytes | None:

@@ -30,7 +30,7 @@ import anyio
 from .backends import Backend
 from .errors import ConfigError
 from .gate import Confirm, confirmed
-from .job import JobRun, OnResult, RunOptions, check_job, run_job
+from .job import JobRun, OnResult, RunOptions, run_job, validate_job
 from .keys import AccessKey
 from .manifest import Manifest, accounts_of, parse_manifest
 from .results import Outcome, Result
@@ -240,7 +240,7 @@ async def validate(manifest: ManifestLike) -> None:
     """Every check of the manifest and its files that needs no request (the baseline,
     the targets file, the backup to restore); raises ConfigError for the first."""
     m = _manifest(manifest, _ANY, "validate")
-    await check_job(m)
+    await validate_job(m)
 
 
 # -- results as they come ------------------------------------------------------------------

@@ -191,10 +191,10 @@ def validate(
     as_json: JsonList = False,
 ) -> int:
     """Check a manifest and its files (baseline, backup) without sending any request."""
-    from .job import check_job
+    from .job import validate_job
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    anyio.run(partial(check_job, manifest, source=str(job)))
+    anyio.run(partial(validate_job, manifest, source=str(job)))
     (err if as_json else out).print(f"{job}: valid {manifest.action} job", markup=False)
     if as_json:
         print_json({"job": str(job), "action": manifest.action, "valid": True, "exit_code": 0})

@@ -1,9 +1,10 @@
 """Per-bucket steps: each target ends with exactly one `Result`.
 
-A step is an async function `(target, tries) -> Done`; `perform()` runs it with a fresh
-`Tries` (retries + attempt count), times it and turns every failure into the bucket's own
-`failed` record. This is the one place errors become records: a bucket that fails never
-stops the others, and no exception escapes to the engine.
+A step is an async function `(target, tries) -> StepResult`; `perform()` runs it with a
+fresh `Tries` (retries + attempt count), times it, makes its `StepResult` the bucket's
+`Result`, and turns every failure into the bucket's own `failed` record. This is the one
+place errors become records: a bucket that fails never stops the others, and no exception
+escapes to the engine.
 
 The actions that change policies (apply, delete, restore) first *decide* what a bucket
 needs (a `Decider`: read the policy, compare it with what the job wants, contracts §6);
@@ -59,9 +60,9 @@ __all__ = (
     "BackupSink",
     "Decider",
     "Decision",
-    "Done",
     "SnapshotSink",
     "Step",
+    "StepResult",
     "WriteGate",
     "apply_decider",
     "backup_step",
@@ -78,7 +79,7 @@ __all__ = (
 
 
 @dataclass(frozen=True, slots=True)
-class Done:
+class StepResult:
     """What a step achieved for one bucket (the parts of a Result a step decides)."""
 
     outcome: Outcome
@@ -96,10 +97,10 @@ class Done:
     sha256_after: After = UNKNOWN
 
 
-Step = Callable[[Target, Tries], Awaitable[Done]]
+Step = Callable[[Target, Tries], Awaitable[StepResult]]
 
 
-def failure(exc: Exception) -> Done:
+def failure(exc: Exception) -> StepResult:
     """The `failed` record of an error in one bucket's step: the bucket fails alone, the
     others go on (contracts §14: nothing unexpected).
 
@@ -113,10 +114,10 @@ def failure(exc: Exception) -> Done:
     while isinstance(exc, ExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]  # a step's own task group: named by its first error
     if isinstance(exc, Stopped):  # no new attempt after a stop signal (contracts §14)
-        return Done(Outcome.SKIPPED, error_message=str(exc), note="interrupted")
+        return StepResult(Outcome.SKIPPED, error_message=str(exc), note="interrupted")
     if isinstance(exc, PreflightFailed):  # its pair's first call failed (contracts §15)
         sent = exc.sent  # else it waited for that call: nothing was sent for it
-        return Done(
+        return StepResult(
             Outcome.FAILED if sent else Outcome.SKIPPED,
             request_id=exc.request_id if sent else None,
             error_code=exc.code if sent else None,
@@ -124,17 +125,17 @@ def failure(exc: Exception) -> Done:
             note=PREFLIGHT,
         )
     if isinstance(exc, BackendError):
-        return Done(
+        return StepResult(
             Outcome.FAILED,
             request_id=exc.request_id,
             error_code=exc.code,
             error_message=exc.message,
         )
     if isinstance(exc, ConfigError):
-        return Done(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
+        return StepResult(Outcome.FAILED, error_code="InvalidPolicy", error_message=str(exc))
     if isinstance(exc, OSError):
-        return Done(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
-    return Done(
+        return StepResult(Outcome.FAILED, error_code="LocalIOError", error_message=str(exc))
+    return StepResult(
         Outcome.FAILED,
         error_code=type(exc).__name__,
         error_message=redact_text(str(exc)) or type(exc).__name__,
@@ -223,13 +224,13 @@ def skipped(action: str, target: Target, reason: str, *, note: str | None = None
 def backup_step(backend: Backend, sink: BackupSink) -> Step:
     """Backup: read the policy and store it exactly, or record that there is none."""
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def step(target: Target, tries: Tries) -> StepResult:
         read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         await sink.add(
             target.bucket, target.region, read.body, read.request_id, account=target.account
         )
         outcome = Outcome.FETCHED if read.body is not None else Outcome.NO_POLICY
-        return Done(outcome, request_id=read.request_id, had_policy=read.body is not None)
+        return StepResult(outcome, request_id=read.request_id, had_policy=read.body is not None)
 
     return step
 
@@ -239,7 +240,7 @@ def status_step(backend: Backend) -> Step:
     `policy_inspect.is_public`) and whether Block Public Access is on; nothing is written.
     The record is `fetched` or `no_policy`, and its note says the rest."""
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def step(target: Target, tries: Tries) -> StepResult:
         read = await tries(backend.get_policy, target.bucket, target.region, account=target.account)
         blocked = await tries(
             backend.get_block_public_access, target.bucket, target.region, account=target.account
@@ -251,7 +252,7 @@ def status_step(backend: Backend) -> Step:
             f"block public access: {'on' if blocked else 'off'}"
         )
         outcome = Outcome.FETCHED if read.body is not None else Outcome.NO_POLICY
-        return Done(outcome, read.request_id, had_policy=read.body is not None, note=note)
+        return StepResult(outcome, read.request_id, had_policy=read.body is not None, note=note)
 
     return step
 
@@ -310,9 +311,9 @@ class Decision:
         error_code: str | None = None,
         error_message: str | None = None,
         sha256_after: After = UNKNOWN,
-    ) -> Done:
+    ) -> StepResult:
         """A record of this decision: what was read, the change, and the rest given."""
-        return Done(
+        return StepResult(
             outcome,
             request_id or self.read.request_id,
             self.change,
@@ -449,10 +450,10 @@ async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Dec
 
 class WriteGate(Protocol):
     """Asked by `write_step` before each write (after the snapshot is decided): None
-    lets the write go; a `Done` is the bucket's record instead (a conflict with a saved
+    lets the write go; a `StepResult` is the bucket's record instead (a conflict with a saved
     plan, a skip because a canary failed). It may wait (the canary's first writes)."""
 
-    async def admit(self, target: Target, decision: Decision) -> Done | None:
+    async def admit(self, target: Target, decision: Decision) -> StepResult | None:
         """None to write, or the record to keep instead of writing."""
         ...
 
@@ -467,7 +468,7 @@ def write_step(
     `gate` may hold or refuse a write (contracts §11).
     """
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def step(target: Target, tries: Tries) -> StepResult:
         decision = await decide(target, tries)
         change = decision.change
         if change is Change.NONE:
@@ -520,7 +521,7 @@ def write_step(
     return step
 
 
-def _unchanged(decision: Decision, earlier: str | None) -> Done:
+def _unchanged(decision: Decision, earlier: str | None) -> StepResult:
     """The `unchanged` record of a bucket already as wanted; one that an earlier run of
     the job snapshotted (its write may have landed) keeps that snapshot and says so."""
     done = decision.done(Outcome.UNCHANGED, sha256_after=decision.sha256_after)
@@ -529,7 +530,7 @@ def _unchanged(decision: Decision, earlier: str | None) -> Done:
     return dataclasses.replace(done, snapshot=earlier, note=EARLIER_RUN)
 
 
-def _failed_write(sent: Done, exc: Exception) -> Done:
+def _failed_write(sent: StepResult, exc: Exception) -> StepResult:
     """The `failed` record of a write: the error's, with the `sha256_after` of what the
     write was to leave and the snapshot taken before it (`sent`, the record it would have
     had). The write may have landed, so a resume must find that snapshot line
@@ -546,7 +547,7 @@ def _failed_write(sent: Done, exc: Exception) -> Done:
     return dataclasses.replace(failed, sha256_after=sent.sha256_after, snapshot=sent.snapshot)
 
 
-def _conflict(decision: Decision) -> Done:
+def _conflict(decision: Decision) -> StepResult:
     """The `conflict` record of a bucket its decider says must not be written."""
     return decision.done(
         Outcome.CONFLICT, error_code="ChangedSince", error_message=decision.conflict
@@ -561,7 +562,7 @@ def plan_step(backend: Backend, decide: Decider) -> Step:
     the policy read, so that a run of this plan writes only what is still as read.
     """
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def step(target: Target, tries: Tries) -> StepResult:
         decision = await decide(target, tries)
         if decision.change is Change.NONE:
             return decision.done(Outcome.UNCHANGED)
@@ -581,7 +582,7 @@ def check_step(decide: Decider) -> Step:
     """A drift check: `compliant` when the job would change nothing, else `drifted`
     with the change and the diff (contracts §12)."""
 
-    async def step(target: Target, tries: Tries) -> Done:
+    async def step(target: Target, tries: Tries) -> StepResult:
         decision = await decide(target, tries)
         if decision.change is Change.NONE:
             return decision.done(Outcome.COMPLIANT)

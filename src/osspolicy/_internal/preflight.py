@@ -21,7 +21,7 @@ that is not there, a denied bucket, a policy refused — proves the endpoint and
 credentials work, and opens the gate.
 
 What a shut gate means for the job (stop it, exit 2, or skip the pair's targets) is the
-job's decision (`on_shut`, `job.py`); this module only classifies and gates.
+job's decision (`on_shut`, `preflight_stop.py`); this module only classifies and gates.
 """
 
 from __future__ import annotations

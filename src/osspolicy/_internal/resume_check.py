@@ -44,7 +44,7 @@ import anyio
 from .atomic import write_atomic
 from .backup import INDEX_NAME, POLICIES_DIR, BackupEntry
 from .errors import BackupError
-from .operations import Done
+from .operations import StepResult
 from .results import Outcome
 from .rollback import WRITING_ACTIONS
 
@@ -175,7 +175,7 @@ async def recheck_backup(folder: Path, done: AbstractSet[str]) -> set[str]:
     return set(done - proof.proven)
 
 
-async def lost_snapshots(folder: Path, journal: Journal) -> dict[str, Done]:
+async def lost_snapshots(folder: Path, journal: Journal) -> dict[str, StepResult]:
     """The buckets whose snapshot was taken (a journal record of it names it) but whose
     snapshot line is lost: each one's `failed` `SnapshotLost` record."""
     proof = await scan_index(folder)
@@ -186,7 +186,7 @@ async def lost_snapshots(folder: Path, journal: Journal) -> dict[str, Done]:
             if result.snapshot is not None:
                 snapshotted.add(result.bucket)
     return {
-        bucket: Done(
+        bucket: StepResult(
             Outcome.FAILED,
             error_code="SnapshotLost",
             error_message=(
@@ -200,7 +200,9 @@ async def lost_snapshots(folder: Path, journal: Journal) -> dict[str, Done]:
     }
 
 
-async def recheck(action: str, backup_dir: Path, job_id: str, journal: Journal) -> dict[str, Done]:
+async def recheck(
+    action: str, backup_dir: Path, job_id: str, journal: Journal
+) -> dict[str, StepResult]:
     """Check the resumed job's folder before its journal is trusted: a backup's done
     buckets that its folder does not prove, and a writing job's buckets whose snapshot
     line is lost, are no longer done (`Journal.redo`). Returns the records of the buckets

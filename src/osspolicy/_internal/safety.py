@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
 from .journal import JOURNAL_NAME, JournalHeader
 from .jsonfiles import iter_jsonl, read_jsonl_ends
-from .operations import Decider, Decision, Done, Step, WriteGate, failure, skipped
+from .operations import Decider, Decision, Step, StepResult, WriteGate, failure, skipped
 from .report import JSONL_NAME, SUMMARY_NAME
 from .results import SUCCESS_OUTCOMES, Change, Outcome, Result, Target
 from .retry import Tries
@@ -77,7 +77,7 @@ class Gates:
     def __init__(self, gates: Sequence[WriteGate]) -> None:
         self._gates = tuple(gates)
 
-    async def admit(self, target: Target, decision: Decision) -> Done | None:
+    async def admit(self, target: Target, decision: Decision) -> StepResult | None:
         """The first gate's refusal, or None when every gate lets the write go."""
         for gate in self._gates:
             refused = await gate.admit(target, decision)
@@ -108,7 +108,7 @@ class Canary:
         """True once every canary write succeeded and read back right."""
         return self._done.is_set() and not self._failed
 
-    async def admit(self, target: Target, decision: Decision) -> Done | None:
+    async def admit(self, target: Target, decision: Decision) -> StepResult | None:
         """A canary slot while one is free, else wait for the canary's verdict."""
         if len(self._members) < self.size:
             self._members.add(target.bucket)
@@ -124,7 +124,7 @@ class Canary:
     def step(self, step: Step, decide: Decider) -> Step:
         """`step`, with each canary write marked, read back and judged."""
 
-        async def canary_step(target: Target, tries: Tries) -> Done:
+        async def canary_step(target: Target, tries: Tries) -> StepResult:
             try:
                 done = await step(target, tries)
             except Exception as exc:
@@ -140,7 +140,9 @@ class Canary:
 
         return canary_step
 
-    async def _read_back(self, target: Target, tries: Tries, done: Done, decide: Decider) -> Done:
+    async def _read_back(
+        self, target: Target, tries: Tries, done: StepResult, decide: Decider
+    ) -> StepResult:
         try:
             again = await decide(target, tries)
         except Exception as exc:  # the read-back fails this bucket alone; the write went
@@ -235,11 +237,11 @@ class SavedPlan:
         for planned in self._changes.values():
             yield planned.target
 
-    def settled(self) -> dict[str, Done]:
+    def settled(self) -> dict[str, StepResult]:
         """The buckets the plan could not read: it showed nothing for them, so nothing
         is written, and since nobody asked for that they are failures (exit 1)."""
         return {
-            bucket: Done(
+            bucket: StepResult(
                 Outcome.FAILED,
                 error_code="NotPlanned",
                 error_message=f"plan {self.job_id} could not read this bucket; plan again",
@@ -250,7 +252,7 @@ class SavedPlan:
             if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED, Outcome.CONFLICT}
         }
 
-    async def admit(self, target: Target, decision: Decision) -> Done | None:
+    async def admit(self, target: Target, decision: Decision) -> StepResult | None:
         """None when the bucket is as the plan read it and needs what it showed."""
         planned = self._changes.get(target.bucket)
         if (
@@ -272,7 +274,7 @@ class SavedPlan:
 async def _unfinished(folder: Path, job_id: str) -> str | None:
     """Why the plan in `folder` is not whole (None when it is): a plan shows every
     bucket only when it ran through: its journal ends with the `finished` line that a
-    job whose listing failed, or that was interrupted, never gets (`job._finish`), and
+    job whose listing failed, or that was interrupted, never gets (`job_finish.finish_job`), and
     its `summary.json` (written after that line) is there."""
     try:
         _, last = await read_jsonl_ends(folder / JOURNAL_NAME)
@@ -380,7 +382,7 @@ class Safety:
             ),
         )
 
-    def settled(self) -> dict[str, Done]:
+    def settled(self) -> dict[str, StepResult]:
         """Targets whose record is known before any request (a plan's unread ones)."""
         return self.plan.settled() if self.plan is not None else {}
 

@@ -1,0 +1,129 @@
+"""What a job's calls go through: the accounts it signs with, the backend the manifest
+asks for, and the tries (retry, rate limit, stop, pre-flight gate) around each call.
+
+```
+manifest (+ a restore's backup) ─► job_accounts ─► make_backend (credentials resolved
+once, before any request) ─► tries_factory: a fresh `Tries` per call, one rate limiter
+```
+
+The backend classes come from `backends/`, the only package that imports the SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import anyio
+
+from .accounts import Account, account_record, check_recorded_accounts
+from .backends import Backend, ConnectionConfig
+from .backends.credentials import account_provider, static_provider
+from .backends.oss import OssBackend
+from .backends.oss_aio import AioOssBackend
+from .backup import Backup
+from .errors import ConfigError
+from .keys import AccessKey
+from .manifest import Manifest, accounts_of
+from .preflight import Preflight
+from .ratelimit import RateLimit
+from .retry import RetryConfig, Sleep, Tries
+from .stopping import Stop
+
+__all__ = ("connection_config", "job_accounts", "make_backend", "tries_factory")
+
+
+def connection_config(manifest: Manifest) -> ConnectionConfig:
+    """The backend's connection settings from the manifest."""
+    conn = manifest.connection
+    # no endpoint: the SDK derives the region's public one (the same URL as ours)
+    endpoint = conn.endpoint or (conn.endpoint_template if conn.network == "internal" else None)
+    return ConnectionConfig(
+        region=conn.region,
+        endpoint=endpoint,
+        connect_timeout_s=conn.connect_timeout_s,
+        read_timeout_s=conn.read_timeout_s,
+        call_timeout_s=manifest.timeouts.call_s,
+        max_connections=manifest.concurrency,
+        ca_file=conn.ca_file,
+    )
+
+
+def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Account, ...]:
+    """The accounts a job signs with: the manifest's; for a restore without `accounts:`,
+    those its backup recorded (contracts §2, §10); else the one `default` account.
+
+    A restore whose backup holds buckets of an account it has no credentials for is
+    refused before any request (ConfigError naming the account).
+    """
+    accounts = accounts_of(manifest)
+    if manifest.accounts is None and backup is not None and backup.accounts:
+        accounts = backup.accounts
+    if backup is not None:
+        _check_backup_accounts(accounts, backup)
+        names = {account.name for account in accounts}
+        if unknown := sorted({entry.account for entry in backup.entries()} - names):
+            raise ConfigError(
+                f"the backup holds buckets of account {', '.join(unknown)}, which this job "
+                "has no credentials for",
+                place=str(backup.folder),
+                hint="name it under accounts: in the manifest",
+            )
+    return accounts
+
+
+def _check_backup_accounts(accounts: Sequence[Account], backup: Backup) -> None:
+    """Refuse (exit 2, naming the account) an account whose credentials are not the
+    ones the backup recorded for it (a URL compares by its sha256, contracts §14)."""
+    check_recorded_accounts(
+        [account_record(a) for a in accounts],
+        (backup.summary or {}).get("accounts"),
+        recorded_in=f"the backup {backup.folder}",
+    )
+
+
+async def make_backend(
+    manifest: Manifest,
+    accounts: Sequence[Account] = (),
+    keys: Mapping[str, AccessKey] | None = None,
+) -> Backend:
+    """The SDK backend the manifest asks for, with each account's credentials resolved
+    once, off the event loop; one that cannot be resolved raises here, before any
+    request (CredentialsError naming the account and the source, exit 2). An account
+    in `keys` signs with that access key instead (the API's `credentials=`)."""
+    providers = {}
+    for account in accounts or accounts_of(manifest):
+        key = (keys or {}).get(account.name)
+        providers[account.name] = (
+            static_provider(key)
+            if key is not None
+            else await anyio.to_thread.run_sync(account_provider, account.name, account.credentials)
+        )
+    if manifest.engine == "aio":
+        return AioOssBackend(connection_config(manifest), credentials=providers)
+    return OssBackend(connection_config(manifest), credentials=providers)
+
+
+def _retry_config(manifest: Manifest) -> RetryConfig:
+    r = manifest.retry
+    return RetryConfig(attempts=r.attempts, base_delay_s=r.base_delay_s, max_delay_s=r.max_delay_s)
+
+
+def tries_factory(
+    manifest: Manifest,
+    sleep: Sleep,
+    stop: Stop | None = None,
+    preflight: Preflight | None = None,
+) -> Callable[[], Tries]:
+    """Fresh `Tries` per call, all pacing on one rate limiter per job (every attempt,
+    retries too, waits for it), all obeying the job's `stop`, and each behind its
+    (account, region)'s pre-flight gate once told whose calls it makes (`Tries.at`)."""
+    retry_cfg = _retry_config(manifest)
+    rate = manifest.rate_limit
+    limiter = RateLimit.per_second(rate).new_state() if rate > 0 else None
+
+    def new_tries() -> Tries:
+        if limiter is None:
+            return Tries(retry_cfg, sleep=sleep, stop=stop, preflight=preflight)
+        return Tries(retry_cfg, sleep=sleep, pace=limiter.acquire, stop=stop, preflight=preflight)
+
+    return new_tries
