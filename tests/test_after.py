@@ -13,19 +13,18 @@ import pytest
 
 from osspolicy._internal.backends.memory import MemoryBackend
 from osspolicy._internal.baseline import load_baseline
-from osspolicy._internal.errors import AccessDenied, BackendError, ServerError
-from osspolicy._internal.manifest import PolicySpec
-from osspolicy._internal.operations import (
+from osspolicy._internal.deciders import (
     ApplyOptions,
     BackupBytes,
     Decider,
     apply_decider,
     delete_decider,
-    perform,
-    plan_step,
     restore_decider,
-    write_step,
 )
+from osspolicy._internal.decision_steps import plan_step, write_step
+from osspolicy._internal.errors import AccessDenied, BackendError, ServerError
+from osspolicy._internal.manifest import PolicySpec
+from osspolicy._internal.operations import perform
 from osspolicy._internal.report import COLUMNS, CSV_NAME, JSONL_NAME, ReportWriter
 from osspolicy._internal.results import UNKNOWN, Change, Outcome, Result, Target
 from osspolicy._internal.retry import RetryConfig, Tries

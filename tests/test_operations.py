@@ -12,22 +12,18 @@ import pytest
 from osspolicy._internal.backends.memory import Call, MemoryBackend
 from osspolicy._internal.backup_writer import BackupWriter
 from osspolicy._internal.baseline import load_baseline
-from osspolicy._internal.errors import AccessDenied, ServerError
-from osspolicy._internal.manifest import PolicySpec
-from osspolicy._internal.operations import (
+from osspolicy._internal.deciders import (
     ApplyOptions,
     BackupBytes,
     Decider,
-    StepResult,
     apply_decider,
-    backup_step,
-    check_step,
     delete_decider,
-    perform,
-    plan_step,
     restore_decider,
-    write_step,
 )
+from osspolicy._internal.decision_steps import check_step, plan_step, write_step
+from osspolicy._internal.errors import AccessDenied, ServerError
+from osspolicy._internal.manifest import PolicySpec
+from osspolicy._internal.operations import StepResult, backup_step, perform
 from osspolicy._internal.results import Change, Outcome, Target
 from osspolicy._internal.retry import RetryConfig, Tries
 

@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.deciders import BackupBytes, restore_decider
+from osspolicy._internal.decision_steps import plan_step, write_step
 from osspolicy._internal.errors import ConfigError
 from osspolicy._internal.manifest import Manifest, parse_manifest
-from osspolicy._internal.operations import (
-    BackupBytes,
-    StepResult,
-    perform,
-    plan_step,
-    restore_decider,
-    write_step,
-)
+from osspolicy._internal.operations import StepResult, perform
 from osspolicy._internal.report import ReportWriter
 from osspolicy._internal.results import After, Change, Outcome, Result, Target
 from osspolicy._internal.retry import RetryConfig, Tries

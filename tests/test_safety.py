@@ -18,11 +18,11 @@ import pytest
 
 from osspolicy._internal.backends import PolicyRead, Reply
 from osspolicy._internal.backends.memory import MemoryBackend
+from osspolicy._internal.deciders import Decision
 from osspolicy._internal.engine import Engine
 from osspolicy._internal.errors import AccessDenied, ConfigError
 from osspolicy._internal.job import JobRun, RunOptions, run_job
 from osspolicy._internal.manifest import Manifest, parse_manifest
-from osspolicy._internal.operations import Decision
 from osspolicy._internal.results import Change, Outcome, Result, Target
 from osspolicy._internal.safety import RATE_AFTER, PlannedChange, SavedPlan, Stopper, Threshold
 

@@ -30,23 +30,11 @@ from .backends import Backend
 from .backup import Backup
 from .backup_writer import BackupWriter
 from .baseline import Baseline
+from .deciders import ApplyOptions, Decider, apply_decider, delete_decider, restore_decider
+from .decision_steps import WriteGate, check_step, plan_step, write_step
 from .errors import BackendError, ConfigError, JobFailed, ListingError, PreflightFailed
 from .manifest import Manifest, accounts_of
-from .operations import (
-    ApplyOptions,
-    Decider,
-    Step,
-    StepResult,
-    WriteGate,
-    apply_decider,
-    backup_step,
-    check_step,
-    delete_decider,
-    plan_step,
-    restore_decider,
-    status_step,
-    write_step,
-)
+from .operations import Step, StepResult, backup_step, status_step
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -347,7 +335,7 @@ class _Change:
 
 
 @dataclass(frozen=True, slots=True)
-class _Look:
+class _Preview:
     """Read every target and say what `change` would do, without writing: plan, check."""
 
     name: str
@@ -403,7 +391,7 @@ def action_for(
             f"{kind} takes {takes} manifest, not a {manifest.action} one",
             hint=f"run `osspolicy run` for a {manifest.action} job",
         )
-    return _Look(kind, action)
+    return _Preview(kind, action)
 
 
 #: the manifest's targets and their count, for actions defined elsewhere (readonly.py)

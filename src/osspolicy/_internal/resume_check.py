@@ -14,7 +14,7 @@ anything (contracts §5):
   its snapshot line in `<backup_dir>/<job-id>-pre/` when the journal proves that its
   snapshot was taken: a record of it names its snapshot (`snapshot` not null). Every
   `applied`/`deleted` record does, and so does the `failed` record of a write that
-  failed after its snapshot (`operations.write_step`): the write may have landed.
+  failed after its snapshot (`decision_steps.write_step`): the write may have landed.
   When that line is lost (no index line, or its policy file missing or not of its
   sha256), the bucket cannot get a new snapshot (the first snapshot wins: it may have
   been changed since), so it is `failed` with `error_code: SnapshotLost` and is not

@@ -29,11 +29,11 @@ from typing import Any
 
 import yaml
 
+from .deciders import Decider, Decision
 from .errors import ConfigError
 from .journal import JOURNAL_NAME
 from .jsonfiles import iter_jsonl
 from .manifest import Manifest, parse_manifest
-from .operations import Decider, Decision
 from .redact import credentials_from_record
 from .results import OVERWRITE, After, Change, Target
 from .retry import Tries

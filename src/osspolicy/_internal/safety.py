@@ -25,12 +25,14 @@ from typing import Any
 
 import anyio
 
+from .deciders import Decider, Decision
+from .decision_steps import WriteGate
 from .engine import Engine
 from .errors import ConfigError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
 from .journal import JOURNAL_NAME, JournalHeader
 from .jsonfiles import iter_jsonl, read_jsonl_ends
-from .operations import Decider, Decision, Step, StepResult, WriteGate, failure, skipped
+from .operations import Step, StepResult, failure, skipped
 from .report import JSONL_NAME, SUMMARY_NAME
 from .results import SUCCESS_OUTCOMES, Change, Outcome, Result, Target
 from .retry import Tries
