@@ -230,3 +230,71 @@ async def test_validate_checks_without_a_request(tmp_path: Path) -> None:
     }
     with pytest.raises(osspolicy.PolicyDocumentError):
         await osspolicy.validate(keys)
+
+
+@pytest.mark.asyncio
+async def test_credentials_of_the_wrong_shape_are_refused_without_echoing_them(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A tuple (or a mapping to strings) may hold a secret: refused, never quoted."""
+    secret = "TOPSECRET-42-never-shown"
+    for wrong in (("LTAI-x", secret), {"default": secret}):
+        with pytest.raises(osspolicy.ConfigError) as caught:
+            await osspolicy.backup(_keys(emu, tmp_path), credentials=wrong)  # type: ignore[arg-type]
+        assert secret not in str(caught.value)
+        assert "takes an AccessKey" in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_confirm_and_yes_together_are_refused(emu: Emulator, tmp_path: Path) -> None:
+    """yes=True would write without asking the confirm given with it: ask which."""
+    emu.clear_log()
+    with pytest.raises(osspolicy.ConfigError, match="not both"):
+        await osspolicy.apply(
+            _apply_keys(emu, tmp_path),
+            confirm=lambda plan: False,
+            yes=True,
+            credentials=emu.credentials,
+        )
+    assert len(emu.request_log) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_of_a_confirmed_apply_yields_the_applys_records_only(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """The plan made for `confirm` is shown to it, not streamed: one record per bucket."""
+    async with osspolicy.stream(
+        osspolicy.apply,
+        _apply_keys(emu, tmp_path),
+        confirm=lambda plan: True,
+        credentials=emu.credentials,
+    ) as results:
+        streamed = [(r.action, r.outcome.value) async for r in results]
+    assert streamed == [("apply", "applied")] * len(NAMES)
+
+
+@pytest.mark.asyncio
+async def test_a_manifest_file_path_is_a_manifest(emu: Emulator, tmp_path: Path) -> None:
+    """`backup("jobs/x.yaml")` reads the file as the command does."""
+    job = tmp_path / "job.yaml"
+    job.write_text(json.dumps({"action": "backup", **_keys(emu, tmp_path)}))
+    run = await osspolicy.backup(str(job), credentials=emu.credentials)
+    assert run.exit_code == 0
+
+
+@pytest.mark.asyncio
+async def test_an_async_progress_and_a_folderless_backup_are_refused(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """progress= is called, not awaited: an async one would see nothing, so it is a
+    ConfigError; a backup's result is its folder: report_dir=None is refused."""
+
+    async def progress(_: osspolicy.JobProgress) -> None:
+        return None
+
+    with pytest.raises(osspolicy.ConfigError, match="progress= is called, not awaited"):
+        await osspolicy.backup(_keys(emu, tmp_path), credentials=emu.credentials, progress=progress)
+    assert not (tmp_path / "reports").exists()  # refused before the job began
+    with pytest.raises(osspolicy.ConfigError, match="cannot run without a report folder"):
+        await osspolicy.backup(_keys(emu, tmp_path), report_dir=None, credentials=emu.credentials)  # type: ignore[arg-type]

@@ -63,3 +63,10 @@ def test_a_reset_connection_has_no_cause() -> None:
     error = translate(exc)
     assert isinstance(error, errors.NetworkError)
     assert error.cause is None
+
+
+def test_a_certificate_not_trusted_is_named_tls() -> None:
+    """An HTTPS emulator whose test CA the client does not trust: the SDK keeps only the
+    SSL error's words (no ssl.SSLError in the chain), and they still name it `tls`."""
+    with Emulator(tls=True) as emu:
+        assert _cause_of_get(emu.endpoint, emu) == "tls"

@@ -304,3 +304,65 @@ def test_a_pair_that_fails_after_targets_finished_skips_only_its_targets(
     assert all("does not resolve" in records[b]["error_message"] for b in beijing)
     assert job.backup_folder is not None
     assert job.backup_folder.is_dir()
+
+
+def test_a_certificate_not_trusted_is_a_tls_preflight_failure(tmp_path: Path) -> None:
+    """HTTPS with a CA this machine does not trust: one line naming the TLS handshake and
+    connection.ca_file, exit 2, nothing to resume (before: 22 s of retries, exit 1)."""
+    with Emulator(tls=True) as emu:
+        job = _backup_job(tmp_path, emu.endpoint, emu.region)
+        env = {**credentials_env(emu)}
+        env.pop("SSL_CERT_FILE", None)
+        run = _cli(env, "run", job, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().endswith(
+        "the TLS handshake failed; check the endpoint, or give connection.ca_file"
+    )
+    _assert_nothing_to_resume(tmp_path, env, job)
+
+
+def test_a_denied_owner_id_lookup_stops_an_apply_at_its_first_call(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """A `${account_id}` baseline needs the owner id (ListBuckets): denied, the job stops
+    with the line saying so and what else fixes it, exit 2; a plan of it too."""
+    oss_emulator.seed_buckets(["pf-a"])
+    oss_emulator.script_fault("GET", "", "", count=None, status=403, code="AccessDenied")
+    baseline = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Sid": "owner",
+                "Effect": "Allow",
+                "Principal": ["${account_id}"],
+                "Action": ["oss:GetObject"],
+                "Resource": ["acs:oss:*:*:${bucket}/*"],
+            }
+        ],
+    }
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    job = _backup_job(
+        tmp_path,
+        oss_emulator.endpoint,
+        oss_emulator.region,
+        action="apply",
+        targets={"buckets": ["pf-a"]},
+        policy={"file": "baseline.json"},
+    )
+    for command in (["run", job, "--yes"], ["plan", job]):
+        run = _cli(credentials_env(oss_emulator), *command, cwd=tmp_path)
+        assert run.returncode == 2, run.stderr
+        assert "ListBuckets is denied, and the baseline's ${account_id} needs it" in run.stderr
+        assert "resume" not in run.stderr
+
+
+def test_quiet_keeps_the_line_saying_why_the_listing_failed(
+    tmp_path: Path, oss_emulator: Emulator
+) -> None:
+    """A transient listing failure is no pre-flight one: after its retries the job fails,
+    and `-q` still prints why (the errors and the result line, §15)."""
+    oss_emulator.script_fault("GET", "", "", count=None, status=500, code="InternalError")
+    job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
+    run = _cli(credentials_env(oss_emulator), "-q", "run", job, "--attempts", "2", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "targets error: the targets could not all be listed" in run.stdout + run.stderr

@@ -231,7 +231,7 @@ async def _apply(ctx: JobContext) -> Decider:
     if baseline.needs_account_id:  # each account's owner id, looked up once
         for account in accounts_of(ctx.manifest):
             try:
-                page = await ctx.new_tries().at(account.name)(
+                page = await ctx.new_tries().at(account.name, listing="account_id")(
                     ctx.backend.list_buckets_page, "", "", 1, account=account.name
                 )
             except PreflightFailed as exc:  # the job's pre-flight decides (preflight_stop.py)

@@ -18,6 +18,8 @@ aio client are asyncio's).
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from .errors import ConfigError
 from .gate import Confirm, confirmed
 from .job import JobRun, OnResult, RunOptions, run_job, validate_job
 from .keys import AccessKey
-from .manifest import Manifest, accounts_of, parse_manifest
+from .manifest import Manifest, accounts_of, load_manifest, parse_manifest
 from .results import Outcome, Result
 from .resumed import resumed
 from .rollback import rollback_manifest
@@ -61,8 +63,8 @@ class _Unset(Enum):
 #: "the manifest's own" (a `report_dir=None` means: no report folder at all)
 _MANIFEST: Final = _Unset.UNSET
 Folder = Path | str
-#: a manifest, or its keys as the YAML file would hold them
-ManifestLike = Manifest | Mapping[str, Any]
+#: a manifest, its file's path, or its keys as the YAML file would hold them
+ManifestLike = Manifest | str | os.PathLike[str] | Mapping[str, Any]
 #: access keys as objects: one for every account of the job, or one per account name
 Credentials = AccessKey | Mapping[str, AccessKey]
 
@@ -331,6 +333,8 @@ async def stream(
 # -- the parts -----------------------------------------------------------------------------
 
 _WRITING = ("apply", "delete", "restore")
+#: the functions that may run with `report_dir=None`
+_IN_MEMORY = ("plan", "check")
 _ANY = ("backup", "apply", "delete", "restore")
 
 
@@ -341,25 +345,21 @@ def _manifest(
     report_dir: Folder | _Unset | None = _MANIFEST,
     backup_dir: Folder | _Unset = _MANIFEST,
 ) -> Manifest:
-    """The manifest a function runs: given, or parsed from its keys (the action filled
-    in when only one fits, or, for a plan or check, implied by `source` (restore) or
-    `policy` (apply)); one of another action is refused (ConfigError)."""
-    if isinstance(given, Manifest):
-        manifest = given
-    else:
-        data = dict(given)
-        if len(actions) == 1:
-            data.setdefault("action", actions[0])
-        elif "action" not in data:  # a plan or check of the job its keys describe
-            implied = "restore" if "source" in data else "apply" if "policy" in data else None
-            if implied in actions:
-                data["action"] = implied
-        manifest = parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())
+    """The manifest a function runs: given, read from its file, or parsed from its keys
+    (the action filled in when only one fits, or, for a plan or check, implied by
+    `source` (restore) or `policy` (apply)); one of another action is refused."""
+    manifest = _given_manifest(given, actions, name)
     if manifest.action not in actions:
         raise ConfigError(
             f"osspolicy.{name}() runs {' or '.join(actions)} jobs; this manifest's action "
             f"is {manifest.action}",
             hint=f"call osspolicy.{manifest.action}()" if name in _ANY else None,
+        )
+    if report_dir is None and name not in _IN_MEMORY:
+        raise ConfigError(
+            f"osspolicy.{name}() cannot run without a report folder (report_dir=None): "
+            "its report and journal are how it is resumed and rolled back",
+            hint="give it a report_dir, or leave the manifest's",
         )
     update: dict[str, str] = {}
     if report_dir is not _MANIFEST and report_dir is not None:
@@ -369,13 +369,34 @@ def _manifest(
     return manifest.model_copy(update=update) if update else manifest
 
 
+def _given_manifest(given: object, actions: tuple[str, ...], name: str) -> Manifest:
+    if isinstance(given, Manifest):
+        return given
+    if isinstance(given, str | os.PathLike):
+        return load_manifest(Path(given))
+    if not isinstance(given, Mapping):
+        raise ConfigError(
+            f"osspolicy.{name}() takes a Manifest, a manifest file's path or its keys as a "
+            f"mapping, not a {type(given).__name__}",
+            hint="osspolicy.load_manifest(path) reads a file",
+        )
+    data = dict(given)
+    if len(actions) == 1:
+        data.setdefault("action", actions[0])
+    elif "action" not in data:  # a plan or check of the job its keys describe
+        implied = "restore" if "source" in data else "apply" if "policy" in data else None
+        if implied in actions:
+            data["action"] = implied
+    return parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())
+
+
 def _resume(resume: str | bool | None) -> str | None:
     if resume is True:
         return "latest"
     return resume or None
 
 
-def _keys(manifest: Manifest, credentials: Credentials | None) -> dict[str, AccessKey] | None:
+def _keys(manifest: Manifest, credentials: object) -> dict[str, AccessKey] | None:
     """Each account's access key given as an object; one for all, or by account name
     (a name the job does not have is refused: a typo would sign with another key)."""
     if credentials is None:
@@ -383,6 +404,14 @@ def _keys(manifest: Manifest, credentials: Credentials | None) -> dict[str, Acce
     names = [account.name for account in accounts_of(manifest)]
     if isinstance(credentials, AccessKey):
         return dict.fromkeys(names, credentials)
+    if not isinstance(credentials, Mapping) or not all(
+        isinstance(name, str) and isinstance(key, AccessKey) for name, key in credentials.items()
+    ):  # never echoed: a tuple or a string here may hold a secret
+        raise ConfigError(
+            f"credentials= takes an AccessKey, or a mapping of account name to AccessKey, "
+            f"not a {type(credentials).__name__} of other values",
+            hint="osspolicy.AccessKey(access_key_id, access_key_secret)",
+        )
     if unknown := sorted(set(credentials) - set(names)):
         raise ConfigError(
             f"credentials for account {', '.join(unknown)}, which the job does not have",
@@ -413,18 +442,41 @@ def _how(
     }
 
 
+def _close(awaitable: object) -> None:
+    """Close a coroutine never awaited (no "was never awaited" warning)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 class _Told:
     """Tells `progress` how the job goes, and passes each record on."""
 
     def __init__(self, progress: Progress | None, on_result: OnResult | None) -> None:
+        if inspect.iscoroutinefunction(progress):  # refused before the job starts
+            self._refuse_async()
         self.progress = progress
         self.on_result = on_result
         self.state: JobProgress | None = None
 
     def start(self, job_id: str, total: int | None) -> None:
         self.state = JobProgress(job_id, total)
-        if self.progress is not None:
-            self.progress(self.state)
+        self._tell(self.state)
+
+    @staticmethod
+    def _refuse_async() -> None:
+        raise ConfigError(  # an async progress would be dropped, never awaited
+            "progress= is called, not awaited: give a plain function",
+            hint="for async work per record, use on_result= (awaited) instead",
+        )
+
+    def _tell(self, state: JobProgress) -> None:
+        if self.progress is None:
+            return
+        told: object = self.progress(state)  # typed None; an async callable's is awaitable
+        if inspect.isawaitable(told):
+            _close(told)
+            self._refuse_async()
 
     async def result(self, result: Result) -> None:
         if self.state is not None and self.progress is not None:
@@ -432,7 +484,7 @@ class _Told:
             self.state = dataclasses.replace(
                 self.state, finished=self.state.finished + 1, failed=failed
             )
-            self.progress(self.state)
+            self._tell(self.state)
         if self.on_result is not None:
             maybe = self.on_result(result)
             if maybe is not None:
@@ -470,17 +522,25 @@ async def _write(  # noqa: PLR0917 - the jobs' own options, passed on
     credentials: Credentials | None,
     backend: Backend | None,
 ) -> JobRun:
-    """A writing job through the gate; a resume asks about the job that was started."""
+    """A writing job through the gate; a resume asks about the job that was started.
+    `on_result` and `progress` follow the job that writes, not the plan made first for
+    `confirm` (its records are in the `PlanToConfirm`'s run)."""
+    if confirm is not None and yes:
+        raise ConfigError(
+            "give confirm= or yes=True, not both: yes=True writes without asking",
+            hint="drop yes=True to have confirm decide",
+        )
     if options.resume is not None and not yes:
         continuing = await resumed(manifest, options)
         manifest, options = continuing.manifest, continuing.options
 
     async def run(chosen: RunOptions) -> JobRun:
+        told = not chosen.dry_run  # the gate's plan is shown to confirm, not streamed
         return await _run(
             manifest,
             chosen,
-            on_result=on_result,
-            progress=progress,
+            on_result=on_result if told else None,
+            progress=progress if told else None,
             credentials=credentials,
             backend=backend,
         )

@@ -111,6 +111,10 @@ def _hints(result: JobRun, source: str, *, yes: bool, rerun: str | None) -> None
         err.print(hint, markup=False, soft_wrap=True)
 
 
+#: the jobs `--resume` never continues: a failed one is run again
+_NOT_RESUMABLE = frozenset({"plan", "check", "status", "get"})
+
+
 def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
     """A job that failed as a whole (contracts §14): its one line, and how to resume it
     when its folders were made (what was flushed stays)."""
@@ -118,9 +122,12 @@ def _job_failed(exc: JobFailed, source: str, *, yes: bool) -> int:
     from .report import MANIFEST_NAME
 
     code = fail(str(exc), EXIT_FAILURES)
+    action = parse_job_id(exc.job_id).action if exc.job_id is not None else None
+    if action in _NOT_RESUMABLE:  # a plan or a check is run again, never resumed
+        return code
     if exc.job_id is not None and exc.report_folder is not None:
         kept = source if Path(source).is_file() else str(Path(exc.report_folder) / MANIFEST_NAME)
-        rollback = parse_job_id(exc.job_id).action == "rollback"
+        rollback = action == "rollback"
         line = render.resume_line(kept, exc.job_id, rollback=rollback, yes=yes)
         err.print(line, markup=False, soft_wrap=True)
     return code

@@ -13,7 +13,7 @@ import typer
 
 from .cli_console import out, print_json
 from .cli_options import JsonList, ReportDir
-from .exitcodes import EXIT_OK
+from .exitcodes import EXIT_OK, EXIT_USAGE
 from .words import plural
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def jobs(report_dir: ReportDir = Path("reports"), as_json: JsonList = False) -> 
             entry.started_at.replace("T", " ")[:19],
             "unfinished" if entry.exit_code is None else str(entry.exit_code),
             _outcomes(entry.counts) or "-",
-            _backup_word(entry.backup),
+            _backup_word(entry.backup, exit_code=entry.exit_code),
         )
         for entry in entries
     ]
@@ -90,9 +90,11 @@ def show(
     )
     if entry.backup is not None:
         out.print(
-            f"{entry.backup.kind}: {_backup_word(entry.backup)}", markup=False, soft_wrap=True
+            f"{entry.backup.kind}: {_backup_word(entry.backup, exit_code=entry.exit_code)}",
+            markup=False,
+            soft_wrap=True,
         )
-    for key in ("targets_error", "stopped"):
+    for key in ("error", "targets_error", "stopped"):
         if detail.summary is not None and key in detail.summary:
             out.print(
                 f"{key.replace('_', ' ')}: {detail.summary[key]}", markup=False, soft_wrap=True
@@ -121,12 +123,18 @@ def _outcomes(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{outcome} {count}" for outcome, count in counts.items())
 
 
-def _backup_word(backup: BackupState | None) -> str:
-    """A backup's state in a few words: complete, INCOMPLETE (why), or a snapshot's."""
+def _backup_word(backup: BackupState | None, *, exit_code: int | None = None) -> str:
+    """A backup's state in a few words: complete, INCOMPLETE (why), or a snapshot's; none
+    for a job stopped before anything (exit 2: a pre-flight error removes its folder)."""
     if backup is None:
         return ""
     if not backup.exists:
-        return f"folder not found ({backup.folder})"
+        stopped = exit_code == EXIT_USAGE  # a pre-flight error removed it: nothing lost
+        return (
+            "none (the job stopped at its first call; see its error)"
+            if stopped
+            else f"folder not found ({backup.folder})"
+        )
     if backup.kind == "snapshot":
         held = "snapshot"
         if backup.buckets is not None:

@@ -44,8 +44,14 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     _summary_lines(summary.extra)  # warnings (a resume's new endpoint), dead credentials
     for line in render.foreign_warnings(summary):  # a Resource naming another bucket
         err.print(line, markup=False)
-    if GlobalOptions.verbosity < 0:  # -q: the errors still, and the result line
-        for line in [*render.error_lines(summary, render.QUIET_ERRORS), render.result_line(run)]:
+    if GlobalOptions.verbosity < 0:  # -q: the errors still (the job's own), the result line
+        whole = [
+            f"{key.replace('_', ' ')}: {summary.extra[key]}"
+            for key in ("targets_error", "stopped")
+            if key in summary.extra
+        ]
+        errors = render.error_lines(summary, render.QUIET_ERRORS)
+        for line in [*errors, *whole, render.result_line(run)]:
             console.print(line, markup=False)
         return
     console.print(f"job {run.job_id}", markup=False)

@@ -45,7 +45,7 @@ from .errors import (
     TransientError,
 )
 
-__all__ = ("ATTEMPTS", "NOTE", "First", "Gate", "Preflight", "preflight_reason")
+__all__ = ("ATTEMPTS", "NOTE", "First", "Gate", "Listing", "Preflight", "preflight_reason")
 
 #: the note of every record a shut gate decided
 NOTE = "preflight"
@@ -74,13 +74,31 @@ def _skew(error: ClockSkewed) -> str:
     return f"the clock of this machine is off by {abs(offset):.0f} s ({side} OSS's)"
 
 
+#: what a denied ListBuckets stops, by what the listing was for
+_DENIED_LISTING = {
+    "discover": "ListBuckets is denied; grant oss:ListBuckets or name the buckets",
+    "account_id": "ListBuckets is denied, and the baseline's ${account_id} needs it (the "
+    "owner id); grant oss:ListBuckets or write the account id into the baseline",
+}
+#: a listing whose denial is a pre-flight failure: a discover job's, or the owner id's
+Listing = bool | str
+
+
+def _denied(listing: Listing) -> str | None:
+    if listing is True:
+        return _DENIED_LISTING["discover"]
+    return _DENIED_LISTING.get(listing) if isinstance(listing, str) else None
+
+
 def preflight_reason(
-    error: BackendError, *, account: str, endpoint: str, listing: bool = False
+    error: BackendError, *, account: str, endpoint: str, listing: Listing = False
 ) -> str | None:
     """One line naming the account, the host and the fix, when `error` is a cause
     retrying cannot fix; None for anything worth retrying or bucket-specific.
 
-    `listing`: the call was a discover job's ListBuckets (a denial stops it)."""
+    `listing`: the call was a ListBuckets whose denial stops the job: a discover job's
+    (True or "discover"), or the owner id's a `${account_id}` baseline needs
+    ("account_id")."""
     host = _host(endpoint)
     where = f"account {account} at {host}"
     if isinstance(error, NetworkError) and error.cause in _NETWORK_FIX:
@@ -91,8 +109,8 @@ def preflight_reason(
         return f"{where}: the access key id is unknown; check the account's credentials"
     if isinstance(error, ClockSkewed):
         return f"{where}: {_skew(error)}; set it right (NTP) and run again"
-    if listing and isinstance(error, AccessDenied):
-        return f"{where}: ListBuckets is denied; grant oss:ListBuckets or name the buckets"
+    if (denied := _denied(listing)) is not None and isinstance(error, AccessDenied):
+        return f"{where}: {denied}"
     return None
 
 
@@ -130,7 +148,7 @@ class Gate:
     def is_open(self) -> bool:
         return self._state is _State.OPEN
 
-    def _reason(self, error: BackendError, listing: bool) -> str | None:
+    def _reason(self, error: BackendError, listing: Listing) -> str | None:
         return preflight_reason(
             error, account=self.account, endpoint=self.endpoint, listing=listing
         )
@@ -141,7 +159,7 @@ class Gate:
         pause: Callable[[int, BackendError], Awaitable[None]],
         *,
         attempts: int,
-        listing: bool = False,
+        listing: Listing = False,
     ) -> First[T]:
         """Make `call` the pair's first call, wait for the one being made, or go on.
 
@@ -169,7 +187,7 @@ class Gate:
         call: Callable[[], Awaitable[T]],
         pause: Callable[[int, BackendError], Awaitable[None]],
         attempts: int,
-        listing: bool,
+        listing: Listing,
     ) -> First[T]:
         error: TransientError | None = None
         for number in range(1, attempts + 1):

@@ -26,7 +26,7 @@ import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .errors import BackendError, Throttled, TransientError
-from .preflight import Gate, Preflight
+from .preflight import Gate, Listing, Preflight
 from .stopping import Stop
 
 __all__ = ("THROTTLE_FACTOR", "Pace", "RetryConfig", "Sleep", "Tries", "backoff_delay", "retrying")
@@ -116,12 +116,12 @@ class Tries:
         self.preflight = preflight
         self.count = 0
         self._gate: Gate | None = None
-        self._listing = False
+        self._listing: Listing = False
 
-    def at(self, account: str, region: str | None = None, *, listing: bool = False) -> Tries:
+    def at(self, account: str, region: str | None = None, *, listing: Listing = False) -> Tries:
         """These calls are `account`'s in `region` (None: the connection's): behind that
-        pair's pre-flight gate, if the job has one. `listing`: a discover job's
-        ListBuckets, which a denial stops. Returns itself."""
+        pair's pre-flight gate, if the job has one. `listing`: a ListBuckets a denial
+        stops (a discover job's, True; the owner id's, "account_id"). Returns itself."""
         if self.preflight is not None:
             self._gate = self.preflight.gate(account, region)
             self._listing = listing

@@ -18,7 +18,7 @@ import aiofiles
 
 from .backends import Backend, BucketEntry, BucketPage
 from .backup import BackupEntry
-from .errors import BackendError, ListingError, ManifestError, ServerError
+from .errors import BackendError, ListingError, ManifestError, PreflightFailed, ServerError
 from .results import DEFAULT_ACCOUNT, Target
 from .retry import Tries
 from .target_spec import BUCKET_NAME, Discover, Targets
@@ -54,13 +54,21 @@ class RegionFallbacks:
     first: list[str] = field(default_factory=list)
     #: account -> why its lookup listing failed
     listing_errors: dict[str, str] = field(default_factory=dict)
+    #: accounts whose pre-flight failed: their buckets are not sent at all (no fallback)
+    unreached: set[str] = field(default_factory=set)
 
     def listing_failed(self, account: str, error: ListingError) -> None:
-        """The account's lookup listing failed: the regions it read before are kept."""
+        """The account's lookup listing failed: the regions it read before are kept; if
+        its pre-flight failed, none of its buckets is sent, so none falls back."""
+        if isinstance(error.cause, PreflightFailed):
+            self.unreached.add(account)
+            return
         self.listing_errors[account] = str(error)
 
-    def fell_back(self, bucket: str, region: str) -> None:
+    def fell_back(self, bucket: str, region: str, account: str = DEFAULT_ACCOUNT) -> None:
         """`bucket` is sent to `region`, the connection's, for want of its own."""
+        if account in self.unreached:
+            return
         self.region = region
         self.count += 1
         if len(self.first) < FALLBACK_NAMES:
@@ -150,7 +158,7 @@ async def _named(
                 known = await regions()
             region = known.get(name)
             if region is None:
-                fallbacks.fell_back(name, default)
+                fallbacks.fell_back(name, default, account)
             yield Target(name, region, account)
 
 

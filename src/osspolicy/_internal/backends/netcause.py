@@ -28,6 +28,17 @@ _DNS_WORDS = (
     "cannot connect to host",  # aiohttp's words only count with a gaierror below them
 )
 _REFUSED_WORDS = ("connection refused", "errno 111", "connect call failed")
+#: a TLS failure as the SDK words it when the ssl error itself is not in the chain (its
+#: RequestError keeps only the text): a certificate not verified, a handshake refused
+_TLS_WORDS = (
+    "certificate_verify_failed",
+    "certificate verify failed",
+    "sslcertverificationerror",
+    "tlsv1_alert",
+    "sslv3_alert",
+    "ssl: ",
+    "sslerror",
+)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -69,6 +80,8 @@ def network_cause(exc: BaseException) -> NetCause | None:
     text = " ".join(str(item) for item in chain).lower()
     if any(w in text for w in _PLAIN_HTTP_WORDS):
         return "plain_http"
+    if any(w in text for w in _TLS_WORDS):
+        return "tls"
     if any(w in text for w in _REFUSED_WORDS):
         return "refused"
     if any(w in text for w in _DNS_WORDS[:-1]):
