@@ -140,6 +140,13 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
         "required": ["accounts"],
         "properties": {"accounts": {"type": "array", "items": {"required": ["targets"]}}},
     }
+    directory_without_targets = {
+        "required": ["resource_directory"],
+        "anyOf": [
+            {"not": {"required": ["targets"]}},
+            {"properties": {"targets": {"type": "null"}}},
+        ],
+    }
     schema["allOf"] = [
         {"if": _action_is("apply"), "then": {"required": ["policy"]}},
         {"if": {"not": _action_is("apply")}, "then": {"not": {"required": ["policy"]}}},
@@ -161,6 +168,15 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
             "if": {
                 "required": ["accounts"],
                 "properties": {"accounts": {"type": "array", "minItems": 2}},
+            },
+            "then": {"properties": {"targets": {"not": named}}},
+        },
+        {
+            "if": {
+                "required": ["accounts"],
+                "properties": {
+                    "accounts": {"type": "array", "contains": directory_without_targets}
+                },
             },
             "then": {"properties": {"targets": {"not": named}}},
         },
@@ -203,6 +219,8 @@ class Manifest(StrictModel):
     """Stop taking targets after N failures [0 = none]."""
     max_failure_rate: Fraction = 0.0
     """Stop when failures / finished reaches it, after 20 [0 = none]."""
+    sts_rate_limit: float = Field(20.0, gt=0, le=100)
+    """AssumeRole calls per second into a directory's members, per source account."""
     source: Path | None = None
     """restore only: the backup folder."""
     backup_dir: Path = Path("backups")
@@ -252,6 +270,16 @@ class Manifest(StrictModel):
             raise ValueError(
                 "targets: with several accounts each account names its own buckets "
                 "(accounts[i].targets); only discover may be given for all of them"
+            )
+        directory = next(
+            (a for a in self.accounts if a.resource_directory is not None and a.targets is None),
+            None,
+        )
+        if directory is not None and top is not None and top.discover is None:
+            raise ValueError(
+                f"targets: account {directory.name} is a resource_directory, whose "
+                "targets are discover only (each member lists its own buckets); "
+                "write targets: {discover: {...}}"
             )
         return self
 
