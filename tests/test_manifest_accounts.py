@@ -314,8 +314,7 @@ DIRECTORY = {"name": "org", "credentials": {"type": "env"}, "resource_directory"
 
 def test_a_directory_account_takes_the_documented_defaults() -> None:
     """`resource_directory: {}` is the whole directory through
-    ResourceDirectoryAccountAccessRole, the service's and the library's endpoints, and
-    the directory's members are paced at 20 AssumeRole calls a second."""
+    ResourceDirectoryAccountAccessRole, the service's and the library's endpoints."""
     manifest = parse({"accounts": [DIRECTORY], "targets": {"discover": {"prefix": "app-"}}})
     (account,) = accounts_of(manifest)
     directory = account.resource_directory
@@ -327,7 +326,6 @@ def test_a_directory_account_takes_the_documented_defaults() -> None:
         (),
     )
     assert (directory.endpoint, directory.sts_endpoint) == (None, None)
-    assert manifest.sts_rate_limit == 20
 
 
 def test_a_directory_account_takes_its_keys() -> None:
@@ -398,11 +396,6 @@ def test_a_directory_account_takes_its_keys() -> None:
             },
             "accounts[0].resource_directory.exclude[0]: an empty entry",
             id="empty-entry",
-        ),
-        pytest.param(
-            {"accounts": [DIRECTORY], "targets": {"discover": {}}, "sts_rate_limit": 0},
-            "sts_rate_limit:",
-            id="sts-rate",
         ),
     ],
 )

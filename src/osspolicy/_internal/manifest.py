@@ -219,8 +219,6 @@ class Manifest(StrictModel):
     """Stop taking targets after N failures [0 = none]."""
     max_failure_rate: Fraction = 0.0
     """Stop when failures / finished reaches it, after 20 [0 = none]."""
-    sts_rate_limit: float = Field(20.0, gt=0, le=100)
-    """AssumeRole calls per second into a directory's members, per source account."""
     source: Path | None = None
     """restore only: the backup folder."""
     backup_dir: Path = Path("backups")
@@ -295,7 +293,8 @@ def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
     account without targets of its own gets the manifest's (which, for a restore, may
     be none: the backup's buckets).
     """
-    accounts = manifest.accounts or (Account(name="default"),)
+    # () only for a directory job none of whose members could be reached (directory.py)
+    accounts = manifest.accounts if manifest.accounts is not None else (Account(name="default"),)
     return tuple(
         a
         if a.targets is not None or manifest.targets is None

@@ -34,6 +34,7 @@ __all__ = (
     "foreign_warnings",
     "incomplete_line",
     "make_console",
+    "missing_account_lines",
     "plain_diffs",
     "plural",
     "replan_hint",
@@ -91,6 +92,19 @@ def failure_line(failure: Mapping[str, Any]) -> str:
     """`  BUCKET: OUTCOME CODE MESSAGE`: one failure (or skip) of a summary."""
     text = f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".strip()
     return f"  {failure['bucket']}: {failure['outcome']} {text}".rstrip()
+
+
+def missing_account_lines(extra: Mapping[str, Any]) -> list[str]:
+    """One line per account of a directory job whose buckets could not all be read
+    (contracts §17: `missing_accounts`), naming it, its display name, status and why."""
+    missing = set(extra.get("missing_accounts", ()))
+    return [
+        f"account {entry.get('name')}"
+        + (f" ({entry['display_name']})" if entry.get("display_name") else "")
+        + f": {entry.get('status')}: {entry.get('error')}"
+        for entry in extra.get("accounts", ())
+        if entry.get("name") in missing
+    ]
 
 
 def error_lines(summary: Summary, shown: int) -> list[str]:

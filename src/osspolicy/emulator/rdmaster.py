@@ -203,7 +203,7 @@ def list_folders_for_parent(directory: ResourceDirectory, params: Params) -> dic
     }
 
 
-def get_resource_directory(directory: ResourceDirectory, params: Params) -> dict[str, object]:
+def get_resource_directory(directory: ResourceDirectory, _params: Params) -> dict[str, object]:
     management = directory.member(directory.management)
     return {
         "ResourceDirectory": {
