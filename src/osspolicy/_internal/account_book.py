@@ -18,7 +18,7 @@ A job without a directory account has an empty book: nothing is added to its fil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ __all__ = ("NOTE", "AccountBook", "AccountStatus", "account_counts")
 AccountStatus = Literal["ok", "assume_failed", "listing_failed", "excluded"]
 #: the note of a target whose account could not be reached (a restore's, say)
 NOTE = "accounts"
+Work = Callable[[Target], Awaitable[Result]]
 #: the statuses that leave no gap
 _FINE = frozenset({"ok", "excluded"})
 
@@ -109,6 +110,20 @@ class AccountBook:
             return None
         reason = f"account {entry.name} could not be reached: {entry.error}"
         return skipped(action, target, reason, note=NOTE)
+
+    def guard(self, action: str) -> Callable[[Work], Work]:
+        """A wrapper of the job's work: a target of an account the job could not reach
+        (a restore's bucket of a member AssumeRole failed for) is `skipped`, note
+        `accounts`, instead of sent."""
+
+        def wrap(work: Work) -> Work:
+            async def guarded(target: Target) -> Result:
+                found = self.skipped(action, target)
+                return found if found is not None else await work(target)
+
+            return guarded
+
+        return wrap
 
     def missing(self) -> list[str]:
         """The accounts whose buckets could not all be read, in the book's order."""

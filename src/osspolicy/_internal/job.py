@@ -381,6 +381,7 @@ async def run_job(
 
         dead_credentials = DeadCredentials(action.name)
 
+        @reach.book.guard(action.name)  # a directory's member it could not reach: skipped
         @dead_credentials.wrap
         async def work(target: Target) -> Result:
             return await perform(
@@ -388,11 +389,7 @@ async def run_job(
             )
 
         def skip(target: Target) -> Result:
-            return (
-                preflight_stop.skipped(action.name, target)
-                or reach.book.skipped(action.name, target)
-                or safety.skip(action.name, target)
-            )
+            return preflight_stop.skipped(action.name, target) or safety.skip(action.name, target)
 
         listing = _Listing()
         targets = not_done(listing.guard(safety.targets(action.targets(ctx))), job.done)
