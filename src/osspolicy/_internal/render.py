@@ -81,6 +81,11 @@ def incomplete_line(summary: Summary) -> str | None:
     if not summary.extra.get("listing_complete", True):
         # the buckets the listing never returned are unknown: no count of them to give
         known = f"; {plural(missing, 'listed bucket')} missing too" if missing else ""
+        if accounts := summary.extra.get("missing_accounts"):  # a directory job's (§17)
+            return (
+                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not be "
+                f"read, so their buckets are not in it{known}"
+            )
         return (
             "the backup is INCOMPLETE: the listing failed, so buckets it never returned "
             f"are not in it{known}"
