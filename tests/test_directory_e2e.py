@@ -406,3 +406,16 @@ async def test_a_restore_skips_the_buckets_of_a_member_it_cannot_reach(world: Wo
     assert run.summary.extra["missing_accounts"] == [member_id(NO_ROLE)]
     left = {*skipped, *buckets_of(NOT_JOINED)}  # not restored, or never backed up
     assert restored == {b: None if b in left else world.originals[b] for b in restored}
+
+
+@pytest.mark.asyncio
+async def test_a_restore_may_reach_members_its_backup_left_out(world: World) -> None:
+    """A member the backup excluded (by `exclude`) recorded no credentials: a restore
+    whose directory account includes it now is not refused for them."""
+    backup = await world.run(world.manifest(exclude=[member_id(1), member_id(NO_ROLE)]))
+    assert (backup.exit_code, backup.summary.extra["complete"]) == (0, True)
+    restore = {**world.manifest(), "action": "restore", "source": str(backup.backup_folder)}
+    del restore["targets"]
+    run = await world.run(restore, allow_incomplete=False)
+    assert run.summary.extra["missing_accounts"] == [member_id(NO_ROLE)]
+    assert sorted(r["bucket"] for r in run.records()) == reachable(1, NO_ROLE)
