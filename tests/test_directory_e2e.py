@@ -331,7 +331,7 @@ def test_apply_check_and_restore_take_the_directory_account(world: World) -> Non
     member's buckets (exit 1: one member unreachable); `check` then finds them compliant
     (exit 1 still, for that member); a restore of the apply's snapshot (incomplete: that
     member's buckets are not in it) with the same directory account gives every bucket
-    its bytes back."""
+    its bytes back (exit 0: it had nothing of that member to restore)."""
     emu, folder = world.emu, world.folder
     write_baseline(folder)
     apply = {**world.manifest(), "action": "apply"}
@@ -355,7 +355,8 @@ def test_apply_check_and_restore_take_the_directory_account(world: World) -> Non
     restore_file = write_manifest(folder / "restore.yaml", restore)
     # the snapshot lacks the unreachable member's buckets: incomplete, restored as it is
     restored = run_cli(emu, "run", restore_file, "--yes", "--allow-incomplete", cwd=folder)
-    assert restored.returncode == 1, restored.stderr  # the member without the role again
+    # the member without the role holds none of the snapshot's buckets: nothing missing
+    assert restored.returncode == 0, restored.stderr
     assert {b: emu.state.get_policy(b) for b in reachable(NO_ROLE)} == {
         b: world.originals[b] for b in reachable(NO_ROLE)
     }
@@ -417,5 +418,30 @@ async def test_a_restore_may_reach_members_its_backup_left_out(world: World) -> 
     restore = {**world.manifest(), "action": "restore", "source": str(backup.backup_folder)}
     del restore["targets"]
     run = await world.run(restore, allow_incomplete=False)
-    assert run.summary.extra["missing_accounts"] == [member_id(NO_ROLE)]
+    assert (run.exit_code, run.summary.extra["missing_accounts"]) == (0, [])
     assert sorted(r["bucket"] for r in run.records()) == reachable(1, NO_ROLE)
+
+
+def test_a_rollback_reaches_the_directory_members_again(world: World) -> None:
+    """`rollback` of an apply over the directory (one member unreachable) finds the
+    members again through the recorded directory account and puts every changed bucket
+    back byte for byte; the unreachable member held none of the snapshot's buckets, so
+    nothing is missing (exit 0)."""
+    emu, folder = world.emu, world.folder
+    write_baseline(folder)
+    apply = {**world.manifest(), "action": "apply"}
+    apply["policy"] = {"file": "baseline.json", "mode": "merge"}
+    job_file = write_manifest(folder / "apply.yaml", apply)
+    run = run_cli(emu, "run", job_file, "--yes", "--json", cwd=folder)
+    job_id = json.loads(run.stdout)["job_id"]
+    rolled = run_cli(
+        emu, "rollback", job_id, "--yes", "--json", "--report-dir", "reports", cwd=folder
+    )
+    assert rolled.returncode == 0, rolled.stderr
+    answer = json.loads(rolled.stdout)
+    assert answer["missing_accounts"] == []
+    statuses = {a["name"]: a["status"] for a in answer["accounts"]}
+    assert statuses[member_id(NO_ROLE)] == "assume_failed"
+    assert {b: emu.state.get_policy(b) for b in reachable(NO_ROLE)} == {
+        b: world.originals[b] for b in reachable(NO_ROLE)
+    }

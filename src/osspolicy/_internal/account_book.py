@@ -11,7 +11,9 @@ out: listed, not counted), `assume_failed` (AssumeRole into it failed: its bucke
 not listed) or `listing_failed` (its ListBuckets failed: the buckets it had not listed
 have no record). Any status but `ok`/`excluded` leaves the job's targets incomplete
 (`listing_error`: exit 1, a backup `complete: false`, the journal unfinished so that
-`--resume` runs those accounts again).
+`--resume` runs those accounts again) — in a restore or rollback, whose targets are a
+backup's buckets, an unreached account only when some of them were its own (`skipped`,
+note `accounts`).
 
 A job without a directory account has an empty book: nothing is added to its files.
 """
@@ -49,6 +51,8 @@ class _Entry:
     #: whether it is a directory's member (its failures are its own, not the job's)
     member: bool
     buckets: int = 0
+    #: its targets the job skipped for want of credentials (a restore's)
+    skipped: int = 0
 
 
 class AccountBook:
@@ -56,6 +60,8 @@ class AccountBook:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        #: the job's targets are each account's own listing (not a backup's buckets)
+        self._listed = False
 
     def __bool__(self) -> bool:
         return bool(self._entries)
@@ -86,6 +92,11 @@ class AccountBook:
         """The accounts the job has no credentials for (AssumeRole failed)."""
         return frozenset(e.name for e in self._entries.values() if e.status == "assume_failed")
 
+    def listing(self) -> None:
+        """The job lists each account's buckets: an account it could not reach is a gap
+        (a restore's targets come from its backup: there, only if it had some)."""
+        self._listed = True
+
     def listing_failed(self, account: str, error: ListingError) -> bool:
         """Note that `account`'s listing failed; True when that is the account's own
         problem (a directory's member: the others go on), False when it is the job's."""
@@ -108,6 +119,7 @@ class AccountBook:
         entry = self._entries.get(target.account)
         if entry is None or entry.status != "assume_failed":
             return None
+        entry.skipped += 1
         reason = f"account {entry.name} could not be reached: {entry.error}"
         return skipped(action, target, reason, note=NOTE)
 
@@ -126,8 +138,13 @@ class AccountBook:
         return wrap
 
     def missing(self) -> list[str]:
-        """The accounts whose buckets could not all be read, in the book's order."""
-        return [e.name for e in self._entries.values() if e.status not in _FINE]
+        """The accounts whose buckets could not all be read, in the book's order: an
+        unreached one only when the job lists accounts or it had targets."""
+        return [
+            e.name
+            for e in self._entries.values()
+            if e.status not in _FINE and (self._listed or e.status != "assume_failed" or e.skipped)
+        ]
 
     def listing_error(self) -> ListingError | None:
         """The job's targets are incomplete when any account has a gap: one error

@@ -145,6 +145,7 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
     directory's member whose listing fails is `listing_failed` in the job's book, and
     the others go on (contracts §17)."""
     unlisted: ListingError | None = None
+    ctx.book.listing()
     for account in accounts_of(ctx.manifest):
         if account.targets is None:  # pragma: no cover - the manifest model requires them
             raise ConfigError(f"accounts: {account.name} has no targets")
