@@ -23,9 +23,11 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -324,6 +326,15 @@ class Account(StrictModel):
     """This account's own targets [the manifest's]."""
     resource_directory: ResourceDirectorySpec | None = None
     """This account is a Resource Directory: the job covers its members (contracts §17)."""
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A plain account's data as before directories: no `resource_directory: null`
+        (the manifest a job records stays as it was)."""
+        data: dict[str, Any] = handler(self)
+        if self.resource_directory is None:
+            data.pop("resource_directory", None)
+        return data
 
     @model_validator(mode="after")
     def _directory_discovers(self) -> Account:
