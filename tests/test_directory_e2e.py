@@ -445,3 +445,21 @@ def test_a_rollback_reaches_the_directory_members_again(world: World) -> None:
     assert {b: emu.state.get_policy(b) for b in reachable(NO_ROLE)} == {
         b: world.originals[b] for b in reachable(NO_ROLE)
     }
+
+
+@pytest.mark.asyncio
+async def test_a_directory_endpoint_nothing_listens_on_is_one_line_after_the_retries(
+    world: World, unused_tcp_port: int
+) -> None:
+    """No answer from the directory's endpoint is a NetworkError, retried under
+    `retry.attempts`, then one line naming the account and the endpoint (exit 2)."""
+    nowhere = f"http://127.0.0.1:{unused_tcp_port}"
+    with pytest.raises(PreflightError) as excinfo:
+        await world.run(world.manifest(endpoint=nowhere))
+    message = str(excinfo.value)
+    assert message.startswith(
+        f"account org: the resource directory cannot be listed (GetResourceDirectory at "
+        f"{nowhere}): NetworkError: "
+    )
+    assert "\n" not in message
+    assert world.emu.request_log == []
