@@ -68,6 +68,15 @@ _CODES: dict[str, type[PermanentError]] = {
 }
 
 
+#: what a known cause of no answer says, instead of the transport's long message
+_CAUSES = {
+    "refused": "connection refused: nothing listens there",
+    "dns": "the host name does not resolve",
+    "plain_http": "it speaks plain HTTP, not HTTPS",
+    "tls": "the TLS handshake failed",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """A member account as the directory lists it."""
@@ -98,9 +107,10 @@ def map_directory_errors() -> Iterator[None]:
         raise kind(message, code=code, request_id=exc.request_id, status=status) from exc
     except TeaException as exc:  # no answer: the package wraps the transport's error
         inner = getattr(exc, "inner_exception", None) or exc
-        text = str(getattr(inner, "message", None) or inner)
+        cause = network_cause(inner)
+        text = _CAUSES.get(cause or "") or str(getattr(inner, "message", None) or inner)
         error = NetworkError(" ".join(text.split()) or type(inner).__name__)
-        error.cause = network_cause(inner)
+        error.cause = cause
         raise error from exc
 
 
