@@ -305,3 +305,115 @@ def test_the_shipped_manifests_still_load() -> None:
     for path in sorted(Path(__file__).parent.parent.joinpath("jobs").glob("*.yaml")):
         manifest = load_manifest(path)
         assert [a.name for a in accounts_of(manifest)] == ["default"]
+
+
+# -- resource_directory (contracts §17) ----------------------------------------------------------
+
+DIRECTORY = {"name": "org", "credentials": {"type": "env"}, "resource_directory": {}}
+
+
+def test_a_directory_account_takes_the_documented_defaults() -> None:
+    """`resource_directory: {}` is the whole directory through
+    ResourceDirectoryAccountAccessRole, the service's and the library's endpoints."""
+    manifest = parse({"accounts": [DIRECTORY], "targets": {"discover": {"prefix": "app-"}}})
+    (account,) = accounts_of(manifest)
+    directory = account.resource_directory
+    assert directory is not None
+    assert (directory.role, directory.folders, directory.include, directory.exclude) == (
+        "ResourceDirectoryAccountAccessRole",
+        (),
+        (),
+        (),
+    )
+    assert (directory.endpoint, directory.sts_endpoint) == (None, None)
+
+
+def test_a_directory_account_takes_its_keys() -> None:
+    """role, folders, include, exclude and both endpoints are read as written."""
+    spec = {
+        "role": "OsspolicyReader",
+        "folders": ["fd-prod000001"],
+        "include": ["2000000000000001", "web-*"],
+        "exclude": ["legacy"],
+        "endpoint": "http://127.0.0.1:9000",
+        "sts_endpoint": "https://sts.example.com",
+    }
+    account = {**DIRECTORY, "resource_directory": spec}
+    directory = parse({"accounts": [account], "targets": {"discover": {}}}).accounts[0]
+    directory = directory.resource_directory
+    assert directory is not None
+    assert directory.model_dump() == {
+        **spec,
+        "folders": ("fd-prod000001",),
+        "include": ("2000000000000001", "web-*"),
+        "exclude": ("legacy",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(
+            {"accounts": [DIRECTORY]},
+            "job.yaml: targets: account org is a resource_directory, whose targets are "
+            "discover only",
+            id="top-level-names",
+        ),
+        pytest.param(
+            {"accounts": [{**DIRECTORY, "targets": {"buckets": ["app-logs"]}}]},
+            "job.yaml: accounts[0]: targets: a resource_directory account's targets are "
+            "discover only",
+            id="own-names",
+        ),
+        pytest.param(
+            {
+                "accounts": [{**DIRECTORY, "resource_directory": {"roel": "x"}}],
+                "targets": {"discover": {}},
+            },
+            "accounts[0].resource_directory.roel: unknown key; did you mean role?",
+            id="unknown-key",
+        ),
+        pytest.param(
+            {
+                "accounts": [{**DIRECTORY, "resource_directory": {"role": "no spaces"}}],
+                "targets": {"discover": {}},
+            },
+            "accounts[0].resource_directory.role: 'no spaces' is not a RAM role name",
+            id="role",
+        ),
+        pytest.param(
+            {
+                "accounts": [{**DIRECTORY, "resource_directory": {"endpoint": "ftp://x"}}],
+                "targets": {"discover": {}},
+            },
+            "accounts[0].resource_directory.endpoint: 'ftp://x' is not an http(s) URL",
+            id="endpoint",
+        ),
+        pytest.param(
+            {
+                "accounts": [{**DIRECTORY, "resource_directory": {"exclude": [" "]}}],
+                "targets": {"discover": {}},
+            },
+            "accounts[0].resource_directory.exclude[0]: an empty entry",
+            id="empty-entry",
+        ),
+    ],
+)
+def test_a_bad_directory_account_is_one_line(data: dict[str, object], expected: str) -> None:
+    """Named targets for a directory (its own or the manifest's), an unknown key, a bad
+    role name, endpoint or entry are one line naming the place."""
+    assert expected in error_of(data)
+
+
+def test_a_directory_beside_other_accounts_keeps_their_own_targets() -> None:
+    """A plain account keeps its named buckets beside a directory that discovers."""
+    data = {
+        "action": "backup",
+        "connection": {"region": "cn-hangzhou"},
+        "accounts": [
+            {**DIRECTORY, "targets": {"discover": {"prefix": "app-"}}},
+            {"name": "audit", "targets": {"buckets": ["audit-logs"]}},
+        ],
+    }
+    manifest = parse_manifest(data, source="job.yaml", base=Path("/tmp"))
+    assert [a.resource_directory is not None for a in accounts_of(manifest)] == [True, False]

@@ -311,6 +311,21 @@ def test_an_unknown_parent_folder_is_entity_not_exists_folder(emu, call):
         )
 
 
+# --- GetResourceDirectory -------------------------------------------------------------------
+
+
+def test_get_resource_directory_names_the_management_account(emu):
+    """GetResourceDirectory gives the directory's id, its Root folder and the management
+    account (MasterAccountId), which a client reaches with its own keys."""
+    directory = rd_client(emu).get_resource_directory().body.resource_directory
+    assert (
+        directory.resource_directory_id,
+        directory.root_folder_id,
+        directory.master_account_id,
+        directory.master_account_name,
+    ) == (emu.resource_directory.directory_id, ROOT, MANAGEMENT.account_id, "management")
+
+
 # --- who may call ----------------------------------------------------------------------------
 
 CALLS = {
@@ -321,6 +336,7 @@ CALLS = {
     "ListFoldersForParent": lambda c: c.list_folders_for_parent(
         models.ListFoldersForParentRequest()
     ),
+    "GetResourceDirectory": lambda c: c.get_resource_directory(),
 }
 
 
@@ -403,7 +419,7 @@ def test_an_unknown_action_is_invalid_action_not_found(emu):
     """Another action of the product (signed as the SDK signs any) is 404
     InvalidAction.NotFound."""
     params = Params(
-        action="GetResourceDirectory",
+        action="EnableResourceDirectory",
         version="2022-04-19",
         protocol="HTTPS",
         pathname="/",

@@ -3,11 +3,12 @@ them.
 
 `accounts:` names each account and where its credentials come from (`type:` picks one of
 the credential models below, a discriminated union, so each type takes only its own
-keys); no secret can be written here. A job records an account redacted
-(`account_record`, `redacted_accounts`; contracts §14), takes it back from a record
-(`account_from_record`), and refuses an account whose credentials are not those recorded
-for its name (`check_recorded_accounts`). `backends/credentials.py` turns the models into
-the credentials library's providers.
+keys); no secret can be written here. An account with `resource_directory:` stands for
+every member of a Resource Directory (contracts §17; `directory.py` lists them). A job
+records an account redacted (`account_record`, `redacted_accounts`; contracts §14),
+takes it back from a record (`account_from_record`), and refuses an account whose
+credentials are not those recorded for its name (`check_recorded_accounts`).
+`backends/credentials.py` turns the models into the credentials library's providers.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -48,6 +51,7 @@ __all__ = (
     "OidcCredentials",
     "ProfileCredentials",
     "RamRoleArnCredentials",
+    "ResourceDirectorySpec",
     "account_from_record",
     "account_record",
     "check_recorded_accounts",
@@ -71,6 +75,10 @@ _SECRET_KEYS = frozenset(
     }
 )
 _ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[^\s]+$")
+#: a RAM role's name (what STS accepts in a role ARN)
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9.@_-]{1,64}$")
+#: the role Alibaba Cloud creates in every member of a Resource Directory
+DIRECTORY_ROLE = "ResourceDirectoryAccountAccessRole"
 
 
 class _CredentialsModel(StrictModel):
@@ -222,6 +230,66 @@ CredentialsSpec = Annotated[
 RamRoleArnCredentials.model_rebuild()
 
 
+def _role_name(value: str) -> str:
+    if not _ROLE_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a RAM role name; use 1-64 letters, digits and .@_- "
+            f"(e.g. {DIRECTORY_ROLE})"
+        )
+    return value
+
+
+#: a RAM role's name: checked by `_role_name`, a pattern in the JSON Schema
+RoleName = Annotated[
+    str,
+    AfterValidator(_role_name),
+    WithJsonSchema({"type": "string", "pattern": _ROLE_NAME.pattern}),
+]
+
+
+def _http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL; write e.g. https://host:port")
+    return value
+
+
+#: an http(s) URL: checked by `_http_url`
+HttpUrl = Annotated[
+    str,
+    AfterValidator(_http_url),
+    WithJsonSchema({"type": "string", "pattern": r"^https?://[^/\s]+"}),
+]
+
+
+def _entry(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty entry; remove it")
+    return value
+
+
+#: a folder id, account id or display name: not blank
+Entry = Annotated[str, AfterValidator(_entry), WithJsonSchema({"type": "string", "pattern": r"\S"})]
+
+
+class ResourceDirectorySpec(StrictModel):
+    """A Resource Directory as an account: its members listed with this account's
+    credentials (the management account's), each reached by AssumeRole of `role`."""
+
+    role: RoleName = DIRECTORY_ROLE
+    """The RAM role assumed in each member [ResourceDirectoryAccountAccessRole]."""
+    folders: tuple[Entry, ...] = ()
+    """Folder ids (fd-…), each walked recursively [the whole directory]."""
+    include: tuple[Entry, ...] = ()
+    """Only these members: account ids or display names, fnmatch globs [all]."""
+    exclude: tuple[Entry, ...] = ()
+    """Not these members: account ids or display names, fnmatch globs [none]."""
+    endpoint: HttpUrl | None = None
+    """Where the directory calls go [the service's]."""
+    sts_endpoint: HttpUrl | None = None
+    """Where AssumeRole into the members goes [the credentials library's]."""
+
+
 def _account_name(value: str) -> str:
     if not ACCOUNT_NAME.fullmatch(value):
         raise ValueError(
@@ -238,8 +306,17 @@ AccountName = Annotated[
 ]
 
 
+#: JSON Schema of `Account._directory_discovers`: a directory's own targets discover
+_DIRECTORY_DISCOVERS: dict[str, Any] = {
+    "if": {"required": ["resource_directory"]},
+    "then": {"properties": {"targets": {"required": ["discover"]}}},
+}
+
+
 class Account(StrictModel):
     """One account: its name, where its credentials come from, its own targets."""
+
+    model_config = ConfigDict(json_schema_extra=_DIRECTORY_DISCOVERS)
 
     name: AccountName
     """Recorded in every record and index line."""
@@ -247,6 +324,31 @@ class Account(StrictModel):
     """Where its credentials come from (never a secret) [type: default]."""
     targets: Targets | None = None
     """This account's own targets [the manifest's]."""
+    resource_directory: ResourceDirectorySpec | None = None
+    """This account is a Resource Directory: the job covers its members (contracts §17)."""
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A plain account's data as before directories: no `resource_directory: null`
+        (the manifest a job records stays as it was)."""
+        data: dict[str, Any] = handler(self)
+        if self.resource_directory is None:
+            data.pop("resource_directory", None)
+        return data
+
+    @model_validator(mode="after")
+    def _directory_discovers(self) -> Account:
+        if self.resource_directory is not None and not _discovers(self.targets):
+            raise ValueError(
+                "targets: a resource_directory account's targets are discover only "
+                "(each member lists its own buckets); write targets: {discover: {...}}"
+            )
+        return self
+
+
+def _discovers(targets: Targets | None) -> bool:
+    """Whether `targets` are none (the manifest's) or discovery."""
+    return targets is None or targets.discover is not None
 
 
 def account_record(account: Account) -> dict[str, Any]:
@@ -278,7 +380,8 @@ def account_from_record(record: object, *, recorded_in: str = "the backup") -> A
     if isinstance(record, Mapping) and isinstance(record.get("credentials"), Mapping):
         name = str(record.get("name"))
         real = credentials_from_record(name, record["credentials"], recorded_in=recorded_in)
-        record = {**record, "credentials": real}
+        # a directory job's entries also say how each member went (contracts §17)
+        record = {"name": record.get("name"), "credentials": real}
     try:
         return Account.model_validate(record)
     except ValidationError:

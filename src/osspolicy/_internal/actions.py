@@ -26,6 +26,7 @@ from typing import Protocol
 
 import anyio
 
+from .account_book import AccountBook
 from .backends import Backend
 from .backup import Backup
 from .backup_writer import BackupWriter
@@ -81,6 +82,8 @@ class JobContext:
     gate: WriteGate | None = None
     #: named buckets sent to the connection's region for want of their own (the summary's)
     region_fallbacks: RegionFallbacks = field(default_factory=RegionFallbacks)
+    #: a directory job's accounts and how each went (contracts §17); empty for others
+    book: AccountBook = field(default_factory=AccountBook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +141,11 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
     """The manifest's targets, account by account: a list, a file, or discovery.
 
     An account whose listing its pre-flight stopped (a wrong secret, say) does not keep
-    the other accounts from being listed; the listing fails once they were."""
+    the other accounts from being listed; the listing fails once they were. A
+    directory's member whose listing fails is `listing_failed` in the job's book, and
+    the others go on (contracts §17)."""
     unlisted: ListingError | None = None
+    ctx.book.listing()
     for account in accounts_of(ctx.manifest):
         if account.targets is None:  # pragma: no cover - the manifest model requires them
             raise ConfigError(f"accounts: {account.name} has no targets")
@@ -154,6 +160,8 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
             ):
                 yield target
         except ListingError as exc:
+            if ctx.book.listing_failed(account.name, exc):
+                continue  # a directory's member: its status says so, the others go on
             if not isinstance(exc.cause, PreflightFailed):
                 raise
             unlisted = unlisted or exc

@@ -191,6 +191,10 @@ async def read_index(folder: Path) -> dict[str, BackupEntry]:
     return entries
 
 
+#: the statuses of a directory's member whose buckets a backup cannot hold
+_UNREACHED = frozenset({"excluded", "assume_failed"})
+
+
 class Backup:
     """A backup folder opened for reading: its summary and index checked on `open`."""
 
@@ -205,11 +209,17 @@ class Backup:
     @property
     def accounts(self) -> tuple[Account, ...]:
         """The accounts its job recorded (name and credential source), for a restore
-        that names none; empty for an older backup or one without a summary."""
+        that names none; empty for an older backup or one without a summary. A
+        directory's member the job left out or could not reach holds none of its
+        buckets and is not one of them (contracts §17)."""
         records = (self.summary or {}).get("accounts")
         if not isinstance(records, list):
             return ()
-        found = [account_from_record(record) for record in records]
+        found = [
+            account_from_record(record)
+            for record in records
+            if not (isinstance(record, dict) and record.get("status") in _UNREACHED)
+        ]
         return tuple(account for account in found if account is not None)
 
     @property

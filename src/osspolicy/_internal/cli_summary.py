@@ -29,11 +29,14 @@ __all__ = ("render_summary",)
 def _summary_lines(extra: Mapping[str, Any]) -> None:
     """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint),
     `preflight` (one per account and region whose first call showed the endpoint or the
-    credentials wrong) and `credentials` (one per account whose credentials died
-    mid-job)."""
+    credentials wrong), `credentials` (one per account whose credentials died mid-job)
+    and one per account of a directory job that could not be read."""
     for key, kind in (("warnings", "warning"), ("preflight", "error"), ("credentials", "error")):
         for line in extra.get(key, ()):
             err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
+    for line in render.missing_account_lines(extra):  # a directory's member not read
+        # emoji off: a role ARN's `acs:ram::` would become rich's :ram: emoji
+        err.print(f"osspolicy: error: {line}", markup=False, emoji=False, soft_wrap=True)
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:

@@ -36,7 +36,7 @@ from typing import Any, ParamSpec
 
 import anyio
 
-from .accounts import account_record
+from .account_book import AccountBook, account_counts
 from .actions import Action, Checked, JobContext, action_for
 from .backends import Backend
 from .backup import Backup, DamagedEntry
@@ -53,7 +53,7 @@ from .errors import (
     PreflightError,
     Stopped,
 )
-from .job_backend import job_accounts, make_backend, tries_factory
+from .job_backend import accounts_and_backend, tries_factory
 from .job_finish import finish_job
 from .job_folders import JobFolders, not_done, open_job_folders
 from .keys import AccessKey
@@ -151,6 +151,7 @@ class JobRun:
             "report": str(self.report_folder) if self.report_folder is not None else None,
             "backup": str(self.backup_folder) if self.backup_folder is not None else None,
             "complete": extra.get("complete"),
+            **account_counts(extra),
         }
 
 
@@ -335,10 +336,13 @@ async def run_job(
     safety = await _safety(manifest, action, options, engine)
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
-    accounts = job_accounts(manifest, checked.backup)
-    backend = backend if backend is not None else await make_backend(manifest, accounts, keys)
+    reach, accounts, backend = await accounts_and_backend(
+        manifest, checked.backup, backend, keys, sleep=sleep
+    )
     stop = Stop()
-    preflight_stop, preflight = PreflightStop.gates(manifest, engine, accounts=len(accounts))
+    preflight_stop, preflight = PreflightStop.gates(
+        manifest, engine, accounts=reach.accounts_at_least(len(accounts))
+    )
     new_tries = tries_factory(manifest, sleep, stop, preflight)
     started_at = datetime.now(UTC)
     async with AsyncExitStack() as stack:
@@ -356,8 +360,16 @@ async def run_job(
         _OPEN_JOB.set(job)
         preflight_stop.resumed = job.resumed or bool(job.done)
         ctx = JobContext(
-            manifest, checked, backend, new_tries, job.job_id, job.resumed, safety.gate
+            reach.manifest,
+            checked,
+            backend,
+            new_tries,
+            job.job_id,
+            job.resumed,
+            safety.gate,
+            book=reach.book,
         )
+        await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
         if prepared.folder is not None:
             stack.push_async_callback(prepared.folder.aclose)
@@ -369,6 +381,7 @@ async def run_job(
 
         dead_credentials = DeadCredentials(action.name)
 
+        @reach.book.guard(action.name)  # a directory's member it could not reach: skipped
         @dead_credentials.wrap
         async def work(target: Target) -> Result:
             return await perform(
@@ -384,7 +397,7 @@ async def run_job(
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
-            await engine.run(targets, work, safety.sink(_sink(job, on_result)), skip)
+            await engine.run(targets, work, safety.sink(_sink(job, on_result, reach.book)), skip)
             group.cancel_scope.cancel()
         safety.finish()
         stack.enter_context(signals_ignored(handle_signals))  # nothing cuts the flush short
@@ -392,7 +405,7 @@ async def run_job(
             job,
             prepared,
             interrupted=watcher.exit_code,
-            listing_error=listing.error,
+            listing_error=listing.error or reach.book.listing_error(),
             preflight=preflight_stop.failure,
             extra={
                 "max_in_flight": engine.stats.max_in_flight,
@@ -401,8 +414,9 @@ async def run_job(
                 **preflight.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
+                **reach.book.summary_extra(),
             },
-            folder_extra={"accounts": [account_record(a) for a in accounts]},
+            folder_extra=reach.folder_extra(accounts),
             started_at=started_at,
         )
     if preflight_stop.failure is not None:
@@ -447,9 +461,10 @@ async def _safety(
 
 
 def _sink(
-    job: JobFolders, on_result: OnResult | None
+    job: JobFolders, on_result: OnResult | None, book: AccountBook
 ) -> Callable[[Sequence[Result]], Awaitable[None]]:
-    """Each batch of results: report and journal first, then the caller's callback."""
+    """Each batch of results: report and journal first, then the caller's callback
+    (counted per account on the way, for a directory job's book)."""
 
     async def sink(results: Sequence[Result]) -> None:
         encoded = encode(results)  # once: the report's lines are the journal's too
@@ -458,6 +473,8 @@ def _sink(
         await job.report.write_many(results, encoded, also=also)
         if journal is not None:
             journal.noted(results)
+        for result in results if book else ():
+            book.observe(result)
         if on_result is not None:
             for result in results:
                 maybe = on_result(result)

@@ -2,8 +2,9 @@
 asks for, and the tries (retry, rate limit, stop, pre-flight gate) around each call.
 
 ```
-manifest (+ a restore's backup) ─► job_accounts ─► make_backend (credentials resolved
-once, before any request) ─► tries_factory: a fresh `Tries` per call, one rate limiter
+manifest (+ a restore's backup) ─► a directory's members (directory.py) ─► job_accounts
+─► make_backend (credentials resolved once, before any request) ─► tries_factory: a
+fresh `Tries` per call, one rate limiter
 ```
 
 The backend classes come from `backends/`, the only package that imports the SDK.
@@ -11,7 +12,8 @@ The backend classes come from `backends/`, the only package that imports the SDK
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import anyio
 
@@ -21,6 +23,7 @@ from .backends.credentials import account_provider, static_provider
 from .backends.oss import OssBackend
 from .backends.oss_aio import AioOssBackend
 from .backup import Backup
+from .directory import Reach, reach_accounts
 from .errors import ConfigError
 from .keys import AccessKey
 from .manifest import Manifest, accounts_of
@@ -29,7 +32,31 @@ from .ratelimit import RateLimit
 from .retry import RetryConfig, Sleep, Tries
 from .stopping import Stop
 
-__all__ = ("connection_config", "job_accounts", "make_backend", "tries_factory")
+__all__ = (
+    "accounts_and_backend",
+    "connection_config",
+    "job_accounts",
+    "make_backend",
+    "tries_factory",
+)
+
+
+async def accounts_and_backend(
+    manifest: Manifest,
+    backup: Backup | None,
+    backend: Backend | None,
+    keys: Mapping[str, AccessKey] | None,
+    *,
+    sleep: Sleep = anyio.sleep,
+) -> tuple[Reach, tuple[Account, ...], Backend]:
+    """The accounts the job signs with (a directory's reachable members among them,
+    contracts §17) and its backend (the one given, else the SDK's, every account's
+    credentials resolved): all before any OSS request."""
+    reach = await reach_accounts(manifest, sleep=sleep)
+    accounts = job_accounts(reach.manifest, backup, unreached=reach.book.unreached())
+    if backend is None:
+        backend = await make_backend(reach.manifest, accounts, keys, reach.providers)
+    return reach, accounts, backend
 
 
 def connection_config(manifest: Manifest) -> ConnectionConfig:
@@ -48,19 +75,23 @@ def connection_config(manifest: Manifest) -> ConnectionConfig:
     )
 
 
-def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Account, ...]:
+def job_accounts(
+    manifest: Manifest, backup: Backup | None = None, *, unreached: Collection[str] = ()
+) -> tuple[Account, ...]:
     """The accounts a job signs with: the manifest's; for a restore without `accounts:`,
     those its backup recorded (contracts §2, §10); else the one `default` account.
 
     A restore whose backup holds buckets of an account it has no credentials for is
-    refused before any request (ConfigError naming the account).
+    refused before any request (ConfigError naming the account), unless the account is
+    `unreached`: a directory's member that AssumeRole failed for (its buckets are then
+    skipped, note `accounts`; contracts §17).
     """
     accounts = accounts_of(manifest)
     if manifest.accounts is None and backup is not None and backup.accounts:
         accounts = backup.accounts
     if backup is not None:
         _check_backup_accounts(accounts, backup)
-        names = {account.name for account in accounts}
+        names = {account.name for account in accounts} | set(unreached)
         if unknown := sorted({entry.account for entry in backup.entries()} - names):
             raise ConfigError(
                 f"the backup holds buckets of account {', '.join(unknown)}, which this job "
@@ -74,9 +105,13 @@ def job_accounts(manifest: Manifest, backup: Backup | None = None) -> tuple[Acco
 def _check_backup_accounts(accounts: Sequence[Account], backup: Backup) -> None:
     """Refuse (exit 2, naming the account) an account whose credentials are not the
     ones the backup recorded for it (a URL compares by its sha256, contracts §14)."""
+    recorded = (backup.summary or {}).get("accounts")
     check_recorded_accounts(
         [account_record(a) for a in accounts],
-        (backup.summary or {}).get("accounts"),
+        # a directory's member the backup left out recorded no credentials (contracts §17)
+        [r for r in recorded if not isinstance(r, dict) or r.get("status") != "excluded"]
+        if isinstance(recorded, list)
+        else recorded,
         recorded_in=f"the backup {backup.folder}",
     )
 
@@ -85,14 +120,18 @@ async def make_backend(
     manifest: Manifest,
     accounts: Sequence[Account] = (),
     keys: Mapping[str, AccessKey] | None = None,
+    resolved: Mapping[str, Any] | None = None,
 ) -> Backend:
     """The SDK backend the manifest asks for, with each account's credentials resolved
     once, off the event loop; one that cannot be resolved raises here, before any
     request (CredentialsError naming the account and the source, exit 2). An account
-    in `keys` signs with that access key instead (the API's `credentials=`)."""
-    providers = {}
+    in `keys` signs with that access key instead (the API's `credentials=`), one in
+    `resolved` with the provider given (a directory's member, already reached)."""
+    providers = dict(resolved or {})
     for account in accounts or accounts_of(manifest):
         key = (keys or {}).get(account.name)
+        if key is None and account.name in providers:
+            continue
         providers[account.name] = (
             static_provider(key)
             if key is not None

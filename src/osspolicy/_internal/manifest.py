@@ -140,6 +140,13 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
         "required": ["accounts"],
         "properties": {"accounts": {"type": "array", "items": {"required": ["targets"]}}},
     }
+    directory_without_targets = {
+        "required": ["resource_directory"],
+        "anyOf": [
+            {"not": {"required": ["targets"]}},
+            {"properties": {"targets": {"type": "null"}}},
+        ],
+    }
     schema["allOf"] = [
         {"if": _action_is("apply"), "then": {"required": ["policy"]}},
         {"if": {"not": _action_is("apply")}, "then": {"not": {"required": ["policy"]}}},
@@ -161,6 +168,15 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
             "if": {
                 "required": ["accounts"],
                 "properties": {"accounts": {"type": "array", "minItems": 2}},
+            },
+            "then": {"properties": {"targets": {"not": named}}},
+        },
+        {
+            "if": {
+                "required": ["accounts"],
+                "properties": {
+                    "accounts": {"type": "array", "contains": directory_without_targets}
+                },
             },
             "then": {"properties": {"targets": {"not": named}}},
         },
@@ -253,6 +269,16 @@ class Manifest(StrictModel):
                 "targets: with several accounts each account names its own buckets "
                 "(accounts[i].targets); only discover may be given for all of them"
             )
+        directory = next(
+            (a for a in self.accounts if a.resource_directory is not None and a.targets is None),
+            None,
+        )
+        if directory is not None and top is not None and top.discover is None:
+            raise ValueError(
+                f"targets: account {directory.name} is a resource_directory, whose "
+                "targets are discover only (each member lists its own buckets); "
+                "write targets: {discover: {...}}"
+            )
         return self
 
 
@@ -267,7 +293,8 @@ def accounts_of(manifest: Manifest) -> tuple[Account, ...]:
     account without targets of its own gets the manifest's (which, for a restore, may
     be none: the backup's buckets).
     """
-    accounts = manifest.accounts or (Account(name="default"),)
+    # () only for a directory job none of whose members could be reached (directory.py)
+    accounts = manifest.accounts if manifest.accounts is not None else (Account(name="default"),)
     return tuple(
         a
         if a.targets is not None or manifest.targets is None

@@ -34,6 +34,7 @@ __all__ = (
     "foreign_warnings",
     "incomplete_line",
     "make_console",
+    "missing_account_lines",
     "plain_diffs",
     "plural",
     "replan_hint",
@@ -80,6 +81,11 @@ def incomplete_line(summary: Summary) -> str | None:
     if not summary.extra.get("listing_complete", True):
         # the buckets the listing never returned are unknown: no count of them to give
         known = f"; {plural(missing, 'listed bucket')} missing too" if missing else ""
+        if accounts := summary.extra.get("missing_accounts"):  # a directory job's (§17)
+            return (
+                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not be "
+                f"read, so their buckets are not in it{known}"
+            )
         return (
             "the backup is INCOMPLETE: the listing failed, so buckets it never returned "
             f"are not in it{known}"
@@ -91,6 +97,19 @@ def failure_line(failure: Mapping[str, Any]) -> str:
     """`  BUCKET: OUTCOME CODE MESSAGE`: one failure (or skip) of a summary."""
     text = f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".strip()
     return f"  {failure['bucket']}: {failure['outcome']} {text}".rstrip()
+
+
+def missing_account_lines(extra: Mapping[str, Any]) -> list[str]:
+    """One line per account of a directory job whose buckets could not all be read
+    (contracts §17: `missing_accounts`), naming it, its display name, status and why."""
+    missing = set(extra.get("missing_accounts", ()))
+    return [
+        f"account {entry.get('name')}"
+        + (f" ({entry['display_name']})" if entry.get("display_name") else "")
+        + f": {entry.get('status')}: {entry.get('error')}"
+        for entry in extra.get("accounts", ())
+        if entry.get("name") in missing
+    ]
 
 
 def error_lines(summary: Summary, shown: int) -> list[str]:

@@ -95,6 +95,8 @@ def rollback_manifest(report_folder: Path, *, endpoint: str | None = None) -> Ma
                     a.get("credentials") or {"type": "default"},
                     recorded_in=f"job {job_id}",
                 ),
+                # a directory's members are found again (contracts §17)
+                **({"resource_directory": d} if (d := a.get("resource_directory")) else {}),
             }
             for a in data["accounts"]
         ]

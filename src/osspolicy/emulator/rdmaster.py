@@ -14,6 +14,8 @@ Alibaba's package `alibabacloud_resourcedirectorymaster20220419` sends through
   paged by `PageNumber` / `PageSize`.
 - `ListFoldersForParent`: the folders directly under `ParentFolderId` [the Root folder],
   paged alike.
+- `GetResourceDirectory`: the directory itself: its id, Root folder, and the management
+  account (`MasterAccountId`), which a client reaches with its own keys, not a role.
 
 `TotalCount` counts every match; `QueryKeyword` keeps the members (folders) whose display
 name (name) or id holds it, ignoring case. Only the management account may call them: its
@@ -43,6 +45,7 @@ __all__ = (
     "API_VERSION",
     "RD_ACTIONS",
     "DirectoryService",
+    "get_resource_directory",
     "list_accounts",
     "list_accounts_for_parent",
     "list_folders_for_parent",
@@ -200,12 +203,28 @@ def list_folders_for_parent(directory: ResourceDirectory, params: Params) -> dic
     }
 
 
+def get_resource_directory(directory: ResourceDirectory, _params: Params) -> dict[str, object]:
+    management = directory.member(directory.management)
+    return {
+        "ResourceDirectory": {
+            "ResourceDirectoryId": directory.directory_id,
+            "RootFolderId": directory.root,
+            "MasterAccountId": directory.management,
+            "MasterAccountName": management.name if management is not None else "",
+            "CreateTime": directory.created,
+            "ControlPolicyStatus": "Disabled",
+            "MemberDeletionStatus": "Disabled",
+        }
+    }
+
+
 Operation = Callable[[ResourceDirectory, Params], dict[str, object]]
 #: the actions answered, by (x-acs-action, x-acs-version)
 RD_ACTIONS: Mapping[tuple[str, str], Operation] = {
     ("ListAccounts", API_VERSION): list_accounts,
     ("ListAccountsForParent", API_VERSION): list_accounts_for_parent,
     ("ListFoldersForParent", API_VERSION): list_folders_for_parent,
+    ("GetResourceDirectory", API_VERSION): get_resource_directory,
 }
 
 
