@@ -4,13 +4,19 @@ singulars, and a resume hint only where a resume can help (contracts §15)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from osspolicy._internal.engine import EngineStats
 from osspolicy._internal.job import JobRun
-from osspolicy._internal.render import incomplete_line, resume_hint, unresumable_hints
+from osspolicy._internal.render import (
+    incomplete_line,
+    make_console,
+    resume_hint,
+    unresumable_hints,
+)
 from osspolicy._internal.report import Summary
 from osspolicy._internal.results import Outcome
 from osspolicy._internal.words import count_words, plural
@@ -107,3 +113,14 @@ def test_an_incomplete_backup_whose_listing_failed_gives_no_reassuring_count() -
         "the backup is INCOMPLETE: the listing failed, so buckets it never returned are not in it"
     )
     assert incomplete_line(short) == "the backup is INCOMPLETE: 1 bucket missing"
+
+
+def test_a_role_arn_is_printed_as_written_not_as_an_emoji() -> None:
+    """rich turns `:ram:` into an emoji; the CLI's consoles never do (`acs:ram::…`)."""
+
+    console = make_console()
+    console.file = io.StringIO()
+    console.print("role acs:ram::1234567890123456:role/osspolicy refused", markup=False)
+    assert (
+        console.file.getvalue().strip() == "role acs:ram::1234567890123456:role/osspolicy refused"
+    )

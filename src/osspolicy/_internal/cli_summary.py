@@ -35,8 +35,7 @@ def _summary_lines(extra: Mapping[str, Any]) -> None:
         for line in extra.get(key, ()):
             err.print(f"osspolicy: {kind}: {line}", markup=False, soft_wrap=True)
     for line in render.missing_account_lines(extra):  # a directory's member not read
-        # emoji off: a role ARN's `acs:ram::` would become rich's :ram: emoji
-        err.print(f"osspolicy: error: {line}", markup=False, emoji=False, soft_wrap=True)
+        err.print(f"osspolicy: error: {line}", markup=False, soft_wrap=True)
 
 
 def render_summary(run: JobRun, console: Console = out) -> None:

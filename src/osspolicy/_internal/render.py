@@ -58,8 +58,9 @@ ONE_BUCKET = ("osspolicy get ", "osspolicy status ", "osspolicy put ", "osspolic
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps a line off a terminal (rich would at 80 columns):
-    a pipe or a file gets each line whole."""
-    console = Console(stderr=stderr, highlight=False)
+    a pipe or a file gets each line whole; and no `:name:` becomes an emoji (a role ARN,
+    `acs:ram::…`, would show a ram)."""
+    console = Console(stderr=stderr, highlight=False, emoji=False)
     console.soft_wrap = not console.is_terminal
     return console
 
