@@ -58,12 +58,16 @@ HOME_REGION = REGIONS[0]
 PER_ACCOUNT_AND_REGION = 50
 BUCKETS = len(OWNERS) * len(REGIONS) * PER_ACCOUNT_AND_REGION
 DOMAIN = "emu.test"
-#: under the library's 15-minute stale window: every signing fetches a fresh token
-STS_DURATION_S = 600
-#: every request waits this long, so each job lasts over a second however fast the machine
-#: (300 buckets at concurrency 16: at least 19 rounds, 1.9 s): the aio engine refreshes
-#: credentials at most once a second, and a faster job would rightly use a single token
-LATENCY_MS = 100.0
+#: just over the library's 15-minute stale window: a token is fresh for 0.5-1.5 s (the
+#: emulator's expiry is a whole second), so every job, which lasts 3.8 s at least, signs
+#: with several, without an AssumeRole per request (which the thread engine makes one at
+#: a time: at 600 s every signing fetched a token, 86 s of the suite's time)
+STS_DURATION_S = 901.5
+#: every request waits this long, so each job lasts several seconds however fast the
+#: machine (300 buckets at concurrency 16: at least 19 rounds, 3.8 s; beta's 150 at least
+#: 2 s): longer than a token stays fresh (1.5 s at most) and than the aio engine's
+#: once-a-second refresh, so each job rightly signs beta's buckets with several tokens
+LATENCY_MS = 200.0
 PREFIX = "reach-"
 SUBPROCESS_TIMEOUT_S = 300.0
 
