@@ -27,7 +27,6 @@ from ._lazy import lazy_exports
 if TYPE_CHECKING:
     from ._internal.api import JobProgress as JobProgress
     from ._internal.api import Progress as Progress
-    from ._internal.api import ResultStream as ResultStream
     from ._internal.api import apply as apply
     from ._internal.api import backup as backup
     from ._internal.api import check as check
@@ -35,8 +34,9 @@ if TYPE_CHECKING:
     from ._internal.api import plan as plan
     from ._internal.api import restore as restore
     from ._internal.api import rollback as rollback
-    from ._internal.api import stream as stream
     from ._internal.api import validate as validate
+    from ._internal.api_stream import ResultStream as ResultStream
+    from ._internal.api_stream import stream as stream
     from ._internal.backends import Backend as Backend
     from ._internal.backends.memory import MemoryBackend as MemoryBackend
     from ._internal.errors import AccessDenied as AccessDenied
@@ -148,7 +148,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "JobProgress": "._internal.api",
         "Progress": "._internal.api",
-        "ResultStream": "._internal.api",
+        "ResultStream": "._internal.api_stream",
         "apply": "._internal.api",
         "backup": "._internal.api",
         "check": "._internal.api",
@@ -156,7 +156,7 @@ __getattr__, __dir__ = lazy_exports(
         "plan": "._internal.api",
         "restore": "._internal.api",
         "rollback": "._internal.api",
-        "stream": "._internal.api",
+        "stream": "._internal.api_stream",
         "validate": "._internal.api",
         "Backend": "._internal.backends",
         "MemoryBackend": "._internal.backends.memory",
