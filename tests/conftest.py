@@ -36,3 +36,24 @@ def user_state_folder(
     folder = tmp_path_factory.mktemp("xdg-state")
     monkeypatch.setenv("XDG_STATE_HOME", str(folder))
     return folder
+
+
+#: the modules that take longest (seconds on one core here, `--durations`), run first so
+#: that two workers end together: with `--dist loadfile` a long module handed out last
+#: leaves the other worker idle (longest-first scheduling; the order of the rest is kept)
+_LONGEST_FIRST = {
+    "test_reach_e2e.py": 60,
+    "test_docs.py": 60,
+    "test_restore_e2e.py": 35,
+    "test_connections_e2e.py": 32,
+    "test_resume_e2e.py": 30,
+    "test_directory_e2e.py": 20,
+    "test_secrets_e2e.py": 15,
+    "test_cli_desk.py": 15,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest modules first (see `_LONGEST_FIRST`); a stable sort keeps each module's
+    own order, so module fixtures are set up once per module as before."""
+    items.sort(key=lambda item: -_LONGEST_FIRST.get(item.path.name, 0))
