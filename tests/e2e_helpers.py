@@ -289,20 +289,25 @@ def osspolicy_command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "osspolicy", *(str(arg) for arg in args)]
 
 
-def run_cli(emu: Emulator, *args: str | Path, cwd: Path) -> CliRun:
-    """Run `osspolicy ARGS` to the end, stdin not a terminal; its output never holds the
-    secret."""
+def run_cli_with(env: Mapping[str, str], *args: str | Path, cwd: Path) -> CliRun:
+    """Run `osspolicy ARGS` to the end in environment `env`, stdin not a terminal."""
     done = subprocess.run(
         osspolicy_command(*args),
         cwd=cwd,
-        env=credentials_env(emu),
+        env=dict(env),
         stdin=subprocess.DEVNULL,  # never the terminal pytest runs in (contracts §11 gate)
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT_S,
         check=False,
     )
-    run = CliRun(done.returncode, done.stdout, done.stderr)
+    return CliRun(done.returncode, done.stdout, done.stderr)
+
+
+def run_cli(emu: Emulator, *args: str | Path, cwd: Path) -> CliRun:
+    """Run `osspolicy ARGS` to the end with the emulator's key pair, stdin not a
+    terminal; its output never holds the secret."""
+    run = run_cli_with(credentials_env(emu), *args, cwd=cwd)
     assert_no_secret(emu, run)
     return run
 

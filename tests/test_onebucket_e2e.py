@@ -5,24 +5,22 @@ default region, and a report or empty folder given to restore named as such."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from osspolicy.emulator import Emulator
 
 from .e2e_helpers import (
-    SUBPROCESS_TIMEOUT_S,
     CliRun,
     assert_no_secret,
     assert_one_line_error,
     credentials_env,
     on_a_pty,
     only_folder,
-    osspolicy_command,
     policy_writes,
     read_jsonl,
     records_by_bucket,
     run_cli,
+    run_cli_with,
     write_manifest,
 )
 
@@ -52,19 +50,7 @@ def _empty_cwd(tmp_path: Path) -> Path:
 
 def _cli_with_region(emu: Emulator, *args: str | Path, cwd: Path) -> CliRun:
     """`osspolicy ARGS` with `OSS_REGION` set to the emulator's region (no terminal)."""
-    env = credentials_env(emu)
-    env["OSS_REGION"] = emu.region
-    done = subprocess.run(
-        osspolicy_command(*args),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-    run = CliRun(done.returncode, done.stdout, done.stderr)
+    run = run_cli_with({**credentials_env(emu), "OSS_REGION": emu.region}, *args, cwd=cwd)
     assert_no_secret(emu, run)
     return run
 

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +26,16 @@ from osspolicy._internal.manifest import parse_manifest
 from osspolicy.emulator import Emulator
 
 from .e2e_helpers import (
-    SUBPROCESS_TIMEOUT_S,
-    CliRun,
     credentials_env,
     no_sleep,
-    osspolicy_command,
     read_jsonl,
+    run_cli_with,
     write_manifest,
 )
 from .resolver import resolve_to_loopback
 
 WRONG_SECRET = "WrongSecretValue-9f8e7d6c5b4a"
 NAMED = 2_000
-
-
-def _cli(env: dict[str, str], *args: str | Path, cwd: Path) -> CliRun:
-    done = subprocess.run(
-        osspolicy_command(*args),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-    return CliRun(done.returncode, done.stdout, done.stderr)
 
 
 def _closed_port() -> int:
@@ -79,7 +62,7 @@ def _assert_nothing_to_resume(tmp_path: Path, env: dict[str, str], job: Path) ->
     summary = json.loads((report / "summary.json").read_text())
     assert summary["exit_code"] == 2
     assert summary["error"]
-    again = _cli(env, "run", job, "--resume", cwd=tmp_path)
+    again = run_cli_with(env, "run", job, "--resume", cwd=tmp_path)
     assert again.returncode == 2
     assert "no unfinished job" in again.stderr
 
@@ -99,7 +82,7 @@ def test_a_wrong_secret_with_2000_named_buckets_is_one_line_and_one_request(
         engine=engine,
     )
     env = {**credentials_env(oss_emulator), "OSS_ACCESS_KEY_SECRET": WRONG_SECRET}
-    run = _cli(env, "run", job, cwd=tmp_path)
+    run = run_cli_with(env, "run", job, cwd=tmp_path)
     assert run.returncode == 2
     host = oss_emulator.endpoint.removeprefix("http://")
     assert run.stderr.splitlines() == [
@@ -122,7 +105,7 @@ def test_an_unknown_access_key_id_is_named_as_such(tmp_path: Path, oss_emulator:
     oss_emulator.seed_buckets(["pf-a", "pf-b"])
     job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
     env = {**credentials_env(oss_emulator), "OSS_ACCESS_KEY_ID": "LTAI-nobody-knows-me"}
-    run = _cli(env, "run", job, "--json", cwd=tmp_path)
+    run = run_cli_with(env, "run", job, "--json", cwd=tmp_path)
     assert run.returncode == 2
     answer = json.loads(run.stdout)
     assert answer["exit_code"] == 2
@@ -138,9 +121,9 @@ def test_a_wrong_port_stops_run_and_get_at_once(tmp_path: Path, command: str) ->
     env = {**os.environ, "OSS_ACCESS_KEY_ID": "LTAI-any", "OSS_ACCESS_KEY_SECRET": "any"}
     if command == "run":
         job = _backup_job(tmp_path, endpoint, "cn-hangzhou")
-        run = _cli(env, "run", job, cwd=tmp_path)
+        run = run_cli_with(env, "run", job, cwd=tmp_path)
     else:
-        run = _cli(
+        run = run_cli_with(
             env, "get", "pf-a", "--endpoint", endpoint, "--region", "cn-hangzhou", cwd=tmp_path
         )
     assert run.returncode == 2
@@ -164,7 +147,7 @@ def test_a_plain_http_endpoint_given_without_a_scheme_is_named(
     WRONG_VERSION_NUMBER retried for 27 s; now one line with the endpoint to give."""
     host = oss_emulator.endpoint.removeprefix("http://")
     job = _backup_job(tmp_path, host, oss_emulator.region)
-    run = _cli(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
+    run = run_cli_with(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.splitlines() == [
         (
@@ -181,7 +164,7 @@ def test_a_clock_an_hour_off_is_named_after_one_re_signed_try(
     much this machine's clock is off, read from the service's Date."""
     oss_emulator.set_clock_offset(3600)
     job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
-    run = _cli(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
+    run = run_cli_with(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
     assert run.returncode == 2
     assert re.search(
         r"the clock of this machine is off by 3(599|600|601) s \(behind OSS's\); "
@@ -195,7 +178,7 @@ def test_a_denied_listing_stops_a_discover_job(tmp_path: Path, oss_emulator: Emu
     """AccessDenied on a discover job's ListBuckets: nothing to back up can be found."""
     oss_emulator.script_fault("GET", "", "", count=None, status=403, code="AccessDenied")
     job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
-    run = _cli(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
+    run = run_cli_with(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
     assert run.returncode == 2
     assert "ListBuckets is denied; grant oss:ListBuckets or name the buckets" in run.stderr
     assert len(oss_emulator.request_log) == 1
@@ -208,7 +191,7 @@ def test_a_transient_first_call_is_no_preflight_failure(
     oss_emulator.seed_buckets(["pf-a", "pf-b", "pf-c"])
     oss_emulator.script_fault("GET", "", "", count=2)
     job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
-    run = _cli(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
+    run = run_cli_with(credentials_env(oss_emulator), "run", job, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     (report,) = (tmp_path / "reports").iterdir()
     assert {r["outcome"] for r in read_jsonl(report / "report.jsonl")} == {"no_policy"}
@@ -248,7 +231,7 @@ def test_one_account_of_two_with_a_wrong_secret_is_skipped_and_the_other_goes_on
         },
     )
     env = {**credentials_env(oss_emulator), "HOME": str(home)}
-    run = _cli(env, "run", job, cwd=tmp_path)
+    run = run_cli_with(env, "run", job, cwd=tmp_path)
     assert run.returncode == 1, run.stderr
     assert "account bad at" in run.stderr
     assert "the access key secret is wrong" in run.stderr
@@ -313,7 +296,7 @@ def test_a_certificate_not_trusted_is_a_tls_preflight_failure(tmp_path: Path) ->
         job = _backup_job(tmp_path, emu.endpoint, emu.region)
         env = {**credentials_env(emu)}
         env.pop("SSL_CERT_FILE", None)
-        run = _cli(env, "run", job, cwd=tmp_path)
+        run = run_cli_with(env, "run", job, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().endswith(
         "the TLS handshake failed; check the endpoint, or give connection.ca_file"
@@ -350,7 +333,7 @@ def test_a_denied_owner_id_lookup_stops_an_apply_at_its_first_call(
         policy={"file": "baseline.json"},
     )
     for command in (["run", job, "--yes"], ["plan", job]):
-        run = _cli(credentials_env(oss_emulator), *command, cwd=tmp_path)
+        run = run_cli_with(credentials_env(oss_emulator), *command, cwd=tmp_path)
         assert run.returncode == 2, run.stderr
         assert "ListBuckets is denied, and the baseline's ${account_id} needs it" in run.stderr
         assert "resume" not in run.stderr
@@ -363,6 +346,8 @@ def test_quiet_keeps_the_line_saying_why_the_listing_failed(
     and `-q` still prints why (the errors and the result line, §15)."""
     oss_emulator.script_fault("GET", "", "", count=None, status=500, code="InternalError")
     job = _backup_job(tmp_path, oss_emulator.endpoint, oss_emulator.region)
-    run = _cli(credentials_env(oss_emulator), "-q", "run", job, "--attempts", "2", cwd=tmp_path)
+    run = run_cli_with(
+        credentials_env(oss_emulator), "-q", "run", job, "--attempts", "2", cwd=tmp_path
+    )
     assert run.returncode == 1
     assert "targets error: the targets could not all be listed" in run.stdout + run.stderr
