@@ -13,7 +13,7 @@ UNIT   := --ignore-glob='*_e2e.py' --ignore=tests/test_docs.py --ignore=tests/te
 # lowest-direct resolution), in a venv of their own
 LOWEST := .venv-lowest
 
-.PHONY: demo test test-fast test-lowest lint typecheck pytest bench clean
+.PHONY: demo test test-fast test-engines test-lowest lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: lint typecheck pytest
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q $(XDIST) $(UNIT)
+
+# `make test` runs the end-to-end tests on the default engine, and on the aio engine only
+# where a module is marked `both_engines` (tests/conftest.py); this runs the aio variants
+# it leaves out, so that CI still covers every test on both engines
+test-engines: $(STAMP)
+	OSSPOLICY_TEST_ENGINES=rest $(BIN)/pytest -q $(XDIST)
 
 # do the floors in pyproject.toml hold? The unit tests, plus the aio engine's connection
 # pool (it subclasses aiohttp's connector), on the oldest allowed direct dependencies

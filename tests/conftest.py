@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import cast
 
@@ -9,8 +10,17 @@ import pytest
 
 from . import e2e_helpers
 
-#: the two engines (contracts §1): every end-to-end test that asks for `engine` runs on both
+#: the two engines (contracts §1): every end-to-end test that asks for `engine` is made for both
 ENGINES = ("threads", "aio")
+#: the manifests' default engine
+DEFAULT_ENGINE = "threads"
+#: which engine variants a run keeps (`OSSPOLICY_TEST_ENGINES`): `subset` (`make test`)
+#: runs every test on the default engine and on the aio engine only where the module or
+#: the test is marked `both_engines` (a representative subset: the transports, TLS and
+#: connection pools, deadlines, stopping, credentials, several accounts, faults); `rest`
+#: (`make test-engines`, which `.ci/run` calls after `make test`) runs exactly the aio
+#: variants `subset` leaves out; `all` runs both engines everywhere
+ENGINE_MODES = ("subset", "rest", "all")
 
 
 @pytest.fixture(params=ENGINES)
@@ -53,7 +63,32 @@ _LONGEST_FIRST = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest modules first (see `_LONGEST_FIRST`); a stable sort keeps each module's
-    own order, so module fixtures are set up once per module as before."""
+def _in_subset(item: pytest.Item) -> bool:
+    """Whether `make test` runs the item: no engine parameter, the default engine, or
+    marked `both_engines`."""
+    callspec = getattr(item, "callspec", None)
+    engine = callspec.params.get("engine") if callspec is not None else None
+    return engine in (None, DEFAULT_ENGINE) or item.get_closest_marker("both_engines") is not None
+
+
+def _engine_mode() -> str:
+    mode = os.environ.get("OSSPOLICY_TEST_ENGINES", "subset")
+    if mode not in ENGINE_MODES:
+        raise pytest.UsageError(f"OSSPOLICY_TEST_ENGINES={mode}: expected one of {ENGINE_MODES}")
+    return mode
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The engine variants of `OSSPOLICY_TEST_ENGINES` (see `ENGINE_MODES`; the others are
+    deselected, and pytest's summary counts them), longest modules first (see
+    `_LONGEST_FIRST`); a stable sort keeps each module's own order, so module fixtures are
+    set up once per module as before."""
+    mode = _engine_mode()
+    if mode != "all":
+        wanted = mode == "subset"
+        keep = [item for item in items if _in_subset(item) == wanted]
+        dropped = [item for item in items if _in_subset(item) != wanted]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     items.sort(key=lambda item: -_LONGEST_FIRST.get(item.path.name, 0))

@@ -26,6 +26,9 @@ from osspolicy._internal.backends.oss_aio import AioOssBackend
 from osspolicy.emulator import Emulator
 from tests.resolver import resolve_to_loopback
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 ENGINES = {"threads": OssBackend, "aio": AioOssBackend}
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

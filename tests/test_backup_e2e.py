@@ -19,6 +19,9 @@ from osspolicy._internal.manifest import Manifest, parse_manifest
 from osspolicy._internal.results import Result
 from osspolicy.emulator import Emulator
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 PREFIX = "bk-"
 
 

@@ -17,6 +17,9 @@ from osspolicy._internal.job import JobRun, run_job
 from osspolicy._internal.manifest import parse_manifest
 from osspolicy.emulator import Emulator
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 CONCURRENCY = 64
 NAMES = [f"cc-{i:05d}" for i in range(30 * CONCURRENCY)]
 

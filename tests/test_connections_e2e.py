@@ -24,6 +24,9 @@ import yaml
 from osspolicy.emulator import Emulator
 from tests.resolver import subprocess_env
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 BUCKETS = 3_000
 CONCURRENCY = 64
 #: the open files a job may have, as `ulimit -n 1024` sets it

@@ -15,6 +15,9 @@ from osspolicy.emulator import Emulator
 
 from .e2e_helpers import read_jsonl, run_cli, write_manifest
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 DYING = [f"dying-{i:03d}" for i in range(40)]
 HEALTHY = [f"healthy-{i:03d}" for i in range(40)]
 #: the dying account's buckets that still answer before its key "disappears"

@@ -21,6 +21,9 @@ from osspolicy.emulator import Emulator
 
 from .e2e_helpers import make_emulator, no_sleep, read_jsonl
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 #: a policy of a few hundred bytes: trickled at 1 byte/s it would last minutes
 POLICY = (
     b'{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:GetObject"],'

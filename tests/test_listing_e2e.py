@@ -27,6 +27,9 @@ from osspolicy.emulator.faults import ListShape
 
 from .e2e_helpers import bucket_names, no_sleep, read_jsonl
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 PREFIX = "ls-"
 BUCKETS = 200
 PAGE = 50

@@ -34,6 +34,9 @@ from .e2e_helpers import (
 )
 from .resolver import resolve_to_loopback
 
+#: the transport is what this module tests: `make test` runs it on both engines
+pytestmark = pytest.mark.both_engines
+
 WRONG_SECRET = "WrongSecretValue-9f8e7d6c5b4a"
 NAMED = 2_000
 

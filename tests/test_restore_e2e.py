@@ -139,6 +139,7 @@ async def backed_up_and_applied(
 
 
 @pytest.mark.asyncio
+@pytest.mark.both_engines  # retries under faults on both transports, in `make test`
 async def test_round_trip_under_faults_gives_back_every_policy_byte_for_byte(
     emu: Emulator, tmp_path: Path
 ) -> None:

@@ -43,7 +43,8 @@ CONCURRENCY = 4
 #: stop against a hanging server took when retries went on after the signal
 SLACK_S = 10.0
 
-pytestmark = pytest.mark.usefixtures("on_each_engine")
+#: stopping differs by engine (threads abandoned vs tasks cancelled): both, in `make test`
+pytestmark = [pytest.mark.usefixtures("on_each_engine"), pytest.mark.both_engines]
 
 
 @pytest.fixture
