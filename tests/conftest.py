@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 from typing import cast
 
+# The credentials library reads its environment variables once, when it is imported, and
+# the job machinery imports it on first use: import it here, before any test changes the
+# environment, so that no test's variables stay in it for the tests after
+import alibabacloud_credentials.provider  # noqa: F401
 import pytest
 
 from . import e2e_helpers

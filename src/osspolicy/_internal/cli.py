@@ -170,6 +170,16 @@ def _unexpected(exc: Exception) -> int:
     return fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)", EXIT_FAILURES)
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app for `args`: `osspolicy emulator` is registered only when no other command
+    is named (the emulator itself, help, a completion, a typo whose suggestion should name
+    it too), so a job's start loads no emulator module."""
+    named = next((arg for arg in args if not arg.startswith("-")), None)
+    if named in {info.name for info in app.registered_commands}:
+        return app
+    return _with_emulator()
+
+
 def _with_emulator() -> typer.Typer:
     """The app with `osspolicy emulator`, whose options come from the emulator's own
     command module (registered here, not at import: `--version` loads no emulator)."""
@@ -190,9 +200,9 @@ def main(argv: list[str] | None = None) -> None:
         # before the commands are built: nothing else to load
         out.print(_version(), markup=False)
         _exit(EXIT_OK)
-    command = typer.main.get_command(_with_emulator())
     try:
         args = _global_options(_resume_value(given))
+        command = typer.main.get_command(_app_for(args))
         code: Any = command.main(args=args, prog_name="osspolicy", standalone_mode=False)
     except typer.Exit as exc:
         code = exc.exit_code

@@ -21,7 +21,6 @@ from .accounts import Account, account_record, check_recorded_accounts
 from .backends import Backend, ConnectionConfig
 from .backends.credentials import account_provider, static_provider
 from .backends.oss import OssBackend
-from .backends.oss_aio import AioOssBackend
 from .backup import Backup
 from .directory import Reach, reach_accounts
 from .errors import ConfigError
@@ -138,6 +137,9 @@ async def make_backend(
             else await anyio.to_thread.run_sync(account_provider, account.name, account.credentials)
         )
     if manifest.engine == "aio":
+        # imported here: only the aio engine loads aiohttp and the SDK's async client
+        from .backends.oss_aio import AioOssBackend  # noqa: PLC0415
+
         return AioOssBackend(connection_config(manifest), credentials=providers)
     return OssBackend(connection_config(manifest), credentials=providers)
 

@@ -22,19 +22,18 @@ failed refresh; it is silenced here, since the failure reaches the user as one
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import alibabacloud_oss_v2 as oss
 import anyio
-from alibabacloud_credentials import provider as lib
-from alibabacloud_credentials.client import Client
-from alibabacloud_credentials_api import ICredentialsProvider
 
 from ..accounts import (
     CredentialsSpec,
@@ -49,6 +48,10 @@ from ..accounts import (
 from ..errors import CredentialsError
 from ..keys import AccessKey
 from .wire import credentials_reason
+
+if TYPE_CHECKING:
+    from alibabacloud_credentials.client import Client
+    from alibabacloud_credentials_api import ICredentialsProvider
 
 __all__ = (
     "OffLoopCredentials",
@@ -86,7 +89,23 @@ def _quiet_library_log() -> None:
     log.propagate = False
 
 
-_quiet_library_log()
+@functools.cache
+def _library() -> ModuleType:
+    """The library's providers, imported on first use: an account on the SDK's own
+    variables (the common case, and every `put`/`get`) never needs it, and its import
+    (aiohttp, a scheduler, crypto: a fifth of a job's start) is paid only by a job that
+    does. Its logger is silenced right after, since importing it adds the handler."""
+    from alibabacloud_credentials import provider  # noqa: PLC0415 - on first use, see above
+
+    _quiet_library_log()
+    return cast("ModuleType", provider)
+
+
+def _client(provider: ICredentialsProvider) -> Client:
+    from alibabacloud_credentials.client import Client  # noqa: PLC0415 - as `_library`
+
+    _library()
+    return Client(provider=provider)
 
 
 def _error(spec: CredentialsSpec, account: str, reason: str) -> CredentialsError:
@@ -104,6 +123,7 @@ def _oss_environment() -> ICredentialsProvider:
     secret = os.environ.get("OSS_ACCESS_KEY_SECRET", "")
     if not key_id or not secret:
         raise ValueError("OSS_ACCESS_KEY_ID or OSS_ACCESS_KEY_SECRET is not set")
+    lib = _library()
     token = os.environ.get("OSS_SESSION_TOKEN")
     if token:
         return lib.StaticSTSCredentialsProvider(
@@ -117,6 +137,7 @@ def library_provider(spec: CredentialsSpec) -> ICredentialsProvider:  # noqa: PL
 
     Raises what the library raises for a spec it refuses (ValueError, CredentialException).
     """
+    lib = _library()
     match spec:
         case DefaultCredentials():
             if os.environ.get("OSS_ACCESS_KEY_ID"):
@@ -173,7 +194,7 @@ def credentials_provider(spec: CredentialsSpec, *, account: str) -> Any:
         except oss.exceptions.CredentialsEmptyError:
             raise _error(spec, account, "OSS_ACCESS_KEY_SECRET is not set") from None
     try:
-        client = Client(provider=library_provider(spec))
+        client = _client(library_provider(spec))
     except Exception as exc:  # the library raises ValueError or its own exception
         raise _error(spec, account, credentials_reason(exc)) from None
     return oss.credentials.CredentialsProviderFunc(partial(_fetch, client))

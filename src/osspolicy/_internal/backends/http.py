@@ -14,8 +14,10 @@ over TLS, so a job of N buckets talks to N hosts. Whatever N, each engine keeps
   the one pool holds them all, `concurrency` at most.
 - `engine: aio`: aiohttp's connector limits the connections in use to `concurrency` but
   keeps every idle one until its keep-alive (15 s) expires: 3,000 bucket hosts left 3,000
-  sockets open ("Too many open files" under `ulimit -n 1024`). `BoundedConnector` closes
-  the least recently used idle connection as soon as more than `concurrency` are idle.
+  sockets open ("Too many open files" under `ulimit -n 1024`). `BoundedConnector`
+  (`http_aio.py`, imported by the aio engine alone, so a thread job never loads aiohttp)
+  closes the least recently used idle connection as soon as more than `concurrency` are
+  idle.
 
 On the thread engine every socket is bounded by its call's deadline (`deadline.py`):
 each read and write waits at most the time left of `timeouts.call_s`, the connect too,
@@ -39,12 +41,9 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import certifi
 import requests
 import requests.adapters
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.client_reqrep import ConnectionKey
 from alibabacloud_oss_v2.transport import RequestsHttpClient
 from urllib3.exceptions import ClosedPoolError
 from urllib3.util.retry import Retry
@@ -54,7 +53,6 @@ from . import ConnectionConfig
 from .deadline import POOL_CLASSES, DeadlineSSLSocket, current_deadline
 
 __all__ = (
-    "BoundedConnector",
     "ca_bundle",
     "proxy_configured",
     "requests_http_client",
@@ -199,33 +197,3 @@ def requests_http_client(conn: ConnectionConfig) -> tuple[RequestsHttpClient, re
         proxy_host={"http": conn.proxy_host, "https": conn.proxy_host} if conn.proxy_host else None,
     )
     return client, session
-
-
-class BoundedConnector(aiohttp.TCPConnector):
-    """aiohttp's TCP connector that keeps at most `max_idle` idle connections in all.
-
-    aiohttp bounds the connections in use (`limit`) but keeps every idle one until its
-    keep-alive expires, one per host it ever reached. Here, when a released connection
-    makes more than `max_idle` idle, the least recently used idle one is closed.
-    """
-
-    def __init__(self, *, max_idle: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._max_idle = max_idle
-
-    def _release(
-        self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False
-    ) -> None:
-        super()._release(key, protocol, should_close=should_close)
-        idle = sum(len(conns) for conns in self._conns.values())
-        while idle > self._max_idle:
-            # each host's idle connections are oldest first
-            oldest = min(self._conns, key=lambda k: self._conns[k][0][1])
-            conns = self._conns[oldest]
-            proto, _ = conns.popleft()
-            if not conns:
-                del self._conns[oldest]
-            # abort, not close: a TLS close waits for the peer's close_notify with the
-            # socket still open; an idle HTTP connection owes nobody a goodbye
-            proto.abort()
-            idle -= 1

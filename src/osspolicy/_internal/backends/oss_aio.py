@@ -7,7 +7,7 @@ backend shares every request and every answer reader with the thread backend
 hand-off, about half the CPU per call.
 
 One aiohttp `ClientSession` is shared by one SDK client per (account, signing region).
-Its connector (`http.BoundedConnector`) allows as many connections in use as workers
+Its connector (`http_aio.BoundedConnector`) allows as many connections in use as workers
 (aiohttp's default is 100 whatever the SDK's `max_connections` says) and as many idle
 ones, whatever the number of bucket hosts; it verifies certificates with the backend's
 SSL context (`http.ssl_context`: `ca_file`, `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`,
@@ -33,7 +33,8 @@ from ..errors import CredentialsExpired
 from ..stopping import current_call
 from . import ConnectionConfig
 from .credentials import OffLoopCredentials
-from .http import BoundedConnector, proxy_configured, ssl_context
+from .http import proxy_configured, ssl_context
+from .http_aio import BoundedConnector
 from .oss import SdkBackend, call_timed_out, interrupted, sdk_config
 from .wire import map_oss_errors, refresh_failed
 
