@@ -61,8 +61,7 @@ def _refused_new_access(decision: Decision, found: tuple[str, ...]) -> StepResul
     return decision.done(
         Outcome.FAILED,
         error_code=NEW_ACCESS,
-        error_message=f"would grant new access: {found[0]}{more}; not written "
-        "(--deny-new-access)",
+        error_message=f"would grant new access: {found[0]}{more}; not written (--deny-new-access)",
         new_access=found,
     )
 
