@@ -96,8 +96,7 @@ def _csv_line(values: Iterable[object]) -> bytes:
 
 
 def _csv_value(value: object) -> object:
-    """A CSV cell: booleans `true`/`false`, null empty (contracts §3), a list of lines
-    (`new_access`) joined by "; "."""
+    """A CSV cell: booleans `true`/`false`, null empty (contracts §3), a list joined by "; "."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -160,10 +159,12 @@ class Summary:
     #: buckets (a warning to show, not only to record), and how many in all
     foreign: tuple[tuple[str, str], ...] = ()
     foreign_count: int = 0
-    #: (bucket, lines) of the first `LISTED_MAX` records that grant new access (contracts
-    #: §18), and how many in all; None: no record was judged (not a plan, say)
+    #: (bucket, lines) of the first `LISTED_MAX` records granting new access; None: none judged
     new_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
     new_access_count: int | None = None
+
+    def _new_access(self) -> dict[str, Any]:
+        return {"count": self.new_access_count, "buckets": dict(self.new_access)}
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of `summary.json` (`extra` keys at the top level, last);
@@ -195,16 +196,7 @@ class Summary:
                 if self.foreign_count
                 else {}
             ),
-            **(
-                {
-                    "new_access": {
-                        "count": self.new_access_count,
-                        "buckets": {bucket: list(lines) for bucket, lines in self.new_access},
-                    }
-                }
-                if self.new_access_count is not None
-                else {}
-            ),
+            **({} if self.new_access_count is None else {"new_access": self._new_access()}),
             **self.extra,
         }
 
