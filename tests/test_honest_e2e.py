@@ -530,6 +530,8 @@ def test_check_of_a_delete_or_a_backup_manifest_is_refused_in_one_line(
 # -- 5. --json --------------------------------------------------------------------------------
 
 JSON_KEYS = {"job_id", "action", "exit_code", "counts", "report", "backup", "complete"}
+#: a plan's also counts the buckets it would give new access (contracts §18)
+PLAN_KEYS = JSON_KEYS | {"new_access"}
 
 
 def assert_json_matches_its_report(run: CliRun, action: str) -> dict[str, Any]:
@@ -537,9 +539,11 @@ def assert_json_matches_its_report(run: CliRun, action: str) -> dict[str, Any]:
     folder's summary.json; the human summary went to stderr."""
     assert run.stdout.count("\n") == 1, run.stdout
     obj: dict[str, Any] = json.loads(run.stdout)
-    assert set(obj) == JSON_KEYS
+    assert set(obj) == (PLAN_KEYS if action == "plan" else JSON_KEYS)
     assert obj["action"] == action
     summary = summary_of(Path(obj["report"]))
+    if action == "plan":
+        assert obj["new_access"] == summary["new_access"]["count"]
     assert obj["job_id"] == summary["job_id"] == Path(obj["report"]).name
     assert obj["exit_code"] == summary["exit_code"] == run.returncode
     assert obj["counts"] == {k: v for k, v in summary["counts"].items() if v}

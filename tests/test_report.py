@@ -50,6 +50,7 @@ RESULTS = [
         change=Change.PUT,
         snapshot="s/a.json",
         sha256_after="9f" * 32,
+        new_access=(),  # judged (`--deny-new-access`): nothing new
     ),
     result("b", Outcome.UNCHANGED, attempts=1, change=Change.NONE, sha256_after=None),
     result(

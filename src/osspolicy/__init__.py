@@ -35,10 +35,13 @@ if TYPE_CHECKING:
     from ._internal.api import restore as restore
     from ._internal.api import rollback as rollback
     from ._internal.api import validate as validate
+    from ._internal.api_diff import diff as diff
     from ._internal.api_stream import ResultStream as ResultStream
     from ._internal.api_stream import stream as stream
     from ._internal.backends import Backend as Backend
     from ._internal.backends.memory import MemoryBackend as MemoryBackend
+    from ._internal.backup_diff import BackupDiff as BackupDiff
+    from ._internal.backup_diff import BucketDiff as BucketDiff
     from ._internal.errors import AccessDenied as AccessDenied
     from ._internal.errors import BackendError as BackendError
     from ._internal.errors import BackupError as BackupError
@@ -81,13 +84,16 @@ if TYPE_CHECKING:
     from ._internal.results import Outcome as Outcome
     from ._internal.results import Result as Result
     from ._internal.results import Target as Target
+    from ._internal.statement_diff import StatementDiff as StatementDiff
 
 __all__ = (
     "AccessDenied",
     "AccessKey",
     "Backend",
     "BackendError",
+    "BackupDiff",
     "BackupError",
+    "BucketDiff",
     "Change",
     "ClockSkewed",
     "ConfigError",
@@ -122,6 +128,7 @@ __all__ = (
     "ResultStream",
     "ServerError",
     "SignatureDoesNotMatch",
+    "StatementDiff",
     "Stopped",
     "Summary",
     "Target",
@@ -132,6 +139,7 @@ __all__ = (
     "backup",
     "check",
     "delete",
+    "diff",
     "load_manifest",
     "parse_manifest",
     "plan",
@@ -158,6 +166,10 @@ __getattr__, __dir__ = lazy_exports(
         "rollback": "._internal.api",
         "stream": "._internal.api_stream",
         "validate": "._internal.api",
+        "diff": "._internal.api_diff",
+        "BackupDiff": "._internal.backup_diff",
+        "BucketDiff": "._internal.backup_diff",
+        "StatementDiff": "._internal.statement_diff",
         "Backend": "._internal.backends",
         "MemoryBackend": "._internal.backends.memory",
         "AccessDenied": "._internal.errors",

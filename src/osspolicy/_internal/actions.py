@@ -84,6 +84,8 @@ class JobContext:
     region_fallbacks: RegionFallbacks = field(default_factory=RegionFallbacks)
     #: a directory job's accounts and how each went (contracts §17); empty for others
     book: AccountBook = field(default_factory=AccountBook)
+    #: a write (or a plan's) that would grant new access fails instead (contracts §18)
+    deny_new_access: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +340,9 @@ class _Change:
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.decider(ctx)
         snapshot = await _folder(ctx, "-pre", snapshot=True)
-        step = write_step(ctx.backend, decide, snapshot, ctx.gate)
+        step = write_step(
+            ctx.backend, decide, snapshot, ctx.gate, deny_new_access=ctx.deny_new_access
+        )
         return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
 
 
@@ -359,7 +363,11 @@ class _Preview:
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.change.decider(ctx)
-        step = plan_step(ctx.backend, decide) if self.name == "plan" else check_step(decide)
+        step = (
+            plan_step(ctx.backend, decide, deny_new_access=ctx.deny_new_access)
+            if self.name == "plan"
+            else check_step(decide)
+        )
         return Prepared(_settling(step, ctx.checked.settled))
 
 

@@ -109,6 +109,7 @@ async def apply(
     yes: bool = False,
     plan: str | None = None,
     resume: str | bool | None = None,
+    deny_new_access: bool = False,
     report_dir: Folder | _Unset = _MANIFEST,
     backup_dir: Folder | _Unset = _MANIFEST,
     on_result: OnResult | None = None,
@@ -119,9 +120,11 @@ async def apply(
     """Put the manifest's baseline on every target (merged or replacing), a snapshot of
     each bucket taken before its write. Gated: `confirm(plan)` says yes or no to the plan
     made first (NotConfirmed on a no), or `yes=True`; `plan` writes exactly a saved
-    plan. With nothing to write, the plan's run is returned (`run.action == "plan"`)."""
+    plan. With nothing to write, the plan's run is returned (`run.action == "plan"`).
+    `deny_new_access` fails, unwritten, each bucket whose new policy would allow what its
+    current one does not (as for `delete`, `restore` and `rollback`)."""
     m = _manifest(manifest, ("apply",), "apply", report_dir, backup_dir)
-    options = RunOptions(resume=_resume(resume), plan=plan)
+    options = RunOptions(resume=_resume(resume), plan=plan, deny_new_access=deny_new_access)
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
     )
@@ -134,6 +137,7 @@ async def delete(
     yes: bool = False,
     plan: str | None = None,
     resume: str | bool | None = None,
+    deny_new_access: bool = False,
     report_dir: Folder | _Unset = _MANIFEST,
     backup_dir: Folder | _Unset = _MANIFEST,
     on_result: OnResult | None = None,
@@ -143,7 +147,7 @@ async def delete(
 ) -> JobRun:
     """Delete every target's policy, each snapshotted first; gated as `apply`."""
     m = _manifest(manifest, ("delete",), "delete", report_dir, backup_dir)
-    options = RunOptions(resume=_resume(resume), plan=plan)
+    options = RunOptions(resume=_resume(resume), plan=plan, deny_new_access=deny_new_access)
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
     )
@@ -158,6 +162,7 @@ async def restore(
     resume: str | bool | None = None,
     allow_incomplete: bool = False,
     skip_damaged: bool = False,
+    deny_new_access: bool = False,
     report_dir: Folder | _Unset = _MANIFEST,
     backup_dir: Folder | _Unset = _MANIFEST,
     on_result: OnResult | None = None,
@@ -172,6 +177,7 @@ async def restore(
         plan=plan,
         allow_incomplete=allow_incomplete,
         skip_damaged=skip_damaged,
+        deny_new_access=deny_new_access,
     )
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
@@ -184,6 +190,7 @@ async def rollback(
     confirm: Confirm | None = None,
     yes: bool = False,
     force: bool = False,
+    deny_new_access: bool = False,
     report_dir: Folder = "reports",
     endpoint: str | None = None,
     on_result: OnResult | None = None,
@@ -196,7 +203,7 @@ async def rollback(
     a `conflict` unless `force`. Gated as `apply`."""
     found = await anyio.to_thread.run_sync(find_job, job_id, Path(report_dir))
     m = rollback_manifest(found.folder(job_id), endpoint=endpoint)
-    options = RunOptions(rollback=True, force=force)
+    options = RunOptions(rollback=True, force=force, deny_new_access=deny_new_access)
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
     )
@@ -205,17 +212,22 @@ async def rollback(
 async def plan(
     manifest: ManifestLike,
     *,
+    deny_new_access: bool = False,
     report_dir: Folder | _Unset | None = _MANIFEST,
     on_result: OnResult | None = None,
     progress: Progress | None = None,
     credentials: Credentials | None = None,
     backend: Backend | None = None,
 ) -> JobRun:
-    """What an apply, delete or restore would change, a diff per bucket; nothing
-    written to a bucket. Its job id, run later with `apply(..., plan=ID)`, writes
-    exactly that; with `report_dir=None` nothing is written to disk either."""
+    """What an apply, delete or restore would change, a diff per bucket and the new
+    access it would grant (each record's `new_access`); nothing written to a bucket.
+    Its job id, run later with `apply(..., plan=ID)`, writes exactly that; with
+    `report_dir=None` nothing is written to disk either. `deny_new_access` fails each
+    bucket that would be given new access, as the run would."""
     m = _manifest(manifest, _WRITING, "plan", report_dir)
-    options = RunOptions(dry_run=True, in_memory=report_dir is None)
+    options = RunOptions(
+        dry_run=True, in_memory=report_dir is None, deny_new_access=deny_new_access
+    )
     return await _run(m, options, **_how(on_result, progress, credentials, backend))
 
 

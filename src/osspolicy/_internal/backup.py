@@ -227,6 +227,12 @@ class Backup:
         """True when the backup has its `summary.json` and it says `complete`."""
         return self.summary is not None and says_complete(self.summary)
 
+    def incompleteness(self) -> str | None:
+        """Why the backup is incomplete, in a few words (None: it is complete)."""
+        if self.summary is None:
+            return "unfinished backup: summary.json is missing"
+        return None if says_complete(self.summary) else _incompleteness(self.summary)
+
     async def missing(self) -> list[str]:
         """The known targets the backup lacks (`missing.txt`; empty when there is none)."""
         path = anyio.Path(self.folder / MISSING_NAME)

@@ -47,6 +47,13 @@ AllowIncomplete = Annotated[
 SkipDamaged = Annotated[
     bool, typer.Option("--skip-damaged", help="Skip (and list) the damaged buckets of a backup.")
 ]
+DenyNewAccess = Annotated[
+    bool,
+    typer.Option(
+        "--deny-new-access",
+        help="Fail (and do not write) each bucket whose new policy would allow more.",
+    ),
+]
 
 
 def _load(
@@ -115,6 +122,7 @@ def run(
     max_failures: Annotated[
         int | None, typer.Option(min=0, help="Override max_failures: stop after N failures.")
     ] = None,
+    deny_new_access: DenyNewAccess = False,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
@@ -139,6 +147,7 @@ def run(
         skip_damaged=skip_damaged,
         plan=plan,
         overrides=_overridden(endpoint=endpoint, region=region),
+        deny_new_access=deny_new_access,
     )
     return execute(manifest, options, str(job), as_json=as_json, yes=yes)
 
@@ -151,13 +160,16 @@ def plan(
     rate_limit: RateLimit = None,
     attempts: Attempts = None,
     engine: EngineName = None,
+    deny_new_access: DenyNewAccess = False,
     as_json: Json = False,
 ) -> int:
-    """Show what a job would change (a diff per bucket) without sending any write."""
+    """Show what a job would change (a diff per bucket, and the buckets it would give
+    new access) without sending any write."""
     from .job import RunOptions
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    return execute(manifest, RunOptions(dry_run=True), str(job), as_json=as_json)
+    options = RunOptions(dry_run=True, deny_new_access=deny_new_access)
+    return execute(manifest, options, str(job), as_json=as_json)
 
 
 def check(
@@ -224,6 +236,7 @@ def restore(
     report_dir: ReportDir = Path("reports"),
     allow_incomplete: AllowIncomplete = False,
     skip_damaged: SkipDamaged = False,
+    deny_new_access: DenyNewAccess = False,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
@@ -244,7 +257,11 @@ def restore(
         source="osspolicy restore",
         base=Path.cwd(),
     )
-    options = RunOptions(allow_incomplete=allow_incomplete, skip_damaged=skip_damaged)
+    options = RunOptions(
+        allow_incomplete=allow_incomplete,
+        skip_damaged=skip_damaged,
+        deny_new_access=deny_new_access,
+    )
     return execute(manifest, options, "osspolicy restore", as_json=as_json, yes=yes)
 
 
@@ -258,6 +275,7 @@ def rollback(
             "--force", help="Also put back buckets changed since the job (overwrite them)."
         ),
     ] = False,
+    deny_new_access: DenyNewAccess = False,
     yes: Yes = False,
     as_json: Json = False,
 ) -> int:
@@ -274,5 +292,5 @@ def rollback(
     manifest = rollback_manifest(found.folder(job_id), endpoint=endpoint)
     source = f"osspolicy rollback {job_id}"
     rerun = f"{source} --report-dir {report_dir}" + (f" --endpoint {endpoint}" if endpoint else "")
-    options = RunOptions(rollback=True, force=force)
+    options = RunOptions(rollback=True, force=force, deny_new_access=deny_new_access)
     return execute(manifest, options, source, as_json=as_json, yes=yes, rerun=rerun)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ("render_summary",)
 
+#: buckets a plan's console names with the new access they would get (all in the report)
+_NEW_ACCESS_SHOWN = 20
+
 
 def _summary_lines(extra: Mapping[str, Any]) -> None:
     """The summary's own lines on stderr: `warnings` (e.g. a resume's new endpoint),
@@ -150,6 +153,8 @@ def _render_changes(run: JobRun, console: Console) -> None:
     counts = ", ".join(f"{changes[kind]:,} {kind}" for kind in CHANGE_KINDS)
     verb = "would change" if run.action == "plan" else "drifted"
     console.print(f"{render.plural(changing, 'bucket')} {verb}: {counts}", markup=False)
+    for line in render.new_access_lines(summary, _NEW_ACCESS_SHOWN):
+        console.print(line, markup=False, soft_wrap=True)
     whole = "targets_error" not in summary.extra and run.exit_code not in {
         EXIT_SIGINT,
         EXIT_SIGTERM,

@@ -14,6 +14,7 @@ from typing import Any
 from .backends import Backend, PolicyRead
 from .baseline import Baseline
 from .errors import PreflightFailed
+from .new_access import describe as describe_new_access
 from .operations import StepResult, parsed_policy
 from .policy import (
     diff as policy_diff,
@@ -88,6 +89,7 @@ class Decision:
         error_code: str | None = None,
         error_message: str | None = None,
         sha256_after: After = UNKNOWN,
+        new_access: tuple[str, ...] | None = None,
     ) -> StepResult:
         """A record of this decision: what was read, the change, and the rest given."""
         return StepResult(
@@ -102,7 +104,17 @@ class Decision:
             note=self.note,
             read_sha256=self.read_sha256,
             sha256_after=sha256_after,
+            new_access=new_access,
         )
+
+    def new_access(self, bucket: str) -> tuple[str, ...]:
+        """What the wanted policy allows that the current one does not, one line per
+        statement (contracts §18; empty: nothing new, or nothing to change)."""
+        if self.change is Change.NONE:
+            return ()
+        current = parsed_policy(self.read.body, f"{bucket}: current policy")
+        desired = self.desired if self.parsed else parsed_policy(self.body, f"{bucket}: wanted")
+        return tuple(describe_new_access(current, desired))
 
     def diff(self, bucket: str) -> str:
         """The unified diff from the current policy to the wanted one ("" if equal).

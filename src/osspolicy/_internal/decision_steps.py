@@ -16,11 +16,15 @@ from .results import Change, Outcome, Target
 from .retry import Tries
 
 __all__ = (
+    "NEW_ACCESS",
     "WriteGate",
     "check_step",
     "plan_step",
     "write_step",
 )
+
+#: the error code of a bucket refused for new access (`--deny-new-access`, contracts §18)
+NEW_ACCESS = "NewAccess"
 
 
 async def _blocked(backend: Backend, tries: Tries, target: Target, decision: Decision) -> str:
@@ -48,14 +52,57 @@ class WriteGate(Protocol):
         ...
 
 
+def _refused_new_access(decision: Decision, found: tuple[str, ...]) -> StepResult | None:
+    """The `failed` record (`NewAccess`) of a write that would allow what the bucket's
+    policy does not, `found` (`--deny-new-access`); None when it allows nothing new."""
+    if not found:
+        return None
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return decision.done(
+        Outcome.FAILED,
+        error_code=NEW_ACCESS,
+        error_message=f"would grant new access: {found[0]}{more}; not written (--deny-new-access)",
+        new_access=found,
+    )
+
+
+async def _refused(
+    backend: Backend,
+    tries: Tries,
+    target: Target,
+    decision: Decision,
+    new_access: tuple[str, ...] | None,
+) -> StepResult | None:
+    """The record of a write that is not sent, before anything is (None: send it): a
+    conflict its decider found, `new_access` found (`--deny-new-access`: None when not
+    judged), or a public grant the service would refuse (Block Public Access on)."""
+    if decision.conflict is not None:
+        return _conflict(decision)
+    if new_access and (refused := _refused_new_access(decision, new_access)):
+        return refused
+    blocked = await _blocked(backend, tries, target, decision)
+    if blocked:
+        return decision.done(
+            Outcome.BLOCKED_PUBLIC, error_code="BlockedPublic", error_message=blocked
+        )
+    return None
+
+
 def write_step(
-    backend: Backend, decide: Decider, snapshot: SnapshotSink, gate: WriteGate | None = None
+    backend: Backend,
+    decide: Decider,
+    snapshot: SnapshotSink,
+    gate: WriteGate | None = None,
+    *,
+    deny_new_access: bool = False,
 ) -> Step:
     """Make each bucket what the job wants: snapshot first, then one PUT or DELETE.
 
-    A bucket that needs nothing is `unchanged` and gets no write; a public grant on a
-    bucket with Block Public Access on is `blocked_public` before anything is sent;
-    `gate` may hold or refuse a write (contracts §11).
+    A bucket that needs nothing is `unchanged` and gets no write; with `deny_new_access`
+    one whose write would allow something new is `failed` (`NewAccess`), and a public
+    grant on a bucket with Block Public Access on is `blocked_public`, both before
+    anything is sent; `gate` may hold or refuse a write (contracts §11). With
+    `deny_new_access` each write's record says it was judged (`new_access` empty).
     """
 
     async def step(target: Target, tries: Tries) -> StepResult:
@@ -63,14 +110,11 @@ def write_step(
         change = decision.change
         if change is Change.NONE:
             return _unchanged(decision, snapshot.recorded(target.bucket))
-        if decision.conflict is not None:
-            return _conflict(decision)
-        blocked = await _blocked(backend, tries, target, decision)
-        if blocked:
-            return decision.done(
-                Outcome.BLOCKED_PUBLIC, error_code="BlockedPublic", error_message=blocked
-            )
-        if gate is not None and (refused := await gate.admit(target, decision)) is not None:
+        judged = decision.new_access(target.bucket) if deny_new_access else None
+        refused = await _refused(backend, tries, target, decision, judged)
+        if refused is None and gate is not None:
+            refused = await gate.admit(target, decision)
+        if refused is not None:
             return refused
         # durable before the write; on resume the first snapshot of a bucket wins
         stored = await snapshot.add(
@@ -88,6 +132,7 @@ def write_step(
             Outcome.APPLIED if put else Outcome.DELETED,
             snapshot=where,
             sha256_after=decision.sha256_after,
+            new_access=judged,
         )
         try:
             if put and decision.body is not None:
@@ -144,25 +189,33 @@ def _conflict(decision: Decision) -> StepResult:
     )
 
 
-def plan_step(backend: Backend, decide: Decider) -> Step:
-    """A plan: what the write would be, with the diff; nothing is sent but reads.
+def plan_step(backend: Backend, decide: Decider, *, deny_new_access: bool = False) -> Step:
+    """A plan: what the write would be, with the diff and the new access it would grant
+    (contracts §18); nothing is sent but reads.
 
     A bucket with nothing to change is `unchanged`; one the service would refuse is
-    still `planned`, with the reason in `error_message`. Each record keeps the sha256 of
-    the policy read, so that a run of this plan writes only what is still as read.
+    still `planned`, with the reason in `error_message`; with `deny_new_access` one that
+    would grant new access is `failed` (`NewAccess`), as its run would be. Each record
+    keeps the sha256 of the policy read, so that a run of this plan writes only what is
+    still as read.
     """
 
     async def step(target: Target, tries: Tries) -> StepResult:
         decision = await decide(target, tries)
         if decision.change is Change.NONE:
-            return decision.done(Outcome.UNCHANGED)
+            return decision.done(Outcome.UNCHANGED, new_access=())
         if decision.conflict is not None:  # a run would not write it either
             return _conflict(decision)
+        diff = decision.diff(target.bucket)
+        found = decision.new_access(target.bucket)
+        if deny_new_access and (refused := _refused_new_access(decision, found)):
+            return dataclasses.replace(refused, diff=diff)
         blocked = await _blocked(backend, tries, target, decision)
         return decision.done(
             Outcome.PLANNED,
-            diff=decision.diff(target.bucket),
+            diff=diff,
             error_message=f"would be refused: {blocked}" if blocked else None,
+            new_access=found,
         )
 
     return step

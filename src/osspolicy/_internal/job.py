@@ -114,6 +114,9 @@ class RunOptions:
     in_memory: bool = False
     #: read each target's policy and keep its bytes in `JobRun.policies` (`osspolicy get`)
     get: bool = False
+    #: a bucket whose write would grant new access is `failed` (`NewAccess`), not
+    #: written; its plan says so too (contracts §18 `--deny-new-access`)
+    deny_new_access: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,11 @@ class JobRun:
             "backup": str(self.backup_folder) if self.backup_folder is not None else None,
             "complete": extra.get("complete"),
             **account_counts(extra),
+            **(
+                {"new_access": self.summary.new_access_count}
+                if self.summary.new_access_count is not None
+                else {}
+            ),
         }
 
 
@@ -165,6 +173,11 @@ async def validate_job(
     action = _action(manifest, options)
     if options.in_memory:
         refuse_in_memory(action, resume=options.resume)
+    if options.deny_new_access and not (action.writes or action.name == "plan"):
+        raise ConfigError(
+            f"--deny-new-access judges what a job writes; a {action.name} job writes no policy",
+            hint="give it to apply, delete, restore or rollback (or their plan), or leave it out",
+        )
     if manifest.targets is not None:
         check_targets(manifest.targets, source=source)
     baseline = (
@@ -368,6 +381,7 @@ async def run_job(
             job.resumed,
             safety.gate,
             book=reach.book,
+            deny_new_access=options.deny_new_access,
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)

@@ -76,6 +76,9 @@ class StepResult:
     canary: bool = False
     #: what the bucket is at after this step's write (contracts §15); UNKNOWN: no write
     sha256_after: After = UNKNOWN
+    #: what the wanted policy allows that the bucket's does not (contracts §18); None:
+    #: not judged
+    new_access: tuple[str, ...] | None = None
 
 
 Step = Callable[[Target, Tries], Awaitable[StepResult]]
@@ -186,6 +189,7 @@ async def perform(action: str, target: Target, step: Step, tries: Tries) -> Resu
         diff=done.diff,
         note=done.note,
         sha256_after=done.sha256_after,
+        new_access=done.new_access,
     )
 
 

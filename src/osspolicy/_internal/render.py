@@ -35,6 +35,7 @@ __all__ = (
     "incomplete_line",
     "make_console",
     "missing_account_lines",
+    "new_access_lines",
     "plain_diffs",
     "plural",
     "replan_hint",
@@ -51,6 +52,8 @@ UNRESUMABLE = {
     "SnapshotLost": "its snapshot line is lost; run the job again as a new job (not "
     "--resume) to snapshot and write {them}",
     "NotPlanned": "the plan could not read {them}; plan again with: osspolicy plan {manifest}",
+    "NewAccess": "the new policy would allow what the current one does not, which "
+    "--deny-new-access refuses; see what with: osspolicy plan {manifest}",
 }
 #: the one-bucket commands: a failure there is retried by running the command again
 ONE_BUCKET = ("osspolicy get ", "osspolicy status ", "osspolicy put ", "osspolicy delete ")
@@ -222,6 +225,21 @@ def foreign_warnings(summary: Summary) -> list[str]:
     if summary.foreign_count > len(summary.foreign):
         more = summary.foreign_count - len(summary.foreign)
         lines.append(f"osspolicy: warning: … and {plural(more, 'bucket')} more in the report")
+    return lines
+
+
+def new_access_lines(summary: Summary, shown: int) -> list[str]:
+    """The buckets a plan would give new access (contracts §18): a heading, each of the
+    first `shown` buckets (by name) with what it would allow, then "… and N more"."""
+    count = summary.new_access_count
+    if not count:
+        return []
+    listed = sorted(summary.new_access[:shown])
+    lines = [f"new access on {plural(count, 'bucket')}:"]
+    for bucket, found in listed:
+        lines.extend(f"  {bucket}: {line}" for line in found)
+    if count > len(listed):
+        lines.append(f"  … and {count - len(listed):,} more in the report")
     return lines
 
 

@@ -85,7 +85,7 @@ _LISTED_KEYS = ("bucket", "outcome", "error_code", "error_message")
 _SUMMARY_KEYS = frozenset(
     {"job_id", "exit_code", "started_at", "finished_at", "wall_time_s", "buckets_per_s"}
     | {"total", "succeeded", "failed", "skipped", "drifted", "counts", "changes"}
-    | {"failures", "skips", "overwrite", "foreign_resources"}
+    | {"failures", "skips", "overwrite", "foreign_resources", "new_access"}
 )
 
 
@@ -96,9 +96,11 @@ def _csv_line(values: Iterable[object]) -> bytes:
 
 
 def _csv_value(value: object) -> object:
-    """A CSV cell: booleans `true`/`false`, null empty (contracts §3)."""
+    """A CSV cell: booleans `true`/`false`, null empty (contracts §3), a list joined by "; "."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
     return value
 
 
@@ -157,6 +159,12 @@ class Summary:
     #: buckets (a warning to show, not only to record), and how many in all
     foreign: tuple[tuple[str, str], ...] = ()
     foreign_count: int = 0
+    #: (bucket, lines) of the first `LISTED_MAX` records granting new access; None: none judged
+    new_access: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    new_access_count: int | None = None
+
+    def _new_access(self) -> dict[str, Any]:
+        return {"count": self.new_access_count, "buckets": dict(self.new_access)}
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of `summary.json` (`extra` keys at the top level, last);
@@ -188,6 +196,7 @@ class Summary:
                 if self.foreign_count
                 else {}
             ),
+            **({} if self.new_access_count is None else {"new_access": self._new_access()}),
             **self.extra,
         }
 
@@ -217,9 +226,15 @@ class _Tally:
         self.overwritten = 0
         self.foreign: list[tuple[str, str]] = []
         self.foreign_count = 0
+        self.new_access: list[tuple[str, tuple[str, ...]]] = []
+        self.new_access_count: int | None = None
 
     def add(self, result: Result) -> None:
         self.counts[result.outcome] += 1
+        if result.new_access is not None:
+            self.new_access_count = (self.new_access_count or 0) + bool(result.new_access)
+            if result.new_access and len(self.new_access) < LISTED_MAX:
+                self.new_access.append((result.bucket, result.new_access))
         if (result.note or "").startswith(OVERWRITE) and result.outcome not in FAILURE_OUTCOMES:
             self.overwritten += 1
             if len(self.overwrites) < LISTED_MAX:
@@ -440,6 +455,8 @@ def _summary(
         overwritten=tally.overwritten,
         foreign=tuple(tally.foreign),
         foreign_count=tally.foreign_count,
+        new_access=tuple(tally.new_access),
+        new_access_count=tally.new_access_count,
     )
 
 

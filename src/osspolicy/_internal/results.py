@@ -129,6 +129,9 @@ class Result:
     #: meant to be sent) or already there, None when it left no policy; UNKNOWN (the key
     #: absent from the record) when nothing was attempted, or in an older record
     sha256_after: After = UNKNOWN
+    #: a plan's (and a `--deny-new-access` refusal's): what the wanted policy allows that
+    #: the bucket's does not, one line per statement (contracts §18); None: not judged
+    new_access: tuple[str, ...] | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -149,6 +152,10 @@ class Result:
         record["change"] = self.change.value if written and self.change else None
         if self.sha256_after is UNKNOWN:
             del record["sha256_after"]
+        if self.new_access is None:
+            del record["new_access"]
+        else:
+            record["new_access"] = list(self.new_access)
         return record
 
     @classmethod
@@ -163,6 +170,8 @@ class Result:
         fields["canary"] = record.get("canary") is True
         after = record.get("sha256_after", UNKNOWN)
         fields["sha256_after"] = after if after is None or isinstance(after, str) else UNKNOWN
+        found = record.get("new_access")
+        fields["new_access"] = tuple(map(str, found)) if isinstance(found, list) else None
         return cls(**fields)
 
 

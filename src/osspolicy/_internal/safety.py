@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 
 from .deciders import Decider, Decision
-from .decision_steps import WriteGate
+from .decision_steps import NEW_ACCESS, WriteGate
 from .engine import Engine
 from .errors import ConfigError
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
@@ -184,6 +184,7 @@ class PlannedChange:
     outcome: Outcome
     change: Change | None
     read_sha256: str | None
+    error_code: str | None = None
 
 
 class SavedPlan:
@@ -227,7 +228,7 @@ class SavedPlan:
             result = Result.from_record(record)
             target = Target(result.bucket, result.region, result.account)
             changes[result.bucket] = PlannedChange(
-                target, result.outcome, result.change, result.read_sha256
+                target, result.outcome, result.change, result.read_sha256, result.error_code
             )
         return cls(job_id, changes)
 
@@ -240,19 +241,31 @@ class SavedPlan:
             yield planned.target
 
     def settled(self) -> dict[str, StepResult]:
-        """The buckets the plan could not read: it showed nothing for them, so nothing
-        is written, and since nobody asked for that they are failures (exit 1)."""
+        """The buckets the plan could not read, or refused for new access
+        (`--deny-new-access`): it showed no write for them, so nothing is written, and
+        they are failures (exit 1)."""
         return {
-            bucket: StepResult(
-                Outcome.FAILED,
-                error_code="NotPlanned",
-                error_message=f"plan {self.job_id} could not read this bucket; plan again",
-                note="plan",
-            )
+            bucket: self._not_planned(planned)
             for bucket, planned in self._changes.items()
             # a conflict the plan showed (a rollback's later change) is decided again
             if planned.outcome not in {Outcome.PLANNED, Outcome.UNCHANGED, Outcome.CONFLICT}
         }
+
+    def _not_planned(self, planned: PlannedChange) -> StepResult:
+        if planned.error_code == NEW_ACCESS:
+            return StepResult(
+                Outcome.FAILED,
+                error_code=NEW_ACCESS,
+                error_message=f"plan {self.job_id} refused it for new access "
+                "(--deny-new-access); not written",
+                note="plan",
+            )
+        return StepResult(
+            Outcome.FAILED,
+            error_code="NotPlanned",
+            error_message=f"plan {self.job_id} could not read this bucket; plan again",
+            note="plan",
+        )
 
     async def admit(self, target: Target, decision: Decision) -> StepResult | None:
         """None when the bucket is as the plan read it and needs what it showed."""
