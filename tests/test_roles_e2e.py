@@ -206,7 +206,7 @@ class Directory:
         """Run a job with a clean request log, then check each call it sent against the
         printed policies: OSS calls against `kind` (read or write), the others against
         `caller`, signed by the directory account's key."""
-        self.emu.request_log.clear()
+        self.emu.clear_log()
         manifest = parse_manifest(data, source="org.yaml", base=self.folder)
         run = await run_job(manifest, RunOptions(**options))
         calls = [as_call(self.emu, e) for e in self.emu.request_log]
