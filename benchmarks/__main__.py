@@ -17,7 +17,10 @@ Sections, each printing one table (details in each module's docstring and README
   scripts doing the same calls, in the current and the production shape, with issue 15's
   job-level goals (`job_level.py`);
 - startup: the median start-up of `osspolicy --version`, `--help` and a shell
-  completion, each in new processes, against the interpreter alone (`startup.py`).
+  completion, each in new processes, against the interpreter alone (`startup.py`);
+- directory: a backup over a Resource Directory of 200 members x 50 buckets against the
+  same 10,000 buckets in one account, in the production shape, c=64, 50 ms: wall time,
+  AssumeRole calls, peak RSS and their ratio (`directory.py`, issue 22).
 
 The emulator always runs in its own process, so the client's CPU and interpreter lock
 are its own. Definitions used throughout:
@@ -47,13 +50,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._report import Goal, Table, ratio
+from .directory import run_directory
 from .job_level import run_job_level
 from .jobs import run_jobs
 from .memory import run_memory
 from .startup import run_startup
 from .vs import AIO, SEQUENTIAL, THREADS, TPE_TUNED, VsResult, run_vs
 
-SECTIONS = ("vs", "memory", "jobs", "production", "jobs-vs", "startup")
+SECTIONS = ("vs", "memory", "jobs", "production", "jobs-vs", "startup", "directory")
 #: the repository root: where `python -m benchmarks...` works
 ROOT = Path(__file__).resolve().parent.parent
 #: the 100,000-bucket backup the memory goal is about
@@ -81,6 +85,9 @@ class Settings:
     jobs_vs_buckets: int
     jobs_vs_production_buckets: int
     jobs_vs_repeats: int
+    #: the directory section: members, and buckets of each
+    directory_members: int
+    directory_buckets_per_member: int
 
 
 FULL = Settings(
@@ -98,6 +105,8 @@ FULL = Settings(
     #: not 5,000: the scripts' CA bundle per connection makes that ~80 minutes here
     jobs_vs_production_buckets=1_000,
     jobs_vs_repeats=2,
+    directory_members=200,
+    directory_buckets_per_member=50,
 )
 QUICK = Settings(
     concurrencies=(1, 16, 64, 128),
@@ -113,6 +122,8 @@ QUICK = Settings(
     jobs_vs_buckets=200,
     jobs_vs_production_buckets=100,
     jobs_vs_repeats=1,
+    directory_members=20,
+    directory_buckets_per_member=5,
 )
 
 
@@ -241,7 +252,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--engines",
         type=_engines,
         default=None,
-        help="engines of the jobs section, comma-separated (default: threads,aio)",
+        help="engines of the jobs sections, comma-separated (default: threads,aio; the "
+        "directory section: threads)",
     )
     parser.add_argument(
         "--jobs-vs-buckets",
@@ -331,6 +343,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         startup = run_startup(3 if args.quick else 11, progress=_progress)
         _show(startup.table, section)
         print(f"\n{startup.goals_table().render()}", flush=True)
+    if "directory" in sections:
+        section = time.perf_counter()
+        directory = run_directory(
+            settings.directory_members,
+            settings.directory_buckets_per_member,
+            args.engines or ("threads",),
+            progress=_progress,
+        )
+        _show(directory.table, section)
     if args.capacity:
         _capacity()
     elapsed = time.perf_counter() - started

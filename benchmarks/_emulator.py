@@ -13,7 +13,9 @@ what a client verifies against in production, plus the private CA) and resolves
 
 Buckets are seeded by prefix and count (the child builds the names with `bucket_names`,
 as the parent does), so 100,000 names never cross the pipe. The request log is off
-(`log_limit=0`): nothing reads it, and it would grow the emulator's work per request.
+(`log_limit=0`) unless a section counts calls by it (`log_limit`, `actions()`): it adds
+to the emulator's work per request. `resource_directory` (the emulator's mapping of a
+directory file) makes it play a Resource Directory, its members' buckets seeded there.
 """
 
 from __future__ import annotations
@@ -57,10 +59,53 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _serve(conn: Connection, latency_ms: float, hostname: str | None, tls: bool) -> None:
+def _every_bucket(emulator: Emulator) -> Iterator[str]:
+    """Every bucket's name, of every account, a ListBuckets page at a time."""
+    marker = ""
+    while True:
+        page = emulator.state.list_buckets("", marker, 1000)
+        yield from (bucket.name for bucket in page.buckets)
+        if not page.is_truncated:
+            return
+        marker = page.next_marker
+
+
+def _actions(emulator: Emulator) -> dict[str, Any]:
+    """The request log's calls by `action` (OSS calls: `None`), and the arrival of the
+    first and last AssumeRole and of the first OSS call (seconds of the wall clock)."""
+    counts: dict[str | None, int] = {}
+    assume: list[float] = []
+    first_oss: float | None = None
+    for entry in emulator.request_log:
+        counts[entry.action] = counts.get(entry.action, 0) + 1
+        if entry.action == "AssumeRole":
+            assume.append(entry.time)
+        elif entry.action is None and first_oss is None:
+            first_oss = entry.time
+    return {
+        "counts": counts,
+        "assume": (min(assume), max(assume)) if assume else None,
+        "first_oss": first_oss,
+    }
+
+
+def _serve(
+    conn: Connection,
+    latency_ms: float,
+    hostname: str | None,
+    tls: bool,
+    *,
+    directory: dict[str, Any] | None = None,
+    log_limit: int = 0,
+) -> None:
     """The child: one emulator, answering the parent's messages until 'stop'."""
     with Emulator(
-        latency_ms=latency_ms, account_id=ACCOUNT_ID, log_limit=0, hostname=hostname, tls=tls
+        latency_ms=latency_ms,
+        account_id=None if directory is not None else ACCOUNT_ID,
+        log_limit=log_limit,
+        hostname=hostname,
+        tls=tls,
+        resource_directory=directory,
     ) as emulator:
         conn.send(
             (
@@ -88,6 +133,14 @@ def _serve(conn: Connection, latency_ms: float, hostname: str | None, tls: bool)
                 reply = emulator.peak_in_flight
             elif command == "cpu":
                 reply = _cpu_seconds()
+            elif command == "policies":
+                for name in _every_bucket(emulator):
+                    if (body := args[0](name)) is not None:
+                        emulator.state.put_policy(name, body)
+            elif command == "actions":
+                reply = _actions(emulator)
+            elif command == "clear_log":
+                emulator.clear_log()
             conn.send(reply)
 
 
@@ -103,6 +156,8 @@ class EmulatorProcess:
 
     latency_ms: float = 50.0
     production: bool = False
+    resource_directory: dict[str, Any] | None = field(default=None, repr=False)
+    log_limit: int = 0
     ca_bundle: Path | None = None
     endpoint: str = ""
     region: str = ""
@@ -117,7 +172,10 @@ class EmulatorProcess:
         parent, child = context.Pipe()
         hostname = PRODUCTION_HOSTNAME if self.production else None
         process = context.Process(
-            target=_serve, args=(child, self.latency_ms, hostname, self.production), daemon=True
+            target=_serve,
+            args=(child, self.latency_ms, hostname, self.production),
+            kwargs={"directory": self.resource_directory, "log_limit": self.log_limit},
+            daemon=True,
         )
         process.start()
         self._conn, self._process = parent, process
@@ -165,6 +223,18 @@ class EmulatorProcess:
         """Create `count` buckets named `prefix` + 6 digits; return their names."""
         self._ask("seed", prefix, count, policy)
         return bucket_names(prefix, count)
+
+    def seed_policies(self, policy: PolicyMaker) -> None:
+        """Give every bucket of every account `policy(name)` (None: none)."""
+        self._ask("policies", policy)
+
+    def actions(self) -> dict[str, Any]:
+        """What the request log holds (`log_limit` > 0): calls by `action` (None: OSS),
+        and the arrival of the first and last AssumeRole and of the first OSS call."""
+        return dict(self._ask("actions"))
+
+    def clear_log(self) -> None:
+        self._ask("clear_log")
 
     def set_latency(self, ms: float) -> None:
         """Delay every request by `ms` from now on."""

@@ -54,6 +54,7 @@ app.command("demo")(cli_tools.demo)
 app.command("jobs")(cli_history.jobs)
 app.command("show")(cli_history.show)
 app.command("schema")(cli_tools.schema)
+app.command("roles")(cli_tools.roles)
 
 #: options of the whole program, accepted before or after the subcommand
 _GLOBAL_FLAGS = {

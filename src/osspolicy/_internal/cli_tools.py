@@ -1,9 +1,11 @@
-"""The commands beside the jobs: `demo` (the emulator, seeded, and every job run on it)
-and `schema` (the manifests' JSON Schema for editors, or their Markdown reference).
+"""The commands beside the jobs: `demo` (the emulator, seeded, and every job run on it),
+`schema` (the manifests' JSON Schema for editors, or their Markdown reference) and
+`roles` (the least-privilege RAM policies of a Resource Directory job).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +14,13 @@ import typer
 
 from .cli_console import err, out, print_json
 from .cli_options import JsonList
+from .errors import ConfigError
 from .exitcodes import EXIT_OK
+from .roles import DEFAULT_ROLE, DOCUMENTS, MANAGEMENT_PLACEHOLDER, role_policies
 
 __all__ = (
     "demo",
+    "roles",
     "schema",
 )
 
@@ -49,4 +54,46 @@ def schema(
     from .schema import schema_json, schema_markdown
 
     sys.stdout.write(schema_markdown() if markdown else schema_json())
+    return EXIT_OK
+
+
+def roles(
+    role: Annotated[
+        str,
+        typer.Option(help="The member role's name (the manifest's resource_directory.role)."),
+    ] = DEFAULT_ROLE,
+    management_account: Annotated[
+        str | None,
+        typer.Option(
+            help="The account id the role trusts: the directory's management account (or "
+            "its delegated administrator)."
+        ),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Print one policy document alone ({', '.join(DOCUMENTS)}), e.g. to pass "
+            "it to RAM."
+        ),
+    ] = None,
+    as_json: Annotated[  # noqa: ARG001 - the answer is JSON already
+        bool, typer.Option("--json", help="Print the same JSON (the default).")
+    ] = False,
+) -> int:
+    """Print the least-privilege RAM policies of a Resource Directory job as JSON: the
+    member role's `read` and `write` permissions, its `trust` policy, and the `caller`
+    policy of the directory account's own identity."""
+    if only is not None and only not in DOCUMENTS:
+        raise ConfigError(
+            f"--only {only!r} is not a policy document", hint=f"use one of {', '.join(DOCUMENTS)}"
+        )
+    policies = role_policies(role, management_account)
+    sys.stdout.write(json.dumps(policies[only] if only else policies, indent=2) + "\n")
+    if management_account is None and only in {None, "trust"}:
+        err.print(
+            f"note: the trust policy names {MANAGEMENT_PLACEHOLDER}, a placeholder: "
+            "pass --management-account ID for the account it should trust",
+            markup=False,
+            soft_wrap=True,
+        )
     return EXIT_OK
