@@ -33,9 +33,10 @@ from .backup_writer import BackupWriter
 from .baseline import Baseline
 from .deciders import ApplyOptions, Decider, apply_decider, delete_decider, restore_decider
 from .decision_steps import WriteGate, check_step, plan_step, write_step
-from .errors import BackendError, ConfigError, JobFailed, ListingError, PreflightFailed
+from .errors import ConfigError, ListingError, PreflightFailed
 from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
+from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -84,6 +85,8 @@ class JobContext:
     region_fallbacks: RegionFallbacks = field(default_factory=RegionFallbacks)
     #: a directory job's accounts and how each went (contracts §17); empty for others
     book: AccountBook = field(default_factory=AccountBook)
+    #: each account's owner id as its listing named it (a backup records them, §18)
+    seen_owners: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ class Prepared:
     decide: Decider | None = None
     #: a `get`'s policy bytes by bucket, filled as it runs (readonly.py); None: not kept
     policies: Mapping[str, bytes | None] | None = None
+    #: a backup's accounts' owner ids, read once its targets are done (its summary.json
+    #: records them, contracts §18); None: not recorded
+    owner_ids: Callable[[], Awaitable[OwnerIds]] | None = None
 
 
 class Action(Protocol):
@@ -157,6 +163,7 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
                 new_tries=ctx.new_tries,
                 account=account.name,
                 fallbacks=ctx.region_fallbacks,
+                owners=ctx.seen_owners,
             ):
                 yield target
         except ListingError as exc:
@@ -237,20 +244,17 @@ async def _apply(ctx: JobContext) -> Decider:
     account_ids: dict[str, str] = {}
     unreachable: dict[str, PreflightFailed] = {}
     if baseline.needs_account_id:  # each account's owner id, looked up once
-        for account in accounts_of(ctx.manifest):
-            try:
-                page = await ctx.new_tries().at(account.name, listing="account_id")(
-                    ctx.backend.list_buckets_page, "", "", 1, account=account.name
-                )
-            except PreflightFailed as exc:  # the job's pre-flight decides (preflight_stop.py)
-                unreachable[account.name] = exc
-                continue
-            except BackendError as exc:  # before any target: the whole job cannot go on
-                raise JobFailed(
-                    f"the job failed: the owner id of account {account.name}, which the "
-                    f"baseline's ${{account_id}} needs, could not be read (ListBuckets): {exc}"
-                ) from exc
-            account_ids[account.name] = page.owner_id or ""
+        found = await look_up_owner_ids(
+            accounts_of(ctx.manifest),
+            ctx.backend,
+            ctx.new_tries,
+            listing="account_id",
+            needed_for="the baseline's ${account_id}",
+        )
+        unreachable = dict(found.unreachable)
+        account_ids = {name: owner or "" for name, owner in found.ids.items()}
+        for name in unreachable:
+            account_ids.pop(name, None)
     options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public, unreachable)
     return apply_decider(ctx.backend, options)
 
@@ -297,7 +301,11 @@ class _Backup:
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         folder = await _folder(ctx, "", snapshot=False)
-        return Prepared(backup_step(ctx.backend, folder), folder, backup=True)
+
+        async def owners() -> OwnerIds:  # as the listings named them: no call of its own
+            return owners_seen(accounts_of(ctx.manifest), ctx.seen_owners, ctx.book)
+
+        return Prepared(backup_step(ctx.backend, folder), folder, backup=True, owner_ids=owners)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from .actions import Prepared
 from .errors import ListingError, PreflightFailed
 from .exitcodes import EXIT_USAGE, exit_code_for
 from .job_folders import JobFolders
+from .owner_ids import with_owner_ids
 from .report import Summary
 
 __all__ = ("finish_job",)
@@ -60,6 +61,8 @@ async def finish_job(
     if folder is not None and journal is not None:  # a job in memory has neither
         extra["backup_folder"] = str(folder.folder)
         if interrupted is None:
+            if prepared.owner_ids is not None:  # a backup records its owners (§18)
+                folder_extra = with_owner_ids(folder_extra, await prepared.owner_ids())
             written = await folder.finish(
                 listing_complete=listed,
                 # every target the journal knows must have its line (contracts §2, §5)
