@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
@@ -34,6 +34,7 @@ from .baseline import Baseline
 from .deciders import ApplyOptions, Decider, apply_decider, delete_decider, restore_decider
 from .decision_steps import WriteGate, check_step, plan_step, write_step
 from .errors import ConfigError, ListingError, PreflightFailed
+from .findings import Finding
 from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
 from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
@@ -45,6 +46,7 @@ from .targets import RegionFallbacks, backup_targets, iter_targets, named_in
 __all__ = (
     "Action",
     "Checked",
+    "Insight",
     "JobContext",
     "Prepared",
     "action_for",
@@ -87,6 +89,8 @@ class JobContext:
     book: AccountBook = field(default_factory=AccountBook)
     #: each account's owner id as its listing named it (a backup records them, §18)
     seen_owners: dict[str, str] = field(default_factory=dict)
+    #: the job's report folder (None: kept in memory), for files an action adds there
+    report_folder: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,26 @@ class Prepared:
     #: a backup's accounts' owner ids, read once its targets are done (its summary.json
     #: records them, contracts §18); None: not recorded
     owner_ids: Callable[[], Awaitable[OwnerIds]] | None = None
+    #: what the job's findings make of its end (an audit's files, exit code and summary
+    #: `findings`, a plan's counts); None: no findings
+    insight: Insight | None = None
+
+
+class Insight(Protocol):
+    """A job's findings at its end (`findings_log.py`, `plan_findings.py`)."""
+
+    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
+        """The job's exit code given the findings, and its summary's additions."""
+        ...
+
+    @property
+    def kept(self) -> tuple[Finding, ...]:
+        """A job kept in memory: its findings."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close its files (an interrupted or stopped job's stay as far as they got)."""
+        ...
 
 
 class Action(Protocol):

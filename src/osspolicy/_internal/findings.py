@@ -22,12 +22,15 @@ guessed: without every account's owner id, `external-principal` is not judged, a
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .policy import canonical
 from .policy_inspect import (
     covers_action,
     everyone,
@@ -167,7 +170,9 @@ class Finding:
     """One finding: which rule, how severe, where (bucket, account, statement) and why.
 
     `statement` is the statement's Sid, else `Statement[i]`; None for a finding about
-    the whole policy (`no-https-only`).
+    the whole policy (`no-https-only`). `fingerprint` is the same for the same finding
+    in every run, live or from a backup: the rule, the bucket and the statement's Sid
+    (or, without one, its canonical text: a reorder changes nothing).
     """
 
     rule: str
@@ -177,6 +182,7 @@ class Finding:
     statement: str | None
     message: str
     reference: str
+    fingerprint: str = ""
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of `findings.jsonl`."""
@@ -188,6 +194,7 @@ class Finding:
             "statement": self.statement,
             "message": self.message,
             "reference": self.reference,
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -205,6 +212,7 @@ class Finding:
             None if statement is None else str(statement),
             str(record.get("message")),
             str(record.get("reference") or rule.reference),
+            str(record.get("fingerprint") or ""),
         )
 
 
@@ -268,24 +276,32 @@ def find(
     found: list[Finding] = []
     for index, statement in enumerate(statements_of(doc)):
         name = statement_name(statement, index)
+        anchor = _anchor(statement)
         for rule, message in _statement_findings(statement, bucket, account, owners):
-            found.append(_finding(rule, where, account, name, f"statement {name}: {message}"))
+            text = f"statement {name}: {message}"
+            found.append(_finding(rule, where, account, (name, anchor), text))
     if not any(_denies_plain_http(statement) for statement in statements_of(doc)):
-        found.append(
-            _finding(
-                "no-https-only",
-                where,
-                account,
-                None,
-                "no statement denies everyone plain-HTTP requests (acs:SecureTransport false)",
-            )
-        )
+        text = "no statement denies everyone plain-HTTP requests (acs:SecureTransport false)"
+        found.append(_finding("no-https-only", where, account, None, text))
     return found
 
 
-def _finding(rule: str, bucket: str, account: str, statement: str | None, text: str) -> Finding:
+def _anchor(statement: Mapping[str, Any]) -> str:
+    """What names a statement across runs: its Sid, else its canonical text."""
+    sid = statement.get("Sid")
+    if isinstance(sid, str) and sid:
+        return f"sid:{sid}"
+    return "text:" + canonical({"Statement": [statement]})
+
+
+def _finding(
+    rule: str, bucket: str, account: str, statement: tuple[str, str] | None, text: str
+) -> Finding:
     spec = RULES_BY_ID[rule]
-    return Finding(rule, spec.severity, bucket, account, statement, text, spec.reference)
+    name, anchor = statement if statement is not None else (None, "policy")
+    key = json.dumps([rule, bucket, anchor], ensure_ascii=False).encode()
+    fingerprint = hashlib.sha256(key).hexdigest()[:32]
+    return Finding(rule, spec.severity, bucket, account, name, text, spec.reference, fingerprint)
 
 
 def _statement_findings(

@@ -37,7 +37,8 @@ from typing import Any, ParamSpec
 import anyio
 
 from .account_book import AccountBook, account_counts
-from .actions import Action, Checked, JobContext, action_for
+from .actions import Action, Checked, JobContext, Prepared, action_for
+from .audit_action import audit_action
 from .backends import Backend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
@@ -53,6 +54,7 @@ from .errors import (
     PreflightError,
     Stopped,
 )
+from .findings import Finding, Severity
 from .job_backend import accounts_and_backend, tries_factory
 from .job_finish import finish_job
 from .job_folders import JobFolders, not_done, open_job_folders
@@ -114,6 +116,8 @@ class RunOptions:
     in_memory: bool = False
     #: read each target's policy and keep its bytes in `JobRun.policies` (`osspolicy get`)
     get: bool = False
+    #: read each target and judge its policy (contracts §18); the value is `--fail-on`
+    audit: Severity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ class JobRun:
     results: tuple[Result, ...] = ()
     #: a `get`: each bucket's policy bytes as OSS sent them (None: no policy)
     policies: Mapping[str, bytes | None] = dataclasses.field(default_factory=dict)
+    #: an audit kept in memory: its findings (with a folder: see its findings.jsonl)
+    findings: tuple[Finding, ...] = ()
 
     def records(self) -> list[dict[str, Any]]:
         """The job's records: those kept in memory, or its report.jsonl read back."""
@@ -244,6 +250,8 @@ def _action(manifest: Manifest, options: RunOptions) -> Action:
     """The action object the options ask for (`get` is a read-only job of its own)."""
     if options.get:
         return GET
+    if options.audit is not None:
+        return audit_action(manifest, options.audit)
     return action_for(
         manifest,
         dry_run=options.dry_run,
@@ -368,11 +376,11 @@ async def run_job(
             job.resumed,
             safety.gate,
             book=reach.book,
+            report_folder=job.report_folder,
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
-        if prepared.folder is not None:
-            stack.push_async_callback(prepared.folder.aclose)
+        _close_at_exit(stack, prepared)
         step = safety.step(prepared.step, prepared.decide)
         if on_start is not None:  # for progress: the job's id, and its targets if known
             total = safety.total()
@@ -432,7 +440,20 @@ async def run_job(
         engine.stats,
         results=tuple(job.report.results) if isinstance(job.report, MemoryReport) else (),
         policies=dict(policies_of(prepared)),
+        findings=_kept_findings(prepared),
     )
+
+
+def _close_at_exit(stack: AsyncExitStack, prepared: Prepared) -> None:
+    """The action's folder and findings are closed when the job ends, however it ends."""
+    for closing in (prepared.folder, prepared.insight):
+        if closing is not None:
+            stack.push_async_callback(closing.aclose)
+
+
+def _kept_findings(prepared: Prepared) -> tuple[Finding, ...]:
+    """The findings of an audit kept in memory (none for any other job)."""
+    return prepared.insight.kept if prepared.insight is not None else ()
 
 
 async def _safety(
