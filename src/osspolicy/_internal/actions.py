@@ -38,6 +38,7 @@ from .findings import Finding
 from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
 from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
+from .plan_findings import PlanInsight, judged
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -391,8 +392,14 @@ class _Preview:
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.change.decider(ctx)
-        step = plan_step(ctx.backend, decide) if self.name == "plan" else check_step(decide)
-        return Prepared(_settling(step, ctx.checked.settled))
+        if self.name != "plan":
+            return Prepared(_settling(check_step(decide), ctx.checked.settled))
+        insight = PlanInsight()  # the findings of each policy the plan would put (§18)
+        names = [account.name for account in accounts_of(ctx.manifest)]
+        judging = judged(decide, insight, names, ctx.seen_owners)
+        return Prepared(
+            _settling(plan_step(ctx.backend, judging), ctx.checked.settled), insight=insight
+        )
 
 
 BACKUP = _Backup()

@@ -28,7 +28,7 @@ from .results import Outcome, Target
 from .retry import Tries
 from .sarif import live_location
 
-__all__ = ("Audit", "audit_action", "findings_note", "not_judged")
+__all__ = ("Audit", "audit_action", "audit_step", "findings_note", "not_judged")
 
 #: the manifests whose targets an audit reads (a restore's are a backup: audit that)
 _AUDITED = frozenset({"backup", "apply", "delete"})
