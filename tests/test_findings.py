@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from osspolicy._internal.baseline import Baseline
 from osspolicy._internal.findings import RULES, Finding, Owners, account_of, at_or_above, find
+from osspolicy._internal.plan_findings import baseline_findings
+from osspolicy._internal.render_findings import baseline_lines
 
 BUCKET = "app-logs"
 OWNER = "1000000000000001"
@@ -289,3 +292,32 @@ def test_account_of_and_severity_order():
         None,
     )
     assert [at_or_above(s, "medium") for s in ("high", "medium", "low")] == [True, True, False]
+
+
+def _baseline(mode: str) -> Baseline:
+    document = {
+        "Version": "1",
+        "Statement": [
+            stmt(Sid="open", Principal="*", Resource="acs:oss:*:*:${bucket}/*"),
+            stmt(Sid="mine", Principal="${account_id}", Action="oss:*"),
+            stmt(Sid="elsewhere", Resource="acs:oss:*:*:other-bucket/*"),
+        ],
+    }
+    return Baseline(document, "baseline.json", "merge" if mode == "merge" else "replace")
+
+
+@pytest.mark.parametrize(("mode", "low"), [("merge", []), ("replace", ["no-https-only"])])
+def test_a_baseline_is_judged_as_written(mode: str, low: list[str]):
+    """`validate` judges the baseline before rendering: its own account's placeholder is
+    nobody else, other buckets and accounts wait for plan and audit; in merge mode the
+    bucket's own statements may hold the HTTPS-only Deny."""
+    found = baseline_findings(_baseline(mode))
+    assert [(f.rule, f.statement) for f in found] == [("public-read", "open")] + [
+        (rule, None) for rule in low
+    ]
+    lines = baseline_lines(found)
+    assert lines[0].startswith(f"baseline: {len(found)} finding")
+    assert lines[1] == (
+        "  high   baseline  public-read: statement open: allows everyone oss:GetObject, not "
+        "pinned by a condition"
+    )

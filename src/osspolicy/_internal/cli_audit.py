@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .audit import AuditRun
     from .findings import Severity
 
-__all__ = ("audit",)
+__all__ = ("audit", "render_audit")
 
 Target = Annotated[
     Path,
