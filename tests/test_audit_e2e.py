@@ -349,3 +349,15 @@ def test_a_plan_counts_what_the_policies_it_would_put_grant(audited: Audited) ->
     found = run.summary.extra["findings"]
     assert found["by_rule"] == {"public-read": 2, "no-https-only": 2}
     assert {h["bucket"] for h in found["high"]} == {f"{PREFIX}clean", f"{PREFIX}nopolicy"}
+
+
+def test_a_severity_that_is_not_one_is_refused(audited: Audited) -> None:
+    """fail_on must be high, medium or low: ConfigError before anything is read."""
+    with pytest.raises(osspolicy.ConfigError, match="fail_on='critical' is not a severity"):
+        anyio.run(
+            lambda: osspolicy.audit(
+                audited.backup_folder,
+                fail_on="critical",  # type: ignore[arg-type]
+                report_dir=None,
+            )
+        )

@@ -116,6 +116,15 @@ class Prepared:
     #: `findings`, a plan's counts); None: no findings
     insight: Insight | None = None
 
+    def closers(self) -> list[Callable[[], Awaitable[None]]]:
+        """What the job closes when it ends, however it ends: its folder, its findings."""
+        return [closing.aclose for closing in (self.folder, self.insight) if closing is not None]
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """An audit kept in memory: its findings (none for any other job)."""
+        return self.insight.kept if self.insight is not None else ()
+
 
 class Insight(Protocol):
     """A job's findings at its end (`findings_log.py`, `plan_findings.py`)."""

@@ -29,7 +29,7 @@ from typing import Any, Final, TypedDict
 
 import anyio
 
-from .audit import FAIL_ON, AuditRun, run_audit
+from .audit import AuditRun, backup_folder_of, run_audit
 from .backends import Backend
 from .errors import ConfigError
 from .findings import Severity
@@ -255,10 +255,8 @@ async def audit(
     else 3 when a finding is at or above `fail_on` ("high", "medium" or "low"), else 0.
     A report folder (`report_dir`; the manifest's, or "reports" for a backup) holds
     `findings.jsonl` and `findings.sarif`; with `report_dir=None` nothing is written."""
-    if fail_on not in FAIL_ON:
-        raise ConfigError(f"fail_on={fail_on!r} is not a severity", hint="give high, medium or low")
     told = _Told(progress, on_result)
-    folder = _backup_folder(target)
+    folder = backup_folder_of(target)
     if folder is not None:
         reports = None if report_dir is None else Path(_or(report_dir, "reports"))
         return await run_audit(
@@ -278,13 +276,6 @@ async def audit(
 
 def _or(folder: Folder | _Unset, default: str) -> Folder:
     return default if isinstance(folder, _Unset) else folder
-
-
-def _backup_folder(target: object) -> Path | None:
-    """The backup folder `target` names (a path to a folder), or None for a manifest."""
-    if isinstance(target, str | os.PathLike) and Path(target).is_dir():
-        return Path(target)
-    return None
 
 
 async def validate(manifest: ManifestLike) -> None:

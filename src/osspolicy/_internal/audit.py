@@ -15,6 +15,7 @@ missing buckets count as unread), else 3 when a finding is at or above `fail_on`
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from .audit_backup import audit_backup
 from .backends import Backend
+from .errors import ConfigError
 from .findings import Finding, Severity
 from .findings_log import FINDINGS_NAME
 from .job import JobRun, OnResult, OnStart, RunOptions, run_job
@@ -31,7 +33,7 @@ from .report import JSONL_NAME, Summary
 from .results import Result
 from .sarif import SARIF_NAME, read_findings_sync
 
-__all__ = ("FAIL_ON", "AuditRun", "run_audit")
+__all__ = ("FAIL_ON", "AuditRun", "backup_folder_of", "run_audit")
 
 #: the levels `--fail-on` takes
 FAIL_ON: tuple[Severity, ...] = ("high", "medium", "low")
@@ -112,6 +114,13 @@ class AuditRun:
         )
 
 
+def backup_folder_of(target: object) -> Path | None:
+    """The backup folder `target` names (a path to a folder), or None (a manifest)."""
+    if isinstance(target, str | os.PathLike) and Path(target).is_dir():
+        return Path(target)
+    return None
+
+
 async def run_audit(
     source: Manifest | Path,
     *,
@@ -127,6 +136,8 @@ async def run_audit(
 
     `report_dir` None keeps everything in memory (nothing written); a manifest's audit
     otherwise writes to the manifest's `report_dir` (the caller sets it)."""
+    if fail_on not in FAIL_ON:
+        raise ConfigError(f"fail_on={fail_on!r} is not a severity", hint="high, medium or low")
     if isinstance(source, Path):
         done = await audit_backup(
             source, fail_on=fail_on, report_dir=report_dir, on_start=on_start, on_record=on_result

@@ -37,7 +37,7 @@ from typing import Any, ParamSpec
 import anyio
 
 from .account_book import AccountBook, account_counts
-from .actions import Action, Checked, JobContext, Prepared, action_for
+from .actions import Action, Checked, JobContext, action_for
 from .audit_action import audit_action
 from .backends import Backend
 from .backup import Backup, DamagedEntry
@@ -380,7 +380,8 @@ async def run_job(
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
-        _close_at_exit(stack, prepared)
+        for close in prepared.closers():  # however the job ends
+            stack.push_async_callback(close)
         step = safety.step(prepared.step, prepared.decide)
         if on_start is not None:  # for progress: the job's id, and its targets if known
             total = safety.total()
@@ -440,20 +441,8 @@ async def run_job(
         engine.stats,
         results=tuple(job.report.results) if isinstance(job.report, MemoryReport) else (),
         policies=dict(policies_of(prepared)),
-        findings=_kept_findings(prepared),
+        findings=prepared.findings,
     )
-
-
-def _close_at_exit(stack: AsyncExitStack, prepared: Prepared) -> None:
-    """The action's folder and findings are closed when the job ends, however it ends."""
-    for closing in (prepared.folder, prepared.insight):
-        if closing is not None:
-            stack.push_async_callback(closing.aclose)
-
-
-def _kept_findings(prepared: Prepared) -> tuple[Finding, ...]:
-    """The findings of an audit kept in memory (none for any other job)."""
-    return prepared.insight.kept if prepared.insight is not None else ()
 
 
 async def _safety(
