@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._internal.api import JobProgress as JobProgress
     from ._internal.api import Progress as Progress
     from ._internal.api import apply as apply
+    from ._internal.api import audit as audit
     from ._internal.api import backup as backup
     from ._internal.api import check as check
     from ._internal.api import delete as delete
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ._internal.api_diff import diff as diff
     from ._internal.api_stream import ResultStream as ResultStream
     from ._internal.api_stream import stream as stream
+    from ._internal.audit import AuditRun as AuditRun
     from ._internal.backends import Backend as Backend
     from ._internal.backends.memory import MemoryBackend as MemoryBackend
     from ._internal.backup_diff import BackupDiff as BackupDiff
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from ._internal.errors import Throttled as Throttled
     from ._internal.errors import Timeout as Timeout
     from ._internal.errors import TransientError as TransientError
+    from ._internal.findings import Finding as Finding
     from ._internal.gate import Confirm as Confirm
     from ._internal.gate import PlanToConfirm as PlanToConfirm
     from ._internal.job import JobRun as JobRun
@@ -89,6 +92,7 @@ if TYPE_CHECKING:
 __all__ = (
     "AccessDenied",
     "AccessKey",
+    "AuditRun",
     "Backend",
     "BackendError",
     "BackupDiff",
@@ -100,6 +104,7 @@ __all__ = (
     "Confirm",
     "CredentialsError",
     "CredentialsExpired",
+    "Finding",
     "Interrupted",
     "InvalidAccessKeyId",
     "InvalidArgument",
@@ -136,6 +141,7 @@ __all__ = (
     "Timeout",
     "TransientError",
     "apply",
+    "audit",
     "backup",
     "check",
     "delete",
@@ -158,6 +164,9 @@ __getattr__, __dir__ = lazy_exports(
         "Progress": "._internal.api",
         "ResultStream": "._internal.api_stream",
         "apply": "._internal.api",
+        "audit": "._internal.api",
+        "AuditRun": "._internal.audit",
+        "Finding": "._internal.findings",
         "backup": "._internal.api",
         "check": "._internal.api",
         "delete": "._internal.api",

@@ -137,6 +137,11 @@ class AccountBook:
 
         return wrap
 
+    def member_ids(self) -> dict[str, str]:
+        """Each directory member's account id (its owner id) by account name, those the
+        job left out included: all of them are inside the directory (contracts §18)."""
+        return {e.name: e.account_id for e in self._entries.values() if e.member and e.account_id}
+
     def missing(self) -> list[str]:
         """The accounts whose buckets could not all be read, in the book's order: an
         unreached one only when the job lists accounts or it had targets."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 
@@ -33,9 +33,12 @@ from .backup_writer import BackupWriter
 from .baseline import Baseline
 from .deciders import ApplyOptions, Decider, apply_decider, delete_decider, restore_decider
 from .decision_steps import WriteGate, check_step, plan_step, write_step
-from .errors import BackendError, ConfigError, JobFailed, ListingError, PreflightFailed
+from .errors import ConfigError, ListingError, PreflightFailed
+from .findings import Finding
 from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
+from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
+from .plan_findings import PlanInsight, judged
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -44,6 +47,7 @@ from .targets import RegionFallbacks, backup_targets, iter_targets, named_in
 __all__ = (
     "Action",
     "Checked",
+    "Insight",
     "JobContext",
     "Prepared",
     "action_for",
@@ -86,6 +90,10 @@ class JobContext:
     book: AccountBook = field(default_factory=AccountBook)
     #: a write (or a plan's) that would grant new access fails instead (contracts §18)
     deny_new_access: bool = False
+    #: each account's owner id as its listing named it (a backup records them, §18)
+    seen_owners: dict[str, str] = field(default_factory=dict)
+    #: the job's report folder (None: kept in memory), for files an action adds there
+    report_folder: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,38 @@ class Prepared:
     decide: Decider | None = None
     #: a `get`'s policy bytes by bucket, filled as it runs (readonly.py); None: not kept
     policies: Mapping[str, bytes | None] | None = None
+    #: a backup's accounts' owner ids, read once its targets are done (its summary.json
+    #: records them, contracts §18); None: not recorded
+    owner_ids: Callable[[], Awaitable[OwnerIds]] | None = None
+    #: what the job's findings make of its end (an audit's files, exit code and summary
+    #: `findings`, a plan's counts); None: no findings
+    insight: Insight | None = None
+
+    def closers(self) -> list[Callable[[], Awaitable[None]]]:
+        """What the job closes when it ends, however it ends: its folder, its findings."""
+        return [closing.aclose for closing in (self.folder, self.insight) if closing is not None]
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """An audit kept in memory: its findings (none for any other job)."""
+        return self.insight.kept if self.insight is not None else ()
+
+
+class Insight(Protocol):
+    """A job's findings at its end (`findings_log.py`, `plan_findings.py`)."""
+
+    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
+        """The job's exit code given the findings, and its summary's additions."""
+        ...
+
+    @property
+    def kept(self) -> tuple[Finding, ...]:
+        """A job kept in memory: its findings."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close its files (an interrupted or stopped job's stay as far as they got)."""
+        ...
 
 
 class Action(Protocol):
@@ -159,6 +199,7 @@ async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
                 new_tries=ctx.new_tries,
                 account=account.name,
                 fallbacks=ctx.region_fallbacks,
+                owners=ctx.seen_owners,
             ):
                 yield target
         except ListingError as exc:
@@ -239,20 +280,17 @@ async def _apply(ctx: JobContext) -> Decider:
     account_ids: dict[str, str] = {}
     unreachable: dict[str, PreflightFailed] = {}
     if baseline.needs_account_id:  # each account's owner id, looked up once
-        for account in accounts_of(ctx.manifest):
-            try:
-                page = await ctx.new_tries().at(account.name, listing="account_id")(
-                    ctx.backend.list_buckets_page, "", "", 1, account=account.name
-                )
-            except PreflightFailed as exc:  # the job's pre-flight decides (preflight_stop.py)
-                unreachable[account.name] = exc
-                continue
-            except BackendError as exc:  # before any target: the whole job cannot go on
-                raise JobFailed(
-                    f"the job failed: the owner id of account {account.name}, which the "
-                    f"baseline's ${{account_id}} needs, could not be read (ListBuckets): {exc}"
-                ) from exc
-            account_ids[account.name] = page.owner_id or ""
+        found = await look_up_owner_ids(
+            accounts_of(ctx.manifest),
+            ctx.backend,
+            ctx.new_tries,
+            listing="account_id",
+            needed_for="the baseline's ${account_id}",
+        )
+        unreachable = dict(found.unreachable)
+        account_ids = {name: owner or "" for name, owner in found.ids.items()}
+        for name in unreachable:
+            account_ids.pop(name, None)
     options = ApplyOptions(baseline, account_ids, ctx.manifest.allow_public, unreachable)
     return apply_decider(ctx.backend, options)
 
@@ -299,7 +337,11 @@ class _Backup:
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         folder = await _folder(ctx, "", snapshot=False)
-        return Prepared(backup_step(ctx.backend, folder), folder, backup=True)
+
+        async def owners() -> OwnerIds:  # as the listings named them: no call of its own
+            return owners_seen(accounts_of(ctx.manifest), ctx.seen_owners, ctx.book)
+
+        return Prepared(backup_step(ctx.backend, folder), folder, backup=True, owner_ids=owners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,12 +405,13 @@ class _Preview:
 
     async def prepare(self, ctx: JobContext) -> Prepared:
         decide = await self.change.decider(ctx)
-        step = (
-            plan_step(ctx.backend, decide, deny_new_access=ctx.deny_new_access)
-            if self.name == "plan"
-            else check_step(decide)
-        )
-        return Prepared(_settling(step, ctx.checked.settled))
+        if self.name != "plan":
+            return Prepared(_settling(check_step(decide), ctx.checked.settled))
+        insight = PlanInsight()  # the findings of each policy the plan would put (§18)
+        names = [account.name for account in accounts_of(ctx.manifest)]
+        judging = judged(decide, insight, names, ctx.seen_owners)
+        step = plan_step(ctx.backend, judging, deny_new_access=ctx.deny_new_access)
+        return Prepared(_settling(step, ctx.checked.settled), insight=insight)
 
 
 BACKUP = _Backup()

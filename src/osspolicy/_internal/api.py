@@ -3,6 +3,7 @@
 ```
 backup(m)  apply(m, confirm=…)  delete(m, confirm=…)  restore(m, confirm=…)
 rollback(job_id, confirm=…)  plan(m)  check(m)  validate(m)        ─► JobRun
+audit(m or backup folder, fail_on=…)                                 ─► AuditRun
 stream(backup, m)  (api_stream.py)                   ─► async iterator of Result
 ```
 
@@ -28,8 +29,10 @@ from typing import Any, Final, TypedDict
 
 import anyio
 
+from .audit import AuditRun, backup_folder_of, run_audit
 from .backends import Backend
 from .errors import ConfigError
+from .findings import Severity
 from .gate import Confirm, confirmed
 from .job import JobRun, OnResult, RunOptions, run_job, validate_job
 from .keys import AccessKey
@@ -43,6 +46,7 @@ __all__ = (
     "JobProgress",
     "Progress",
     "apply",
+    "audit",
     "backup",
     "check",
     "delete",
@@ -247,6 +251,45 @@ async def check(
     return await _run(m, options, **_how(on_result, progress, credentials, backend))
 
 
+async def audit(
+    target: ManifestLike,
+    *,
+    fail_on: Severity = "high",
+    report_dir: Folder | _Unset | None = _MANIFEST,
+    on_result: OnResult | None = None,
+    progress: Progress | None = None,
+    credentials: Credentials | None = None,
+    backend: Backend | None = None,
+) -> AuditRun:
+    """The findings of every target's policy (contracts §18): read live from the targets
+    of a backup, apply or delete manifest (like `check`), or, given a backup folder,
+    from its files with no request. `run.exit_code` 1 when a target could not be read,
+    else 3 when a finding is at or above `fail_on` ("high", "medium" or "low"), else 0.
+    A report folder (`report_dir`; the manifest's, or "reports" for a backup) holds
+    `findings.jsonl` and `findings.sarif`; with `report_dir=None` nothing is written."""
+    told = _Told(progress, on_result)
+    folder = backup_folder_of(target)
+    if folder is not None:
+        reports = None if report_dir is None else Path(_or(report_dir, "reports"))
+        return await run_audit(
+            folder, fail_on=fail_on, report_dir=reports, on_start=told.start, on_result=told.result
+        )
+    m = _manifest(target, _AUDITED, "audit", report_dir)
+    return await run_audit(
+        m,
+        fail_on=fail_on,
+        report_dir=None if report_dir is None else Path(m.report_dir),
+        on_start=told.start,
+        on_result=told.result,
+        backend=backend,
+        keys=_keys(m, credentials),
+    )
+
+
+def _or(folder: Folder | _Unset, default: str) -> Folder:
+    return default if isinstance(folder, _Unset) else folder
+
+
 async def validate(manifest: ManifestLike) -> None:
     """Every check of the manifest and its files that needs no request (the baseline,
     the targets file, the backup to restore); raises ConfigError for the first."""
@@ -258,7 +301,9 @@ async def validate(manifest: ManifestLike) -> None:
 
 _WRITING = ("apply", "delete", "restore")
 #: the functions that may run with `report_dir=None`
-_IN_MEMORY = ("plan", "check")
+_IN_MEMORY = ("plan", "check", "audit")
+#: the manifests whose targets an audit reads
+_AUDITED = ("backup", "apply", "delete")
 _ANY = ("backup", "apply", "delete", "restore")
 
 
@@ -307,8 +352,10 @@ def _given_manifest(given: object, actions: tuple[str, ...], name: str) -> Manif
     data = dict(given)
     if len(actions) == 1:
         data.setdefault("action", actions[0])
-    elif "action" not in data:  # a plan or check of the job its keys describe
+    elif "action" not in data:  # a plan, check or audit of the job its keys describe
         implied = "restore" if "source" in data else "apply" if "policy" in data else None
+        if implied is None and "backup" in actions:
+            implied = "backup"  # an audit of targets only
         if implied in actions:
             data["action"] = implied
     return parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())

@@ -1,10 +1,10 @@
 """The `osspolicy` command: the typer app, the program's own options, and `main`.
 
 No logic lives here, nor in the `cli_*` modules it registers the commands from:
-`cli_batch` (run, plan, check, validate, restore, rollback), `cli_diff` (diff),
-`cli_bucket` (get, put, delete, status), `cli_history` (jobs, show) and `cli_tools`
-(demo, schema); they parse arguments, call the library, and render with rich
-(`cli_summary`, `cli_progress`).
+`cli_batch` (run, plan, check, validate, restore, rollback), `cli_audit` (audit),
+`cli_diff` (diff), `cli_bucket` (get, put, delete, status), `cli_history` (jobs, show)
+and `cli_tools` (demo, schema, roles); they parse arguments, call the library, and
+render with rich (`cli_summary`, `cli_progress`).
 Errors are one line on stderr, no traceback (`--debug` shows it); exit codes are those
 of `exitcodes.py` (contracts §4). Typer never prints locals (an access key could be
 among them).
@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from . import cli_batch, cli_bucket, cli_diff, cli_history, cli_tools
+from . import cli_audit, cli_batch, cli_bucket, cli_diff, cli_history, cli_tools
 from .cli_console import GlobalOptions, fail, out
 from .errors import ConfigError, OssPolicyError
 from .exitcodes import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
@@ -42,6 +42,7 @@ app = typer.Typer(
 app.command("run")(cli_batch.run)
 app.command("plan")(cli_batch.plan)
 app.command("check")(cli_batch.check)
+app.command("audit")(cli_audit.audit)
 app.command("validate")(cli_batch.validate)
 app.command("restore")(cli_batch.restore)
 app.command("rollback")(cli_batch.rollback)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "check",
+    "load_for_command",
     "plan",
     "restore",
     "rollback",
@@ -81,6 +82,13 @@ def _load(
     if (warning := manifest.connection.region_warning) is not None:
         err.print(f"osspolicy: warning: {warning}", markup=False, soft_wrap=True)
     return manifest
+
+
+def load_for_command(
+    job: Path, endpoint: str | None, region: str | None, concurrency: int | None
+) -> Manifest:
+    """A command's manifest with its flags applied (`audit`'s too)."""
+    return _load(job, endpoint, region, concurrency)
 
 
 def _overridden(**flags: object) -> tuple[str, ...]:
@@ -204,12 +212,27 @@ def validate(
 ) -> int:
     """Check a manifest and its files (baseline, backup) without sending any request."""
     from .job import validate_job
+    from .plan_findings import baseline_findings
+    from .render_findings import baseline_lines
 
     manifest = _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
-    anyio.run(partial(validate_job, manifest, source=str(job)))
-    (err if as_json else out).print(f"{job}: valid {manifest.action} job", markup=False)
+    checked = anyio.run(partial(validate_job, manifest, source=str(job)))
+    console = err if as_json else out
+    console.print(f"{job}: valid {manifest.action} job", markup=False)
+    found = baseline_findings(checked.baseline) if checked.baseline is not None else []
+    for line in baseline_lines(found):  # what the baseline grants (contracts §18)
+        console.print(line, markup=False, soft_wrap=True)
     if as_json:
-        print_json({"job": str(job), "action": manifest.action, "valid": True, "exit_code": 0})
+        findings = [finding.to_record() for finding in found]
+        print_json(
+            {
+                "job": str(job),
+                "action": manifest.action,
+                "valid": True,
+                "exit_code": 0,
+                "findings": findings,
+            }
+        )
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import render
 from .cli_console import GlobalOptions, err, out
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM
+from .render_findings import plan_lines
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -155,6 +156,9 @@ def _render_changes(run: JobRun, console: Console) -> None:
     console.print(f"{render.plural(changing, 'bucket')} {verb}: {counts}", markup=False)
     for line in render.new_access_lines(summary, _NEW_ACCESS_SHOWN):
         console.print(line, markup=False, soft_wrap=True)
+    if run.action == "plan" and changing:  # what the policies it would put grant (§18)
+        for line in plan_lines(summary.extra.get("findings")):
+            console.print(line, markup=False, soft_wrap=True)
     whole = "targets_error" not in summary.extra and run.exit_code not in {
         EXIT_SIGINT,
         EXIT_SIGTERM,

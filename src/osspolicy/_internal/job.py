@@ -38,6 +38,7 @@ import anyio
 
 from .account_book import AccountBook, account_counts
 from .actions import Action, Checked, JobContext, action_for
+from .audit_action import audit_action
 from .backends import Backend
 from .backup import Backup, DamagedEntry
 from .baseline import load_baseline
@@ -53,6 +54,7 @@ from .errors import (
     PreflightError,
     Stopped,
 )
+from .findings import Finding, Severity
 from .job_backend import accounts_and_backend, tries_factory
 from .job_finish import finish_job
 from .job_folders import JobFolders, not_done, open_job_folders
@@ -117,6 +119,8 @@ class RunOptions:
     #: a bucket whose write would grant new access is `failed` (`NewAccess`), not
     #: written; its plan says so too (contracts §18 `--deny-new-access`)
     deny_new_access: bool = False
+    #: read each target and judge its policy (contracts §18); the value is `--fail-on`
+    audit: Severity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ class JobRun:
     results: tuple[Result, ...] = ()
     #: a `get`: each bucket's policy bytes as OSS sent them (None: no policy)
     policies: Mapping[str, bytes | None] = dataclasses.field(default_factory=dict)
+    #: an audit kept in memory: its findings (with a folder: see its findings.jsonl)
+    findings: tuple[Finding, ...] = ()
 
     def records(self) -> list[dict[str, Any]]:
         """The job's records: those kept in memory, or its report.jsonl read back."""
@@ -257,6 +263,8 @@ def _action(manifest: Manifest, options: RunOptions) -> Action:
     """The action object the options ask for (`get` is a read-only job of its own)."""
     if options.get:
         return GET
+    if options.audit is not None:
+        return audit_action(manifest, options.audit)
     return action_for(
         manifest,
         dry_run=options.dry_run,
@@ -382,11 +390,12 @@ async def run_job(
             safety.gate,
             book=reach.book,
             deny_new_access=options.deny_new_access,
+            report_folder=job.report_folder,
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
-        if prepared.folder is not None:
-            stack.push_async_callback(prepared.folder.aclose)
+        for close in prepared.closers():  # however the job ends
+            stack.push_async_callback(close)
         step = safety.step(prepared.step, prepared.decide)
         if on_start is not None:  # for progress: the job's id, and its targets if known
             total = safety.total()
@@ -446,6 +455,7 @@ async def run_job(
         engine.stats,
         results=tuple(job.report.results) if isinstance(job.report, MemoryReport) else (),
         policies=dict(policies_of(prepared)),
+        findings=prepared.findings,
     )
 
 

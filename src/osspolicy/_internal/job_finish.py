@@ -15,6 +15,8 @@ from .actions import Prepared
 from .errors import ListingError, PreflightFailed
 from .exitcodes import EXIT_USAGE, exit_code_for
 from .job_folders import JobFolders
+from .journal import Journal
+from .owner_ids import with_owner_ids
 from .report import Summary
 
 __all__ = ("finish_job",)
@@ -56,18 +58,14 @@ async def finish_job(
         exit_code = exit_code_for(job.report.counts, targets_complete=listed and reached)
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
-    folder, journal = prepared.folder, job.journal
-    if folder is not None and journal is not None:  # a job in memory has neither
-        extra["backup_folder"] = str(folder.folder)
-        if interrupted is None:
-            written = await folder.finish(
-                listing_complete=listed,
-                # every target the journal knows must have its line (contracts §2, §5)
-                missing=(*journal.pending, *journal.done_buckets()) if prepared.backup else (),
-                extra=folder_extra,
-            )
-            if prepared.backup:
-                extra.update({key: written[key] for key in _COMPLETENESS})
+    if prepared.insight is not None:  # an audit's files and exit code, a plan's counts
+        exit_code, found = await prepared.insight.finish(exit_code)
+        extra.update(found)
+    if job.journal is not None and interrupted is None:  # a job in memory has no folder
+        await _finish_folder(prepared, job.journal, extra, folder_extra, listed=listed)
+    elif prepared.folder is not None and job.journal is not None:
+        extra["backup_folder"] = str(prepared.folder.folder)
+    journal = job.journal
     if journal is not None:
         await journal.flush()
         if interrupted is None and listed:
@@ -75,6 +73,32 @@ async def finish_job(
     return await job.report.finish(
         started_at=started_at, finished_at=_now(), exit_code=exit_code, extra=extra
     )
+
+
+async def _finish_folder(
+    prepared: Prepared,
+    journal: Journal,
+    extra: dict[str, Any],
+    folder_extra: dict[str, Any],
+    *,
+    listed: bool,
+) -> None:
+    """The action's backup or snapshot folder gets its summary.json (a backup's with its
+    accounts' owner ids and its completeness, repeated in the job's summary)."""
+    folder = prepared.folder
+    if folder is None:
+        return
+    extra["backup_folder"] = str(folder.folder)
+    if prepared.owner_ids is not None:  # a backup records its owners (§18)
+        folder_extra = with_owner_ids(folder_extra, await prepared.owner_ids())
+    written = await folder.finish(
+        listing_complete=listed,
+        # every target the journal knows must have its line (contracts §2, §5)
+        missing=(*journal.pending, *journal.done_buckets()) if prepared.backup else (),
+        extra=folder_extra,
+    )
+    if prepared.backup:
+        extra.update({key: written[key] for key in _COMPLETENESS})
 
 
 async def _finish_stopped(

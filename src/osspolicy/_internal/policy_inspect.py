@@ -11,6 +11,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -20,10 +21,16 @@ from .policy_parts import as_list, sid_of, statements_of
 
 __all__ = (
     "LOCKOUT_ACTIONS",
+    "covers_action",
+    "everyone",
+    "foreign_in_statement",
     "foreign_resources",
     "is_public",
     "lockout_statements",
+    "locks_out",
     "public_statements",
+    "statement_is_public",
+    "statement_name",
 )
 
 #: the calls a job needs to undo a policy: a Deny of any of them to everyone locks it out
@@ -46,6 +53,11 @@ def is_public(doc: Mapping[str, Any] | None) -> bool:
     return bool(public_statements(doc))
 
 
+def statement_name(statement: Mapping[str, Any], index: int) -> str:
+    """How every rule names a statement: its Sid, or `Statement[i]` when it has none."""
+    return sid_of(statement) or f"Statement[{index}]"
+
+
 def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
     """Name each public statement by its Sid, or `Statement[i]` when it has none.
 
@@ -61,15 +73,22 @@ def public_statements(doc: Mapping[str, Any] | None) -> list[str]:
     name, not everyone.
     """
     return [
-        sid_of(statement) or f"Statement[{index}]"
+        statement_name(statement, index)
         for index, statement in enumerate(statements_of(doc))
-        if statement.get("Effect") == "Allow"
-        and _everyone(statement.get("Principal"))
-        and not _pinned(statement.get("Condition"))
+        if statement_is_public(statement)
     ]
 
 
-def _everyone(principal: object) -> bool:
+def statement_is_public(statement: Mapping[str, Any]) -> bool:
+    """Whether one statement grants access to everyone (`public_statements`' rule)."""
+    return (
+        statement.get("Effect") == "Allow"
+        and everyone(statement.get("Principal"))
+        and not _pinned(statement.get("Condition"))
+    )
+
+
+def everyone(principal: object) -> bool:
     """Return True for a Principal the service reads as `*`: `*`, or a list with it, or []."""
     if isinstance(principal, list):
         return not principal or "*" in principal
@@ -130,13 +149,21 @@ def foreign_resources(doc: Mapping[str, Any] | None, bucket: str) -> list[str]:
     """
     found: dict[str, None] = {}
     for statement in statements_of(doc):
-        for key in ("Resource", "NotResource"):
-            for resource in map(str, as_list(statement.get(key))):
-                parts = resource.split(":", 4)
-                if len(parts) == 5 and parts[:2] == ["acs", "oss"]:
-                    pattern = parts[4].split("/", 1)[0]
-                    if not _bucket_matches(bucket, pattern):
-                        found[resource] = None
+        found.update(dict.fromkeys(foreign_in_statement(statement, bucket)))
+    return list(found)
+
+
+def foreign_in_statement(statement: Mapping[str, Any], bucket: str) -> list[str]:
+    """`foreign_resources` of one statement (the one rule: plan's warning and the
+    `foreign-resource` finding both come through here)."""
+    found: dict[str, None] = {}
+    for key in ("Resource", "NotResource"):
+        for resource in map(str, as_list(statement.get(key))):
+            parts = resource.split(":", 4)
+            if len(parts) == 5 and parts[:2] == ["acs", "oss"]:
+                pattern = parts[4].split("/", 1)[0]
+                if not _bucket_matches(bucket, pattern):
+                    found[resource] = None
     return list(found)
 
 
@@ -156,14 +183,21 @@ def lockout_statements(doc: Mapping[str, Any] | None) -> list[str]:
     cannot cover the bucket's policy calls; a NotResource is taken to cover them.
     """
     return [
-        sid_of(statement) or f"Statement[{index}]"
+        statement_name(statement, index)
         for index, statement in enumerate(statements_of(doc))
-        if statement.get("Effect") == "Deny"
-        and _everyone(statement.get("Principal"))
-        and not _has_condition(statement.get("Condition"))
-        and _covers_lockout_action(statement)
-        and _covers_bucket(statement)
+        if locks_out(statement)
     ]
+
+
+def locks_out(statement: Mapping[str, Any]) -> bool:
+    """Whether one statement locks every job out (`lockout_statements`' rule)."""
+    return (
+        statement.get("Effect") == "Deny"
+        and everyone(statement.get("Principal"))
+        and not _has_condition(statement.get("Condition"))
+        and any(covers_action(statement, action) for action in LOCKOUT_ACTIONS)
+        and _covers_bucket(statement)
+    )
 
 
 def _has_condition(condition: object) -> bool:
@@ -173,13 +207,13 @@ def _has_condition(condition: object) -> bool:
     return any(not isinstance(keys, Mapping) or keys for keys in condition.values())
 
 
-def _covers_lockout_action(statement: Mapping[str, Any]) -> bool:
-    """Return True when the statement's Action (or NotAction) covers a LOCKOUT_ACTIONS one."""
+def covers_action(statement: Mapping[str, Any], action: str) -> bool:
+    """Return True when the statement's Action covers `action`, or its NotAction leaves
+    it out; matched as the service does: `*` any run of characters, `?` one, ignoring
+    case (`oss:*`, `*`, `oss:Get*` all cover `oss:GetObject`)."""
     if "NotAction" in statement:
-        excluded = as_list(statement["NotAction"])
-        return any(not _matches_any(action, excluded) for action in LOCKOUT_ACTIONS)
-    patterns = as_list(statement.get("Action"))
-    return any(_matches_any(action, patterns) for action in LOCKOUT_ACTIONS)
+        return not _matches_any(action, as_list(statement["NotAction"]))
+    return _matches_any(action, as_list(statement.get("Action")))
 
 
 def _covers_bucket(statement: Mapping[str, Any]) -> bool:
@@ -194,6 +228,7 @@ def _matches_any(action: str, patterns: Iterable[object]) -> bool:
     return any(_action_pattern(str(pattern)).fullmatch(action) for pattern in patterns)
 
 
+@functools.lru_cache(maxsize=256)
 def _action_pattern(pattern: str) -> re.Pattern[str]:
     """Compile an Action wildcard: `*` any run of characters, `?` one, nothing else special."""
     parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)

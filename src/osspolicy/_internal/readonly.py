@@ -23,7 +23,7 @@ from .results import DEFAULT_ACCOUNT, Target
 __all__ = ("GET", "IN_MEMORY_ACTIONS", "MemoryPolicies", "policies_of", "refuse_in_memory")
 
 #: the actions that may run with no report folder: they write nothing and keep nothing
-IN_MEMORY_ACTIONS = frozenset({"get", "status", "check", "plan"})
+IN_MEMORY_ACTIONS = frozenset({"get", "status", "check", "plan", "audit"})
 
 
 class MemoryPolicies:

@@ -19,6 +19,7 @@ from .words import count_words, plural
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from .audit import AuditRun
     from .job import JobRun
     from .report import Summary
 
@@ -68,7 +69,7 @@ def make_console(*, stderr: bool = False) -> Console:
     return console
 
 
-def result_line(run: JobRun) -> str:
+def result_line(run: JobRun | AuditRun) -> str:
     """The last line of every job: buckets, time, rate, exit code."""
     summary = run.summary
     return (

@@ -207,11 +207,14 @@ async def _pages(
     account: str,
     *,
     discover: bool = False,
+    owners: dict[str, str] | None = None,
 ) -> AsyncIterator[BucketEntry]:
     """Every bucket of `account` whose name starts with `prefix`, page by page, once.
 
     Its calls are the account's in the connection's region (its pre-flight gate);
     `discover`: the listing is the job's targets, so a denial stops it (contracts §15).
+    The account's owner id, which every page names, is noted in `owners` (a backup
+    records it, contracts §18: no call of its own).
 
     The markers strictly advance (`_page_after`), so the number of ListBuckets calls is
     bounded. A name not greater than the greatest already listed was listed before
@@ -232,6 +235,8 @@ async def _pages(
                 cause=exc,
             ) from exc
         pages += 1
+        if owners is not None and page.owner_id:
+            owners.setdefault(account, page.owner_id)
         for entry in page.buckets:
             if entry.name <= greatest:
                 continue  # listed before, on an earlier page
@@ -244,9 +249,14 @@ async def _pages(
 
 
 async def _discovered(
-    rules: Discover, backend: Backend, new_tries: Callable[[], Tries], account: str
+    rules: Discover,
+    backend: Backend,
+    new_tries: Callable[[], Tries],
+    account: str,
+    owners: dict[str, str] | None,
 ) -> AsyncIterator[Target]:
-    async for entry in _pages(rules.prefix, backend, new_tries, account, discover=True):
+    pages = _pages(rules.prefix, backend, new_tries, account, discover=True, owners=owners)
+    async for entry in pages:
         if matches(entry.name, entry.region, rules):
             yield Target(entry.name, entry.region, account)
 
@@ -259,8 +269,10 @@ def iter_targets(
     new_tries: Callable[[], Tries],
     account: str = DEFAULT_ACCOUNT,
     fallbacks: RegionFallbacks | None = None,
+    owners: dict[str, str] | None = None,
 ) -> AsyncIterator[Target]:
-    """Every target of `account` once, in order, each with its region.
+    """Every target of `account` once, in order, each with its region (and the account's
+    owner id, as its listing names it, noted in `owners`).
 
     Named buckets (a list, a file) get their region from one ListBuckets listing of
     the account (by their common prefix), or `region` where the listing does not show
@@ -273,7 +285,7 @@ def iter_targets(
     async def regions(prefix: str) -> dict[str, str]:
         found: dict[str, str] = {}
         try:
-            async for entry in _pages(prefix, backend, new_tries, account):
+            async for entry in _pages(prefix, backend, new_tries, account, owners=owners):
                 found[entry.name] = entry.region
         except ListingError as exc:
             noted.listing_failed(account, exc)
@@ -293,7 +305,7 @@ def iter_targets(
         return with_default(_from_file(spec.buckets_file), "")
     if spec.discover is None:  # pragma: no cover - the manifest model guarantees one kind
         raise ValueError("targets has no kind")
-    return _discovered(spec.discover, backend, new_tries, account)
+    return _discovered(spec.discover, backend, new_tries, account, owners)
 
 
 def named_in(spec: Targets | None) -> set[str] | None:
