@@ -337,7 +337,13 @@ async def run_job(
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
     reach, accounts, backend = await accounts_and_backend(
-        manifest, checked.backup, backend, keys, sleep=sleep
+        manifest,
+        checked.backup,
+        backend,
+        keys,
+        sleep=sleep,
+        stop=safety.stopper.stop,  # max_failed_accounts (contracts §17)
+        resume=options.resume,  # a directory's members recorded at the job's start
     )
     stop = Stop()
     preflight_stop, preflight = PreflightStop.gates(
@@ -353,7 +359,7 @@ async def run_job(
             stack,
             in_memory=options.in_memory,
             resume=options.resume,
-            started=started_with(options),
+            started=started_with(options) | reach.started(),  # a directory's members
         )
         if job.settled:  # snapshot lines lost: those buckets are not written
             checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
@@ -414,7 +420,7 @@ async def run_job(
                 **preflight.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
-                **reach.book.summary_extra(),
+                **reach.summary_extra(),
             },
             folder_extra=reach.folder_extra(accounts),
             started_at=started_at,
