@@ -37,6 +37,7 @@ from typing import Any, ParamSpec
 import anyio
 
 from .account_book import AccountBook, account_counts
+from .account_streams import AccountSlots, capped
 from .actions import Action, Checked, JobContext, action_for
 from .backends import Backend
 from .backup import Backup, DamagedEntry
@@ -374,6 +375,9 @@ async def run_job(
             job.resumed,
             safety.gate,
             book=reach.book,
+            slots=AccountSlots.of(  # each account its cap of workers (contracts §17)
+                accounts=len(accounts), concurrency=engine.workers, cap=manifest.account_concurrency
+            ),
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
@@ -403,7 +407,11 @@ async def run_job(
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
-            await engine.run(targets, work, safety.sink(_sink(job, on_result, reach.book)), skip)
+            await engine.run(
+                *capped(
+                    ctx.slots, targets, work, safety.sink(_sink(job, on_result, reach.book)), skip
+                )
+            )
             group.cancel_scope.cancel()
         safety.finish()
         stack.enter_context(signals_ignored(handle_signals))  # nothing cuts the flush short
@@ -421,6 +429,7 @@ async def run_job(
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
                 **reach.summary_extra(),
+                **(ctx.slots.summary_extra() if ctx.slots is not None else {}),
             },
             folder_extra=reach.folder_extra(accounts),
             started_at=started_at,
