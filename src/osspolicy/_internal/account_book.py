@@ -201,19 +201,18 @@ class AccountBook:
 
     def listing_error(self) -> ListingError | None:
         """The job's targets are incomplete when an account's are not all known (not
-        reached, or its listing failed): one error naming every account with a gap
-        (None: the targets are whole; a `partial` account's failures are records)."""
-        missing = self.missing()
+        reached, or its listing failed): one error naming those accounts (None: the
+        targets are whole; a `partial` or `skipped` account's targets have records)."""
         unlisted = [
             name
-            for name in missing
+            for name in self.missing()
             if self._entries[name].status == "listing_failed" or not self._entries[name].reached
         ]
         if not unlisted:
             return None
         return ListingError(
-            f"{len(missing)} of {len(self._entries)} accounts could not be read: "
-            + ", ".join(f"{name} ({self._entries[name].status})" for name in missing)
+            f"{len(unlisted)} of {len(self._entries)} accounts could not be read: "
+            + ", ".join(f"{name} ({self._entries[name].status})" for name in unlisted)
         )
 
     def records(self) -> list[dict[str, Any]]:

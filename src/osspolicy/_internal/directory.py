@@ -196,7 +196,7 @@ class _Directory:
         except CredentialsError as exc:
             why = _assume_failed(member_acct, exc)
             if self.recorded:
-                why += " (a member when the job started; it may have left the directory since)"
+                why += " (a member as listed when the job started, which its resume keeps)"
             self.book.member(
                 member.account_id,
                 member.display_name,

@@ -85,8 +85,8 @@ def incomplete_line(summary: Summary) -> str | None:
         known = f"; {plural(missing, 'listed bucket')} missing too" if missing else ""
         if accounts := summary.extra.get("missing_accounts"):  # a directory job's (§17)
             return (
-                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not be "
-                f"read, so their buckets are not in it{known}"
+                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not all "
+                f"be read, so not all their buckets are in it{known}"
             )
         return (
             "the backup is INCOMPLETE: the listing failed, so buckets it never returned "
