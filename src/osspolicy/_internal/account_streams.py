@@ -187,6 +187,11 @@ async def interleave(
     """Every target of every listing, the accounts in turn: one from each open listing
     whose account has a free slot, round-robin (without `slots`: one listing after the
     other). An error of a listing ends the stream (the open ones are closed)."""
+    if slots is None:  # one account: its listing as it is
+        for _, listed in listings:
+            async for each in listed():
+                yield each
+        return
     rotation = _Rotation(listings, slots)
     try:
         while rotation:

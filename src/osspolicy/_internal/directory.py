@@ -173,7 +173,6 @@ async def _member_list(
 class _Directory:
     """One directory account being reached: its members noted in the job's book."""
 
-    account: Account
     book: AccountBook
     #: the member list was recorded at the job's start (a resume)
     recorded: bool
@@ -218,7 +217,7 @@ async def _directory(
     base = sts_calls(manifest.connection.ca_file)
     provider = await _resolve(account, base)  # its own: a CredentialsError names it, exit 2
     found = recorded or await _member_list(account, provider, manifest, sleep, base)
-    directory = _Directory(account, book, recorded=recorded is not None)
+    directory = _Directory(book, recorded=recorded is not None)
     assuming: list[tuple[rd.Member, Account]] = []
     for member in found.members:
         reason = found.excluded.get(member.account_id)
