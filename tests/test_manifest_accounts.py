@@ -417,3 +417,78 @@ def test_a_directory_beside_other_accounts_keeps_their_own_targets() -> None:
     }
     manifest = parse_manifest(data, source="job.yaml", base=Path("/tmp"))
     assert [a.resource_directory is not None for a in accounts_of(manifest)] == [True, False]
+
+
+# -- a directory job's run options (contracts §1, §17) ---------------------------------------
+
+
+def test_the_directory_run_options_take_their_documented_defaults_and_values() -> None:
+    """sts_rate_limit [20], account_concurrency [0 = concurrency], max_failed_accounts and
+    max_failed_account_rate [0 = none] are read as written."""
+    directory_job = {"accounts": [DIRECTORY], "targets": {"discover": {}}}
+    defaults = parse(directory_job)
+    assert (
+        defaults.sts_rate_limit,
+        defaults.account_concurrency,
+        defaults.max_failed_accounts,
+        defaults.max_failed_account_rate,
+    ) == (20.0, 0, 0, 0.0)
+    given = parse(
+        {
+            **directory_job,
+            "sts_rate_limit": 2.5,
+            "account_concurrency": 4,
+            "max_failed_accounts": 3,
+            "max_failed_account_rate": 0.1,
+        }
+    )
+    assert (given.sts_rate_limit, given.account_concurrency) == (2.5, 4)
+    assert (given.max_failed_accounts, given.max_failed_account_rate) == (3, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(
+            {"sts_rate_limit": 0},
+            "job.yaml: sts_rate_limit: is 0.0; write a positive number of calls a second",
+            id="sts-zero",
+        ),
+        pytest.param(
+            {"sts_rate_limit": -5},
+            "job.yaml: sts_rate_limit: is -5.0; write a positive number of calls a second",
+            id="sts-negative",
+        ),
+        pytest.param(
+            {"account_concurrency": -1},
+            "job.yaml: account_concurrency: is -1; write 0 (the job's concurrency) or a "
+            "number of workers",
+            id="account-concurrency",
+        ),
+        pytest.param(
+            {"max_failed_accounts": -2},
+            "job.yaml: max_failed_accounts: is -2; write 0 (none) or a number of accounts",
+            id="max-failed-accounts",
+        ),
+        pytest.param(
+            {"max_failed_account_rate": 1.5},
+            "job.yaml: max_failed_account_rate: is 1.5; write a fraction in (0, 1]",
+            id="max-failed-account-rate",
+        ),
+    ],
+)
+def test_a_bad_directory_run_option_names_the_key_and_the_fix(
+    data: dict[str, object], expected: str
+) -> None:
+    """Each of the run options out of range is one line naming the key and the fix."""
+    assert expected in error_of({"accounts": [DIRECTORY], "targets": {"discover": {}}, **data})
+
+
+@pytest.mark.parametrize("key", ["max_failed_accounts", "max_failed_account_rate"])
+def test_the_failed_account_threshold_needs_a_directory(key: str) -> None:
+    """A threshold of failed accounts in a job without a resource_directory account would
+    count nothing: refused, pointing at max_failures."""
+    assert error_of({key: 1}) == (
+        f"job.yaml: {key}: counts the members of a resource_directory account, and this "
+        "job has none; remove it (max_failures counts failed buckets)"
+    )

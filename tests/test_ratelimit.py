@@ -63,6 +63,27 @@ async def test_a_job_starts_without_a_burst() -> None:
     assert starts == pytest.approx([0, 0.1, 0.2, 0.3])
 
 
+def test_the_blocking_limiter_keeps_the_same_pace_for_threads_and_counts_its_calls() -> None:
+    """`new_blocking()` (AssumeRole in the credentials library's threads) schedules as
+    the async limiter does: at once, then one every 1/rate s; it counts the calls it let
+    through and the most that started within one second."""
+    now = [1000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limit = RateLimit(4, 1).new_blocking(clock=lambda: now[0], sleep=sleep)
+    starts = []
+    for _ in range(4):
+        limit.acquire()
+        starts.append(now[0] - 1000.0)
+    assert starts == pytest.approx([0, 0.25, 0.5, 0.75])
+    assert (limit.acquired, limit.busiest_second) == (4, 4)
+    for _ in range(8):
+        limit.acquire()
+    assert (limit.acquired, limit.busiest_second) == (12, 4)
+
+
 @pytest.mark.asyncio
 async def test_after_a_pause_half_the_burst_goes_at_once_then_one_per_interval() -> None:
     """Idle for a while, the limiter lets ceil(burst / 2) requests start at once (the

@@ -1,42 +1,55 @@
 """Every account of a directory job accounted for (contracts §17): how each one went.
 
 ```
-directory.py ─► member(…, excluded | assume_failed | ok) ─┐
-listing ─► listing_failed(account, error) ────────────────┼─► summary.json `accounts`,
-records ─► observe(result): buckets per account ──────────┘   `missing_accounts`
+directory.py ─► member(…, excluded | assume_failed | skipped | ok) ─┐
+listing ─► listing_failed(account, error) ──────────────────────────┼─► summary.json
+records ─► observe(result): buckets and outcomes per account,       │   `accounts`,
+           a failure makes it `partial`, a stop's skip `skipped` ───┘   `missing_accounts`
 ```
 
 An account is `ok`, `excluded` (its status, or the manifest's include/exclude, leaves it
 out: listed, not counted), `assume_failed` (AssumeRole into it failed: its buckets are
-not listed) or `listing_failed` (its ListBuckets failed: the buckets it had not listed
-have no record). Any status but `ok`/`excluded` leaves the job's targets incomplete
-(`listing_error`: exit 1, a backup `complete: false`, the journal unfinished so that
-`--resume` runs those accounts again) — in a restore or rollback, whose targets are a
+not listed), `listing_failed` (its ListBuckets failed: the buckets it had not listed
+have no record), `partial` (reached and listed, but some of its targets failed) or
+`skipped` (the job stopped before it was done: `max_failed_accounts`, whose records
+say note `accounts`, or another threshold, a canary, a signal; a member not reached yet
+when the job stopped for its accounts is not reached at all). Any
+status but `ok`/`excluded` is a gap (`missing_accounts`, exit 1, a backup `complete:
+false`, `--resume` runs it again); an account whose targets are not all known (not
+reached, or its listing failed) also leaves the job's targets incomplete
+(`listing_error`: the journal unfinished) — in a restore or rollback, whose targets are a
 backup's buckets, an unreached account only when some of them were its own (`skipped`,
-note `accounts`).
+note `accounts`). Each account that fails is told to the `AccountThreshold`, if any.
 
 A job without a directory account has an empty book: nothing is added to its files.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .account_threshold import NOTE, AccountThreshold
 from .accounts import Account, account_record
 from .errors import ListingError
 from .operations import skipped
-from .results import Result, Target
+from .results import FAILURE_OUTCOMES, Result, Target
 
 __all__ = ("NOTE", "AccountBook", "AccountStatus", "account_counts")
 
-AccountStatus = Literal["ok", "assume_failed", "listing_failed", "excluded"]
-#: the note of a target whose account could not be reached (a restore's, say)
-NOTE = "accounts"
+AccountStatus = Literal["ok", "assume_failed", "listing_failed", "partial", "skipped", "excluded"]
 Work = Callable[[Target], Awaitable[Result]]
 #: the statuses that leave no gap
 _FINE = frozenset({"ok", "excluded"})
+#: the outcomes a `partial` account's error counts
+_FAILED_OUTCOMES = frozenset(o.value for o in FAILURE_OUTCOMES)
+#: the notes of a target the job left because it stopped (this threshold, another, a
+#: canary, a signal): its account is `skipped`
+_STOPS = frozenset({NOTE, "threshold", "canary", "interrupted"})
+#: the statuses of an account that failed (what `max_failed_accounts` counts)
+_FAILED = frozenset({"assume_failed", "listing_failed", "partial"})
 
 
 @dataclass(slots=True)
@@ -53,15 +66,20 @@ class _Entry:
     buckets: int = 0
     #: its targets the job skipped for want of credentials (a restore's)
     skipped: int = 0
+    #: its records by outcome (a resume's carried ones and this run's)
+    counts: Counter[str] = field(default_factory=Counter)
+    #: whether the job has credentials for it (AssumeRole neither failed nor unsent)
+    reached: bool = True
 
 
 class AccountBook:
     """The accounts of a directory job and how each went; empty for any other job."""
 
-    def __init__(self) -> None:
+    def __init__(self, threshold: AccountThreshold | None = None, *, listed: bool = False) -> None:
         self._entries: dict[str, _Entry] = {}
         #: the job's targets are each account's own listing (not a backup's buckets)
-        self._listed = False
+        self._listed = listed
+        self._threshold = threshold
 
     def __bool__(self) -> bool:
         return bool(self._entries)
@@ -78,8 +96,31 @@ class AccountBook:
         """Note a member of a directory (named by its id)."""
         record = account_record(account) if account is not None else None
         self._entries[account_id] = _Entry(
-            account_id, account_id, display_name, status, error, record, member=True
+            account_id,
+            account_id,
+            display_name,
+            status,
+            error,
+            record,
+            member=True,
+            reached=status not in {"assume_failed", "skipped"},
         )
+        if status in _FAILED:
+            self._failed()
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the job stopped for its failed accounts (None: it did not)."""
+        return self._threshold.reason if self._threshold is not None else None
+
+    def _failed(self) -> None:
+        """Tell the threshold how many accounts failed, of how many the job covers (an
+        account unreached in a restore counts once it had targets, as in `missing`)."""
+        if self._threshold is None:
+            return
+        entries = [e for e in self._entries.values() if e.status != "excluded"]
+        failed = sum(1 for e in entries if e.status in _FAILED and self._gap(e))
+        self._threshold.check(failed, len(entries))
 
     def other(self, account: Account) -> None:
         """Note an account of the job that is not a directory's member."""
@@ -89,8 +130,9 @@ class AccountBook:
         )
 
     def unreached(self) -> frozenset[str]:
-        """The accounts the job has no credentials for (AssumeRole failed)."""
-        return frozenset(e.name for e in self._entries.values() if e.status == "assume_failed")
+        """The accounts the job has no credentials for (AssumeRole failed, or was not
+        sent: the job stopped first)."""
+        return frozenset(e.name for e in self._entries.values() if not e.reached)
 
     def listing(self) -> None:
         """The job lists each account's buckets: an account it could not reach is a gap
@@ -103,23 +145,33 @@ class AccountBook:
         entry = self._entries.get(account)
         if entry is None:
             return False
-        if entry.status == "ok":
+        if entry.status in {"ok", "partial", "skipped"}:
             entry.status, entry.error = "listing_failed", str(error)
+            self._failed()
         return entry.member
 
     def observe(self, result: Result) -> None:
         """Count one record of an account (each bucket once: a resume's carried ones and
         this run's)."""
         entry = self._entries.get(result.account)
-        if entry is not None:
-            entry.buckets += 1
+        if entry is None:
+            return
+        entry.buckets += 1
+        entry.counts[result.outcome.value] += 1
+        if result.failed and entry.status in {"ok", "skipped"}:
+            entry.status, entry.error = "partial", None
+            self._failed()
+        elif result.note in _STOPS and entry.status == "ok":  # the job stopped before it
+            entry.status, entry.error = "skipped", result.error_message
 
     def skipped(self, action: str, target: Target) -> Result | None:
-        """The record of a target whose account could not be reached, or None."""
+        """The record of a target whose account the job has no credentials for, or None."""
         entry = self._entries.get(target.account)
-        if entry is None or entry.status != "assume_failed":
+        if entry is None or entry.reached:
             return None
         entry.skipped += 1
+        if entry.skipped == 1:
+            self._failed()  # now a gap of this job
         reason = f"account {entry.name} could not be reached: {entry.error}"
         return skipped(action, target, reason, note=NOTE)
 
@@ -145,21 +197,27 @@ class AccountBook:
     def missing(self) -> list[str]:
         """The accounts whose buckets could not all be read, in the book's order: an
         unreached one only when the job lists accounts or it had targets."""
-        return [
-            e.name
-            for e in self._entries.values()
-            if e.status not in _FINE and (self._listed or e.status != "assume_failed" or e.skipped)
-        ]
+        return [e.name for e in self._entries.values() if e.status not in _FINE and self._gap(e)]
+
+    def _gap(self, entry: _Entry) -> bool:
+        """Whether a not-fine account leaves a gap: an unreached one only when the job
+        lists accounts or it had targets (a restore's)."""
+        return self._listed or entry.reached or bool(entry.skipped)
 
     def listing_error(self) -> ListingError | None:
-        """The job's targets are incomplete when any account has a gap: one error
-        naming them (None: no gap)."""
-        missing = self.missing()
-        if not missing:
+        """The job's targets are incomplete when an account's are not all known (not
+        reached, or its listing failed): one error naming those accounts (None: the
+        targets are whole; a `partial` or `skipped` account's targets have records)."""
+        unlisted = [
+            name
+            for name in self.missing()
+            if self._entries[name].status == "listing_failed" or not self._entries[name].reached
+        ]
+        if not unlisted:
             return None
         return ListingError(
-            f"{len(missing)} of {len(self._entries)} accounts could not be read: "
-            + ", ".join(f"{name} ({self._entries[name].status})" for name in missing)
+            f"{len(unlisted)} of {len(self._entries)} accounts could not be read: "
+            + ", ".join(f"{name} ({self._entries[name].status})" for name in unlisted)
         )
 
     def records(self) -> list[dict[str, Any]]:
@@ -171,10 +229,19 @@ class AccountBook:
                 "display_name": e.display_name,
                 "status": e.status,
                 "buckets": e.buckets,
-                "error": e.error,
+                "counts": dict(sorted(e.counts.items())),
+                "error": self._error(e),
             }
             for e in self._entries.values()
         ]
+
+    @staticmethod
+    def _error(entry: _Entry) -> str | None:
+        """Why the account is not `ok` (a `partial` one: how many of its buckets failed)."""
+        if entry.status != "partial":
+            return entry.error
+        failed = sum(entry.counts[outcome] for outcome in _FAILED_OUTCOMES)
+        return f"{failed} of its {entry.buckets} buckets failed (see report.jsonl)"
 
     def summary_extra(self) -> dict[str, Any]:
         """`accounts` and `missing_accounts` for summary.json; nothing without a directory."""
@@ -188,7 +255,7 @@ def account_counts(extra: Mapping[str, Any]) -> dict[str, Any]:
     (contracts §17); nothing for another job."""
     if "accounts" not in extra:
         return {}
-    keys = ("name", "account_id", "status", "buckets", "error")
+    keys = ("name", "account_id", "status", "buckets", "counts", "error")
     return {
         "accounts": [{key: entry.get(key) for key in keys} for entry in extra["accounts"]],
         "missing_accounts": list(extra.get("missing_accounts", ())),

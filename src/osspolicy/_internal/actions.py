@@ -19,6 +19,7 @@ what a bucket needs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,10 @@ from typing import Any, Protocol
 import anyio
 
 from .account_book import AccountBook
+from .account_streams import AccountSlots, Listing, interleave
+from .accounts import Account
 from .backends import Backend
-from .backup import Backup
+from .backup import Backup, BackupEntry
 from .backup_writer import BackupWriter
 from .baseline import Baseline
 from .deciders import ApplyOptions, Decider, apply_decider, delete_decider, restore_decider
@@ -94,6 +97,8 @@ class JobContext:
     seen_owners: dict[str, str] = field(default_factory=dict)
     #: the job's report folder (None: kept in memory), for files an action adds there
     report_folder: Path | None = None
+    #: each account's cap of workers, for a job of several (`account_streams.py`)
+    slots: AccountSlots | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,46 +185,67 @@ class Action(Protocol):
 
 
 async def _listed(ctx: JobContext) -> AsyncIterator[Target]:
-    """The manifest's targets, account by account: a list, a file, or discovery.
+    """The manifest's targets, the accounts interleaved (`account_streams.py`): a list,
+    a file, or discovery.
 
     An account whose listing its pre-flight stopped (a wrong secret, say) does not keep
     the other accounts from being listed; the listing fails once they were. A
     directory's member whose listing fails is `listing_failed` in the job's book, and
     the others go on (contracts §17)."""
-    unlisted: ListingError | None = None
+    unlisted: list[ListingError] = []
     ctx.book.listing()
-    for account in accounts_of(ctx.manifest):
-        if account.targets is None:  # pragma: no cover - the manifest model requires them
-            raise ConfigError(f"accounts: {account.name} has no targets")
-        try:
-            async for target in iter_targets(
-                account.targets,
-                region=ctx.manifest.connection.region,
-                backend=ctx.backend,
-                new_tries=ctx.new_tries,
-                account=account.name,
-                fallbacks=ctx.region_fallbacks,
-                owners=ctx.seen_owners,
-            ):
-                yield target
-        except ListingError as exc:
-            if ctx.book.listing_failed(account.name, exc):
-                continue  # a directory's member: its status says so, the others go on
-            if not isinstance(exc.cause, PreflightFailed):
-                raise
-            unlisted = unlisted or exc
-    if unlisted is not None:
-        raise unlisted
+    listings: list[Listing] = [
+        (account.name, functools.partial(_account_listed, ctx, account, unlisted))
+        for account in accounts_of(ctx.manifest)
+    ]
+    async for target in interleave(listings, ctx.slots):
+        yield target
+    if unlisted:
+        raise unlisted[0]
+
+
+async def _account_listed(
+    ctx: JobContext, account: Account, unlisted: list[ListingError]
+) -> AsyncIterator[Target]:
+    """One account's targets; a listing failure that is not the job's is noted (in
+    `unlisted`, or the book) and ends only this account's targets."""
+    if account.targets is None:  # pragma: no cover - the manifest model requires them
+        raise ConfigError(f"accounts: {account.name} has no targets")
+    try:
+        async for target in iter_targets(
+            account.targets,
+            region=ctx.manifest.connection.region,
+            backend=ctx.backend,
+            new_tries=ctx.new_tries,
+            account=account.name,
+            fallbacks=ctx.region_fallbacks,
+            owners=ctx.seen_owners,
+        ):
+            yield target
+    except ListingError as exc:
+        if ctx.book.listing_failed(account.name, exc):
+            return  # a directory's member: its status says so, the others go on
+        if not isinstance(exc.cause, PreflightFailed):
+            raise
+        unlisted.append(exc)
 
 
 async def _from_backup(ctx: JobContext) -> AsyncIterator[Target]:
-    """A restore's targets: the backup's buckets (narrowed by `targets`), then every
-    bucket whose record is settled without a request (missing, not in the backup)."""
+    """A restore's targets: the backup's buckets (narrowed by `targets`), the accounts
+    interleaved, then every bucket whose record is settled without a request (missing,
+    not in the backup)."""
     backup = ctx.checked.backup
     if backup is None:  # pragma: no cover - validate_job opens the backup of a restore
         raise ConfigError("source: required")
     region = ctx.manifest.connection.region
-    async for target in backup_targets(backup.entries(), ctx.manifest.targets, region):
+    by_account: dict[str, list[BackupEntry]] = {}
+    for entry in backup.entries():
+        by_account.setdefault(entry.account, []).append(entry)
+    listings: list[Listing] = [
+        (account, functools.partial(backup_targets, entries, ctx.manifest.targets, region))
+        for account, entries in by_account.items()
+    ]
+    async for target in interleave(listings, ctx.slots):
         yield target
     for bucket in ctx.checked.settled:
         if backup.get(bucket) is None:

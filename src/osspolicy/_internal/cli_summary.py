@@ -64,6 +64,8 @@ def render_summary(run: JobRun, console: Console = out) -> None:
     console.print(_counts_table(summary))
     if run.action in {"plan", "check"}:
         _render_changes(run, console)
+    for line in render.account_lines(summary.extra, each=GlobalOptions.verbosity > 0):
+        console.print(line, markup=False)
     _render_failures(summary, console)
     _render_overwrites(run, console)
     for key in ("targets_error", "stopped"):

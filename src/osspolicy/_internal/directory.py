@@ -3,12 +3,14 @@ filtered, and each made an account of the job, before any OSS request.
 
 ```
 account with resource_directory ─► its own credentials resolved (else exit 2)
-  ─► GetResourceDirectory: the management account ─► ListAccounts (NextToken), or each
-     of `folders:` walked (ListFoldersForParent + ListAccountsForParent, page numbers)
+  ─► the member list: recorded at the job's start (a resume, `member_list.py`), else
+     GetResourceDirectory (the management account) + ListAccounts (NextToken), or each
+     of `folders:` walked (`directory_listing.py`)
   ─► status not CreateSuccess/InviteSuccess/PromoteSuccess, or include/exclude ─► excluded
   ─► the management account: the directory's own credentials
   ─► every other member: AssumeRole of acs:ram::<id>:role/<role> from them, at most
-     `STS_RATE_LIMIT` a second ─► fails: assume_failed (its buckets not listed) | an account
+     `sts_rate_limit` a second (refreshes too), 16 at once ─► fails: assume_failed (its
+     buckets not listed) | the job stopped for its failed accounts: skipped | an account
 ```
 
 A failure of the listing itself (a wrong secret, a caller without a directory, the
@@ -17,34 +19,38 @@ exit 2, nothing sent to OSS. Each member becomes an account named by its id, wit
 directory account's targets (discover: each member lists its own buckets).
 `reach_accounts` returns the manifest with each directory account replaced by its
 reachable members (what the job's targets, backend and records use; the job's files
-keep the manifest as given), their resolved credentials, and the `AccountBook`.
+keep the manifest as given), their resolved credentials, the `AccountBook`, the member
+lists to record and the AssumeRole pace's own count. The directory and STS calls verify
+an https endpoint against the OSS calls' CA bundle (`connection.ca_file`, else
+`SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import functools
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from .account_book import AccountBook
+from .account_threshold import AccountThreshold, StopJob
 from .accounts import Account, RamRoleArnCredentials, ResourceDirectorySpec, account_record
 from .backends import directory as rd
-from .backends.credentials import account_provider
-from .errors import BackendError, ConfigError, CredentialsError, PreflightError
+from .backends.credentials import StsCalls, account_provider, sts_calls
+from .directory_listing import Lister
+from .errors import ConfigError, CredentialsError
 from .journal import Journal
 from .manifest import Manifest, accounts_of
-from .ratelimit import RateLimit
-from .retry import RetryConfig, Sleep, Tries
+from .member_list import MemberList, records_of
+from .ratelimit import BlockingLimiter, RateLimit
+from .retry import Sleep
 
 __all__ = (
     "IN_STATUSES",
-    "STS_RATE_LIMIT",
     "Reach",
     "member_account",
     "reach_accounts",
@@ -53,15 +59,10 @@ __all__ = (
 
 #: the statuses of a member that has joined the directory (the others are `excluded`)
 IN_STATUSES = frozenset({"CreateSuccess", "InviteSuccess", "PromoteSuccess"})
-#: AssumeRole calls a second into one directory's members (contracts §1's default of
-#: `sts_rate_limit`, which is not a manifest key yet: STS allows 100 per account)
-STS_RATE_LIMIT = 20.0
 #: STS's error code in the answer the credentials library quotes
 _STS_CODE = re.compile(r'"Code"\s*:\s*"([A-Za-z0-9_.-]+)"')
 #: at most this many AssumeRole calls in flight at once (each a thread)
 _ASSUMING_AT_ONCE = 16
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,28 @@ class Reach:
     #: account name -> its SDK credentials provider, already resolved
     providers: Mapping[str, Any] = field(default_factory=dict)
     book: AccountBook = field(default_factory=AccountBook)
+    #: directory account name -> the member list the job covers (recorded at start)
+    lists: Mapping[str, MemberList] = field(default_factory=dict)
+    #: each directory's AssumeRole pace (its count: the calls into its members)
+    paces: tuple[BlockingLimiter, ...] = ()
+
+    def started(self) -> dict[str, Any]:
+        """What a new job's journal header records of its directories: their member
+        lists (`member_list.py`), which its resume covers again."""
+        return records_of(self.lists)
+
+    def summary_extra(self) -> dict[str, Any]:
+        """summary.json's `accounts`, `missing_accounts` and `assume_role` (the calls
+        into members, their pace, and the most that started within a second, of one
+        directory); nothing without a directory."""
+        if not self.book:
+            return {}
+        paces = {
+            "calls": sum(pace.acquired for pace in self.paces),
+            "per_second": self.manifest.sts_rate_limit,
+            "busiest_second": max((pace.busiest_second for pace in self.paces), default=0),
+        }
+        return {**self.book.summary_extra(), "assume_role": paces}
 
     def accounts_at_least(self, count: int) -> int:
         """The account count the pre-flight stop is told: a directory job never stops
@@ -127,138 +150,105 @@ def member_account(directory: Account, member_id: str, *, management: bool) -> A
     return Account(name=member_id, credentials=credentials, targets=directory.targets)
 
 
-class _Lister:
-    """One directory's listings, each call in a worker thread and retried."""
-
-    def __init__(
-        self, account: Account, provider: object, manifest: Manifest, sleep: Sleep
-    ) -> None:
-        spec = account.resource_directory
-        if spec is None:  # pragma: no cover - only made for a directory
-            raise ValueError(f"account {account.name} is not a resource_directory")
-        self.account = account
-        self.spec = spec
-        self.provider = provider
-        r = manifest.retry
-        self.retry = RetryConfig(r.attempts, r.base_delay_s, r.max_delay_s)
-        connection = manifest.connection
-        self.timeout_s = (connection.connect_timeout_s, connection.read_timeout_s)
-        self.sleep = sleep
-
-    async def call(self, action: str, fn: Callable[..., T], *args: object) -> T:
-        """`fn(provider, endpoint, *args, timeouts)` in a thread, retried; a failure is
-        the directory's pre-flight error."""
-
-        async def once() -> T:
-            call = functools.partial(fn, self.provider, self.spec.endpoint, *args, self.timeout_s)
-            return await anyio.to_thread.run_sync(call)
-
-        try:
-            return await Tries(self.retry, sleep=self.sleep)(once)
-        except BackendError as exc:
-            endpoint = self.spec.endpoint or rd.DEFAULT_ENDPOINT
-            raise PreflightError(
-                f"the resource directory cannot be listed ({action} at {endpoint}): {exc}",
-                place=f"account {self.account.name}",
-                hint="give the directory account the management account's credentials (or "
-                "a delegated administrator's) with resourcedirectory read access, and check "
-                "resource_directory.endpoint",
-            ) from None
-
-    async def members(self) -> list[rd.Member]:
-        """Every member of the directory, or of its `folders:` (each walked down)."""
-        if not self.spec.folders:
-            found: list[rd.Member] = []
-            token: str | None = None
-            while True:
-                page, token = await self.call("ListAccounts", rd.accounts_page, token)
-                found += page
-                if not token:
-                    return found
-        seen: dict[str, rd.Member] = {}
-        queue, walked = list(self.spec.folders), set()
-        while queue:
-            folder = queue.pop(0)
-            if folder in walked:
-                continue
-            walked.add(folder)
-            for member in await self._paged(
-                "ListAccountsForParent", rd.accounts_in_folder_page, folder
-            ):
-                seen.setdefault(member.account_id, member)
-            queue += await self._paged("ListFoldersForParent", rd.folders_page, folder)
-        return list(seen.values())
-
-    async def _paged(
-        self, action: str, fn: Callable[..., tuple[list[T], int]], folder: str
-    ) -> list[T]:
-        """Every item of a page-numbered listing of one folder."""
-        items: list[T] = []
-        number = 1
-        while True:
-            page, total = await self.call(action, fn, folder, number)
-            items += page
-            if not page or len(items) >= total:
-                return items
-            number += 1
-
-
-async def _resolve(account: Account) -> object:
+async def _resolve(account: Account, sts: StsCalls) -> object:
     """The account's provider, its credentials fetched once (in a thread)."""
-    return await anyio.to_thread.run_sync(account_provider, account.name, account.credentials)
+    return await anyio.to_thread.run_sync(account_provider, account.name, account.credentials, sts)
 
 
-async def _directory(
-    account: Account, manifest: Manifest, book: AccountBook, sleep: Sleep
-) -> tuple[list[Account], dict[str, object]]:
-    """One directory account's reachable members and their providers (noted in `book`)."""
+async def _member_list(
+    account: Account, provider: object, manifest: Manifest, sleep: Sleep, sts: StsCalls
+) -> MemberList:
+    """The directory's members as listed now, each in or `excluded` (and why)."""
     spec = account.resource_directory
     if spec is None:  # pragma: no cover - only called for a directory
         raise ValueError(f"account {account.name} is not a resource_directory")
-    provider = await _resolve(account)  # its own: a CredentialsError names it, exit 2
-    lister = _Lister(account, provider, manifest, sleep)
+    lister = Lister(account, provider, manifest, sleep, ca_file=sts.ca_file)
     management = await lister.call("GetResourceDirectory", rd.get_management)
     members = await lister.members()
-    reached: dict[str, object] = {}
-    assuming: list[tuple[rd.Member, Account]] = []
-    for member in members:
-        reason = wanted(spec, member)
-        if reason is not None:
-            book.member(member.account_id, member.display_name, "excluded", error=reason)
-            continue
-        is_management = member.account_id == management
-        member_acct = member_account(account, member.account_id, management=is_management)
-        book.member(member.account_id, member.display_name, "ok", account=member_acct)
-        if is_management:
-            reached[member.account_id] = provider
-        else:
-            assuming.append((member, member_acct))
-    pace = RateLimit.per_second(STS_RATE_LIMIT).new_state()
-    threads = anyio.CapacityLimiter(_ASSUMING_AT_ONCE)
+    excluded = {m.account_id: reason for m in members if (reason := wanted(spec, m)) is not None}
+    return MemberList(management, tuple(members), excluded)
 
-    async def assume(member: rd.Member, member_acct: Account) -> None:
-        await pace.acquire()
+
+@dataclass
+class _Directory:
+    """One directory account being reached: its members noted in the job's book."""
+
+    book: AccountBook
+    #: the member list was recorded at the job's start (a resume)
+    recorded: bool
+    reached: dict[str, object] = field(default_factory=dict)
+
+    async def assume(self, member: rd.Member, member_acct: Account, sts: StsCalls) -> None:
+        """AssumeRole into one member (paced in its thread), unless the job stopped for
+        its failed accounts first: then it is `skipped`, not reached."""
+        if (stopped := self.book.stopped) is not None:
+            self.book.member(
+                member.account_id,
+                member.display_name,
+                "skipped",
+                account=member_acct,
+                error=f"not reached: the job stopped: {stopped}",
+            )
+            return
         try:
-            async with threads:
-                reached[member.account_id] = await _resolve(member_acct)
+            self.reached[member.account_id] = await _resolve(member_acct, sts)
         except CredentialsError as exc:
-            book.member(
+            why = _assume_failed(member_acct, exc)
+            if self.recorded:
+                why += " (a member as listed when the job started, which its resume keeps)"
+            self.book.member(
                 member.account_id,
                 member.display_name,
                 "assume_failed",
                 account=member_acct,
-                error=_assume_failed(member_acct, exc),
+                error=why,
             )
+
+
+async def _directory(
+    account: Account,
+    manifest: Manifest,
+    book: AccountBook,
+    sleep: Sleep,
+    recorded: MemberList | None,
+) -> tuple[list[Account], dict[str, object], MemberList, BlockingLimiter]:
+    """One directory account's reachable members and their providers (noted in `book`),
+    the member list they came from, and the pace of its AssumeRole calls."""
+    base = sts_calls(manifest.connection.ca_file)
+    provider = await _resolve(account, base)  # its own: a CredentialsError names it, exit 2
+    found = recorded or await _member_list(account, provider, manifest, sleep, base)
+    directory = _Directory(book, recorded=recorded is not None)
+    assuming: list[tuple[rd.Member, Account]] = []
+    for member in found.members:
+        reason = found.excluded.get(member.account_id)
+        if reason is not None:
+            book.member(member.account_id, member.display_name, "excluded", error=reason)
+            continue
+        is_management = member.account_id == found.management
+        member_acct = member_account(account, member.account_id, management=is_management)
+        book.member(member.account_id, member.display_name, "ok", account=member_acct)
+        if is_management:
+            directory.reached[member.account_id] = provider
+        else:
+            assuming.append((member, member_acct))
+    pace = RateLimit.per_second(manifest.sts_rate_limit).new_blocking()
+    paced = StsCalls(base.ca_file, pace)
+    threads = anyio.CapacityLimiter(_ASSUMING_AT_ONCE)
+
+    async def assume(member: rd.Member, member_acct: Account) -> None:
+        async with threads:
+            await directory.assume(member, member_acct, paced)
 
     async with anyio.create_task_group() as group:
         for member, member_acct in assuming:
             group.start_soon(assume, member, member_acct)
-    accounts = [a for _, a in assuming if a.name in reached]
-    if management in reached:
-        accounts.insert(0, member_account(account, management, management=True))
-    order = {m.account_id: i for i, m in enumerate(members)}
-    accounts.sort(key=lambda a: order[a.name])
-    return accounts, reached
+    reached = directory.reached
+    accounts = [  # in the directory's order
+        member_account(account, m.account_id, management=m.account_id == found.management)
+        for m in found.members
+        if m.account_id in reached
+    ]
+    return accounts, reached, found, pace
 
 
 def _assume_failed(account: Account, error: CredentialsError) -> str:
@@ -283,22 +273,40 @@ def _unique(accounts: Sequence[Account]) -> None:
         seen.add(account.name)
 
 
-async def reach_accounts(manifest: Manifest, *, sleep: Sleep = anyio.sleep) -> Reach:
-    """List each directory account's members and reach them (contracts §17); a job
-    without one gets its manifest back as it is."""
+async def reach_accounts(
+    manifest: Manifest,
+    *,
+    sleep: Sleep = anyio.sleep,
+    stop: StopJob | None = None,
+    recorded: Mapping[str, MemberList] | None = None,
+) -> Reach:
+    """List each directory account's members (or take the lists `recorded` at the
+    job's start) and reach them (contracts §17); a job without one gets its manifest
+    back as it is. `stop` stops the job once its failed accounts reach
+    `max_failed_accounts` / `max_failed_account_rate`."""
     given = accounts_of(manifest)
     if all(a.resource_directory is None for a in given):
         return Reach(manifest)
-    book = AccountBook()
+    threshold = AccountThreshold.of(
+        manifest.max_failed_accounts, manifest.max_failed_account_rate, stop
+    )
+    book = AccountBook(threshold, listed=manifest.action != "restore")
     accounts: list[Account] = []
     providers: dict[str, object] = {}
+    lists: dict[str, MemberList] = {}
+    paces: list[BlockingLimiter] = []
     for account in given:
         if account.resource_directory is None:
             accounts.append(account)
             book.other(account)
             continue
-        members, reached = await _directory(account, manifest, book, sleep)
+        members, reached, found, pace = await _directory(
+            account, manifest, book, sleep, (recorded or {}).get(account.name)
+        )
         accounts += members
         providers.update(reached)
+        lists[account.name] = found
+        paces.append(pace)
     _unique(accounts)
-    return Reach(manifest.model_copy(update={"accounts": tuple(accounts)}), providers, book)
+    reachable = manifest.model_copy(update={"accounts": tuple(accounts)})
+    return Reach(reachable, providers, book, lists, tuple(paces))

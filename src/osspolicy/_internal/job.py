@@ -37,6 +37,7 @@ from typing import Any, ParamSpec
 import anyio
 
 from .account_book import AccountBook, account_counts
+from .account_streams import AccountSlots, capped
 from .actions import Action, Checked, JobContext, action_for
 from .audit_action import audit_action
 from .backends import Backend
@@ -358,7 +359,13 @@ async def run_job(
     if safety.plan is not None:  # a saved plan's unread buckets are settled too
         checked = dataclasses.replace(checked, settled={**checked.settled, **safety.settled()})
     reach, accounts, backend = await accounts_and_backend(
-        manifest, checked.backup, backend, keys, sleep=sleep
+        manifest,
+        checked.backup,
+        backend,
+        keys,
+        sleep=sleep,
+        stop=safety.stopper.stop,  # max_failed_accounts (contracts §17)
+        resume=options.resume,  # a directory's members recorded at the job's start
     )
     stop = Stop()
     preflight_stop, preflight = PreflightStop.gates(
@@ -374,7 +381,7 @@ async def run_job(
             stack,
             in_memory=options.in_memory,
             resume=options.resume,
-            started=started_with(options),
+            started=started_with(options) | reach.started(),  # a directory's members
         )
         if job.settled:  # snapshot lines lost: those buckets are not written
             checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
@@ -391,6 +398,9 @@ async def run_job(
             book=reach.book,
             deny_new_access=options.deny_new_access,
             report_folder=job.report_folder,
+            slots=AccountSlots.of(  # each account its cap of workers (contracts §17)
+                accounts=len(accounts), concurrency=engine.workers, cap=manifest.account_concurrency
+            ),
         )
         await reach.carried(job.journal if job.resumed else None)
         prepared = await action.prepare(ctx)
@@ -420,7 +430,11 @@ async def run_job(
         async with anyio.create_task_group() as group:
             if handle_signals:
                 group.start_soon(watcher.watch)
-            await engine.run(targets, work, safety.sink(_sink(job, on_result, reach.book)), skip)
+            await engine.run(
+                *capped(
+                    ctx.slots, targets, work, safety.sink(_sink(job, on_result, reach.book)), skip
+                )
+            )
             group.cancel_scope.cancel()
         safety.finish()
         stack.enter_context(signals_ignored(handle_signals))  # nothing cuts the flush short
@@ -437,7 +451,8 @@ async def run_job(
                 **preflight.summary_extra(),
                 **({"warnings": list(warnings)} if warnings else {}),
                 **ctx.region_fallbacks.summary_extra(),
-                **reach.book.summary_extra(),
+                **reach.summary_extra(),
+                **(ctx.slots.summary_extra() if ctx.slots is not None else {}),
             },
             folder_extra=reach.folder_extra(accounts),
             started_at=started_at,

@@ -13,19 +13,22 @@ The backend classes come from `backends/`, the only package that imports the SDK
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 
+from .account_threshold import StopJob
 from .accounts import Account, account_record, check_recorded_accounts
 from .backends import Backend, ConnectionConfig
-from .backends.credentials import account_provider, static_provider
+from .backends.credentials import account_provider, static_provider, sts_calls
 from .backends.oss import OssBackend
 from .backup import Backup
 from .directory import Reach, reach_accounts
 from .errors import ConfigError
 from .keys import AccessKey
 from .manifest import Manifest, accounts_of
+from .member_list import recorded_lists
 from .preflight import Preflight
 from .ratelimit import RateLimit
 from .retry import RetryConfig, Sleep, Tries
@@ -47,11 +50,15 @@ async def accounts_and_backend(
     keys: Mapping[str, AccessKey] | None,
     *,
     sleep: Sleep = anyio.sleep,
+    stop: StopJob | None = None,
+    resume: str | None = None,
 ) -> tuple[Reach, tuple[Account, ...], Backend]:
     """The accounts the job signs with (a directory's reachable members among them,
-    contracts §17) and its backend (the one given, else the SDK's, every account's
-    credentials resolved): all before any OSS request."""
-    reach = await reach_accounts(manifest, sleep=sleep)
+    contracts §17: those of the member lists the job `resume` names recorded at its
+    start; `stop` for its failed accounts' threshold) and its backend (the one given,
+    else the SDK's, every account's credentials resolved): all before any OSS request."""
+    recorded = await recorded_lists(Path(manifest.report_dir), resume)
+    reach = await reach_accounts(manifest, sleep=sleep, stop=stop, recorded=recorded)
     accounts = job_accounts(reach.manifest, backup, unreached=reach.book.unreached())
     if backend is None:
         backend = await make_backend(reach.manifest, accounts, keys, reach.providers)
@@ -127,6 +134,7 @@ async def make_backend(
     in `keys` signs with that access key instead (the API's `credentials=`), one in
     `resolved` with the provider given (a directory's member, already reached)."""
     providers = dict(resolved or {})
+    sts = sts_calls(manifest.connection.ca_file)  # a ram_role_arn's AssumeRole
     for account in accounts or accounts_of(manifest):
         key = (keys or {}).get(account.name)
         if key is None and account.name in providers:
@@ -134,7 +142,9 @@ async def make_backend(
         providers[account.name] = (
             static_provider(key)
             if key is not None
-            else await anyio.to_thread.run_sync(account_provider, account.name, account.credentials)
+            else await anyio.to_thread.run_sync(
+                account_provider, account.name, account.credentials, sts
+            )
         )
     if manifest.engine == "aio":
         # imported here: only the aio engine loads aiohttp and the SDK's async client

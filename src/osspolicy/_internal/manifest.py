@@ -128,6 +128,41 @@ Fraction = Annotated[
 ]
 
 
+def _per_second(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        shown = value if math.isfinite(value) else str(value)
+        raise ValueError(f"is {shown}; write a positive number of calls a second, e.g. 20")
+    return value
+
+
+def _workers(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"is {value}; write 0 (the job's concurrency) or a number of workers")
+    return value
+
+
+def _accounts(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"is {value}; write 0 (none) or a number of accounts")
+    return value
+
+
+#: calls a second, more than 0 (checked by `_per_second`: its message)
+PerSecond = Annotated[
+    float,
+    AfterValidator(_per_second),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
+]
+#: a number of workers, 0 for the job's concurrency (checked by `_workers`)
+Workers = Annotated[
+    int, AfterValidator(_workers), WithJsonSchema({"type": "integer", "minimum": 0})
+]
+#: a number of accounts, 0 for none (checked by `_accounts`)
+Accounts = Annotated[
+    int, AfterValidator(_accounts), WithJsonSchema({"type": "integer", "minimum": 0})
+]
+
+
 def _action_is(*actions: str) -> dict[str, Any]:
     return {"properties": {"action": {"enum": list(actions)}}, "required": ["action"]}
 
@@ -146,6 +181,24 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
             {"not": {"required": ["targets"]}},
             {"properties": {"targets": {"type": "null"}}},
         ],
+    }
+    failed_accounts = {
+        "anyOf": [
+            {"required": [key], "properties": {key: {"exclusiveMinimum": 0}}}
+            for key in ("max_failed_accounts", "max_failed_account_rate")
+        ]
+    }
+    has_directory = {
+        "required": ["accounts"],
+        "properties": {
+            "accounts": {
+                "type": "array",
+                "contains": {
+                    "required": ["resource_directory"],
+                    "properties": {"resource_directory": {"type": "object"}},
+                },
+            }
+        },
     }
     schema["allOf"] = [
         {"if": _action_is("apply"), "then": {"required": ["policy"]}},
@@ -180,6 +233,7 @@ def _manifest_schema_rules(schema: dict[str, Any]) -> None:
             },
             "then": {"properties": {"targets": {"not": named}}},
         },
+        {"if": failed_accounts, "then": has_directory},
     ]
 
 
@@ -219,6 +273,15 @@ class Manifest(StrictModel):
     """Stop taking targets after N failures [0 = none]."""
     max_failure_rate: Fraction = 0.0
     """Stop when failures / finished reaches it, after 20 [0 = none]."""
+    sts_rate_limit: PerSecond = 20.0
+    """AssumeRole calls per second into a directory's members, per directory, refreshes
+    included [20]."""
+    account_concurrency: Workers = 0
+    """Workers one account may hold at once [0 = concurrency]."""
+    max_failed_accounts: Accounts = 0
+    """Stop after N accounts failed (assume_failed, listing_failed, partial) [0 = none]."""
+    max_failed_account_rate: Fraction = 0.0
+    """Stop when that fraction of the job's accounts failed [0 = none]."""
     source: Path | None = None
     """restore only: the backup folder."""
     backup_dir: Path = Path("backups")
@@ -248,6 +311,19 @@ class Manifest(StrictModel):
                 f"allow_lockout: only an apply job takes allow_lockout, not {self.action}; "
                 "remove it"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _account_thresholds(self) -> Manifest:
+        """Contracts §17: the failed-account threshold counts a directory's members."""
+        if any(a.resource_directory is not None for a in self.accounts or ()):
+            return self
+        for key in ("max_failed_accounts", "max_failed_account_rate"):
+            if getattr(self, key):
+                raise ValueError(
+                    f"{key}: counts the members of a resource_directory account, and this "
+                    "job has none; remove it (max_failures counts failed buckets)"
+                )
         return self
 
     @model_validator(mode="after")

@@ -39,6 +39,11 @@ bound holds for the times requests really start, not only for the times they wer
 A caller cancelled while waiting leaves TAT untouched (the job only ever goes slower
 than the limit, never faster).
 
+`RateLimit.new_blocking()` is the same algorithm for callers in worker threads (a
+`threading.Lock` as the FIFO, `time.sleep` to wait): the credentials library refreshes
+a token inside whichever thread signs a request, so the pace of AssumeRole calls
+(`sts_rate_limit`) must hold there. It counts what it let through (`acquired`).
+
 Burst: `default_burst(rate) = max(1, ceil(rate / 10))`, a tenth of a second's worth of
 requests (1 for 10/s or less, 5 for 50/s, 100 for 1000/s): small against a one-second
 window, yet enough that scheduling jitter between workers does not cost throughput.
@@ -47,13 +52,15 @@ window, yet enough that scheduling jitter between workers does not cost throughp
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
 
-__all__ = ("Clock", "Limiter", "RateLimit", "default_burst")
+__all__ = ("BlockingLimiter", "Clock", "Limiter", "RateLimit", "default_burst")
 
 Clock = Callable[[], float]
 #: a wait shorter than this is float rounding of (TAT - tau - now), not a wait
@@ -105,6 +112,33 @@ class RateLimit:
         """A fresh limiter (one per job); `clock` and `sleep` are injectable for tests."""
         return Limiter(self, clock=clock, sleep=sleep)
 
+    def new_blocking(
+        self, *, clock: Clock = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> BlockingLimiter:
+        """A fresh limiter for callers in worker threads (blocking `acquire`)."""
+        return BlockingLimiter(self, clock=clock, sleep=sleep)
+
+
+class _Schedule:
+    """GCRA's virtual scheduling: the one number (TAT) both limiters keep."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self._interval = limit.interval
+        self._tolerance = (limit.at_once - 1) * limit.interval
+        #: the theoretical arrival time of the next request; None until the first one
+        self._tat: float | None = None
+
+    def wait(self, now: float) -> float:
+        """How long a call asking at `now` waits (0: it may start)."""
+        if self._tat is None:  # no credit at the start: as if the burst had just gone
+            self._tat = now + self._tolerance
+        wait = self._tat - self._tolerance - now
+        return wait if wait > _ROUNDING else 0.0
+
+    def started(self, now: float) -> None:
+        """A call started at `now` (when it really did, after any late wake-up)."""
+        self._tat = max(self._tat if self._tat is not None else now, now) + self._interval
+
 
 class Limiter:
     """The GCRA state of one job's limit; share it across all of the job's workers."""
@@ -117,23 +151,56 @@ class Limiter:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.limit = limit
-        self._interval = limit.interval
-        self._tolerance = (limit.at_once - 1) * limit.interval
+        self._schedule = _Schedule(limit)
         self._clock = clock
         self._sleep = sleep
-        #: the theoretical arrival time of the next request; None until the first one
-        self._tat: float | None = None
         #: FIFO: callers start in the order they asked; only the head sleeps
         self._queue = anyio.Lock(fast_acquire=True)
 
     async def acquire(self) -> None:
         """Wait until the next request may start (usable as `Tries(pace=...)`)."""
         async with self._queue:
-            now = self._clock()
-            if self._tat is None:  # no credit at the start: as if the burst had just gone
-                self._tat = now + self._tolerance
-            wait = self._tat - self._tolerance - now
-            if wait > _ROUNDING:
+            if wait := self._schedule.wait(self._clock()):
                 await self._sleep(wait)
-                now = self._clock()
-            self._tat = max(self._tat, now) + self._interval
+            self._schedule.started(self._clock())
+
+
+class BlockingLimiter:
+    """The GCRA state of one limit whose callers are worker threads: `acquire` blocks.
+
+    The same virtual scheduling as `Limiter`; a lock held while the head of the queue
+    sleeps keeps the callers in order. Its own accounting, which a job reports:
+    `acquired` counts the calls let through, `busiest_second` is the most of them that
+    started within one second (at most `rate` + `at_once`; what the service sees may
+    bunch a little more, by how much the calls' transit times differ)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self._schedule = _Schedule(limit)
+        self._clock = clock
+        self._sleep = sleep
+        self._queue = threading.Lock()
+        #: how many calls `acquire` let through
+        self.acquired = 0
+        #: the most calls that started within one second
+        self.busiest_second = 0
+        self._last_second: deque[float] = deque()
+
+    def acquire(self) -> None:
+        """Block until the next call may start."""
+        with self._queue:
+            if wait := self._schedule.wait(self._clock()):
+                self._sleep(wait)
+            now = self._clock()
+            self._schedule.started(now)
+            self.acquired += 1
+            self._last_second.append(now)
+            while self._last_second[0] <= now - 1.0:
+                self._last_second.popleft()
+            self.busiest_second = max(self.busiest_second, len(self._last_second))

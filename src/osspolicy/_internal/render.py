@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = (
     "QUIET_ERRORS",
     "UNRESUMABLE",
+    "account_lines",
     "bucket_object",
     "count_words",
     "error_lines",
@@ -88,8 +89,8 @@ def incomplete_line(summary: Summary) -> str | None:
         known = f"; {plural(missing, 'listed bucket')} missing too" if missing else ""
         if accounts := summary.extra.get("missing_accounts"):  # a directory job's (§17)
             return (
-                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not be "
-                f"read, so their buckets are not in it{known}"
+                f"the backup is INCOMPLETE: {plural(len(accounts), 'account')} could not all "
+                f"be read, so not all their buckets are in it{known}"
             )
         return (
             "the backup is INCOMPLETE: the listing failed, so buckets it never returned "
@@ -104,17 +105,54 @@ def failure_line(failure: Mapping[str, Any]) -> str:
     return f"  {failure['bucket']}: {failure['outcome']} {text}".rstrip()
 
 
+#: the account statuses in the order the accounts line counts them
+_STATUS_ORDER = ("ok", "partial", "listing_failed", "assume_failed", "skipped", "excluded")
+#: how many skipped accounts the one line about them names
+_SKIPPED_NAMED = 5
+
+
 def missing_account_lines(extra: Mapping[str, Any]) -> list[str]:
     """One line per account of a directory job whose buckets could not all be read
-    (contracts §17: `missing_accounts`), naming it, its display name, status and why."""
+    (contracts §17: `missing_accounts`), naming it, its display name, status and why;
+    the accounts a stop skipped in one line (the stop's own line says why)."""
     missing = set(extra.get("missing_accounts", ()))
-    return [
+    entries = [e for e in extra.get("accounts", ()) if e.get("name") in missing]
+    lines = [
         f"account {entry.get('name')}"
         + (f" ({entry['display_name']})" if entry.get("display_name") else "")
         + f": {entry.get('status')}: {entry.get('error')}"
-        for entry in extra.get("accounts", ())
-        if entry.get("name") in missing
+        for entry in entries
+        if entry.get("status") != "skipped"
     ]
+    skipped = [str(e.get("name")) for e in entries if e.get("status") == "skipped"]
+    if skipped:
+        named = ", ".join(skipped[:_SKIPPED_NAMED])
+        more = f" and {len(skipped) - _SKIPPED_NAMED} more" if len(skipped) > _SKIPPED_NAMED else ""
+        lines.append(
+            f"{plural(len(skipped), 'account')} skipped, the job stopped before they were "
+            f"done: {named}{more}"
+        )
+    return lines
+
+
+def account_lines(extra: Mapping[str, Any], *, each: bool = False) -> list[str]:
+    """A directory job's accounts (contracts §17): how many went which way, and with
+    `each` one line per account with its buckets by outcome; nothing for another job."""
+    accounts = extra.get("accounts")
+    if not isinstance(accounts, list) or "missing_accounts" not in extra:
+        return []
+    statuses = [str(a.get("status")) for a in accounts if isinstance(a, dict)]
+    counts = ", ".join(
+        f"{statuses.count(status)} {status}" for status in _STATUS_ORDER if status in statuses
+    )
+    lines = [f"accounts: {counts} ({len(statuses)} in all)"]
+    for account in accounts if each else ():
+        outcomes = ", ".join(f"{n} {o}" for o, n in (account.get("counts") or {}).items())
+        lines.append(
+            f"  {account.get('name')}: {account.get('status')}"
+            + (f", {outcomes}" if outcomes else "")
+        )
+    return lines
 
 
 def error_lines(summary: Summary, shown: int) -> list[str]:

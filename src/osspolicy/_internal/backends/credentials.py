@@ -18,6 +18,12 @@ its async API is synchronous underneath: `resolve_credentials` blocks (callers r
 a thread). The library's logger writes tracebacks and response bodies to stderr on a
 failed refresh; it is silenced here, since the failure reaches the user as one
 `CredentialsError` line instead (naming the account and the source, never a secret).
+
+AssumeRole (`ram_role_arn`) goes through `StsCalls`: the CA bundle the OSS calls verify
+against (`connection.ca_file`, else `SSL_CERT_FILE`, else `REQUESTS_CA_BUNDLE`; the
+library would take only certifi's or OpenSSL's default), and for a Resource Directory's
+members a `BlockingLimiter` (`sts_rate_limit`) that every AssumeRole into them waits for,
+the library's refreshes included (they happen in whichever thread signs a request).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
@@ -47,6 +55,8 @@ from ..accounts import (
 )
 from ..errors import CredentialsError
 from ..keys import AccessKey
+from ..ratelimit import BlockingLimiter
+from .http import ca_bundle
 from .wire import credentials_reason
 
 if TYPE_CHECKING:
@@ -55,11 +65,13 @@ if TYPE_CHECKING:
 
 __all__ = (
     "OffLoopCredentials",
+    "StsCalls",
     "account_provider",
     "credentials_provider",
     "library_provider",
     "resolve_credentials",
     "static_provider",
+    "sts_calls",
 )
 
 #: how each type is fixed, after the one line saying what failed
@@ -132,8 +144,53 @@ def _oss_environment() -> ICredentialsProvider:
     return lib.StaticAKCredentialsProvider(access_key_id=key_id, access_key_secret=secret)
 
 
-def library_provider(spec: CredentialsSpec) -> ICredentialsProvider:  # noqa: PLR0911 - one per type
-    """The `alibabacloud-credentials` provider for one credentials spec (no request yet).
+@dataclass(frozen=True, slots=True)
+class StsCalls:
+    """How AssumeRole calls go: the CA bundle they verify against (None: the library's
+    default) and the limiter each waits for (None: unpaced)."""
+
+    ca_file: str | None = None
+    pace: BlockingLimiter | None = None
+
+
+def sts_calls(ca_file: Path | None, pace: BlockingLimiter | None = None) -> StsCalls:
+    """How the job's AssumeRole calls go: verified against the bundle the OSS calls use
+    (`http.ca_bundle`; certifi's is the library's own default), at `pace` if given."""
+    path, source = ca_bundle(ca_file)
+    return StsCalls(None if source == "certifi" else path, pace)
+
+
+@functools.cache
+def _ram_role_provider() -> type[Any]:
+    """The library's AssumeRole provider, with our CA bundle and pace (a class made on
+    first use, as the library is imported then).
+
+    The library builds its cache around `self._refresh_credentials` (every AssumeRole,
+    the first and each refresh) and sends with `self._runtime_options` (TeaCore reads
+    its `ca`); both are its own names, so a test pins that they still take effect
+    (`tests/test_directory_options_e2e.py`, over TLS and paced)."""
+
+    class RamRole(_library().RamRoleArnCredentialsProvider):  # type: ignore[misc]
+        def __init__(self, sts: StsCalls, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._pace = sts.pace
+            options = getattr(self, "_runtime_options", None)
+            if sts.ca_file is not None and isinstance(options, dict):
+                options["ca"] = sts.ca_file
+
+        def _refresh_credentials(self) -> Any:
+            if self._pace is not None:
+                self._pace.acquire()
+            return super()._refresh_credentials()
+
+    return RamRole
+
+
+def library_provider(  # noqa: PLR0911 - one per type
+    spec: CredentialsSpec, sts: StsCalls | None = None
+) -> ICredentialsProvider:
+    """The `alibabacloud-credentials` provider for one credentials spec (no request yet);
+    `sts`: how its AssumeRole calls go (a source's go with the same CA, unpaced).
 
     Raises what the library raises for a spec it refuses (ValueError, CredentialException).
     """
@@ -148,8 +205,10 @@ def library_provider(spec: CredentialsSpec) -> ICredentialsProvider:  # noqa: PL
         case ProfileCredentials():
             return lib.CLIProfileCredentialsProvider(profile_name=spec.profile)
         case RamRoleArnCredentials():
-            return lib.RamRoleArnCredentialsProvider(
-                credentials_provider=library_provider(spec.source),
+            calls = sts or StsCalls()
+            return _ram_role_provider()(
+                calls,
+                credentials_provider=library_provider(spec.source, StsCalls(calls.ca_file)),
                 role_arn=spec.role_arn,
                 role_session_name=spec.session_name,
                 external_id=spec.external_id,
@@ -180,7 +239,9 @@ def _fetch(client: Client) -> Any:
     )
 
 
-def credentials_provider(spec: CredentialsSpec, *, account: str) -> Any:
+def credentials_provider(
+    spec: CredentialsSpec, *, account: str, sts: StsCalls | None = None
+) -> Any:
     """The SDK credentials provider of one account; sends nothing.
 
     A spec that cannot even be set up (`type: env` without the variables, a role the
@@ -194,7 +255,7 @@ def credentials_provider(spec: CredentialsSpec, *, account: str) -> Any:
         except oss.exceptions.CredentialsEmptyError:
             raise _error(spec, account, "OSS_ACCESS_KEY_SECRET is not set") from None
     try:
-        client = _client(library_provider(spec))
+        client = _client(library_provider(spec, sts))
     except Exception as exc:  # the library raises ValueError or its own exception
         raise _error(spec, account, credentials_reason(exc)) from None
     return oss.credentials.CredentialsProviderFunc(partial(_fetch, client))
@@ -220,10 +281,10 @@ def static_provider(key: AccessKey) -> Any:
     )
 
 
-def account_provider(account: str, spec: CredentialsSpec) -> Any:
+def account_provider(account: str, spec: CredentialsSpec, sts: StsCalls | None = None) -> Any:
     """`credentials_provider` + `resolve_credentials`: the provider of an account whose
     credentials were fetched once (blocking: run it in a thread, before any request)."""
-    provider = credentials_provider(spec, account=account)
+    provider = credentials_provider(spec, account=account, sts=sts)
     resolve_credentials(provider, account=account, source=spec)
     return provider
 

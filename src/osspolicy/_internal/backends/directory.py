@@ -46,6 +46,7 @@ from .netcause import network_cause
 __all__ = (
     "DEFAULT_ENDPOINT",
     "PAGE_SIZE",
+    "CallSettings",
     "Member",
     "accounts_in_folder_page",
     "accounts_page",
@@ -75,6 +76,15 @@ _CAUSES = {
     "plain_http": "it speaks plain HTTP, not HTTPS",
     "tls": "the TLS handshake failed",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """How a directory call connects: its timeouts (connect, read) and the CA bundle an
+    https endpoint's certificate is verified against (None: the package's default)."""
+
+    timeout_s: tuple[float, float] = (5.0, 20.0)
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +124,11 @@ def map_directory_errors() -> Iterator[None]:
         raise error from exc
 
 
-def _client(credentials: Any, endpoint: str | None, timeout_s: tuple[float, float]) -> Client:
+def _client(credentials: Any, endpoint: str | None, settings: CallSettings) -> Client:
     """The package's client, signed with the provider's current keys."""
     keys = credentials.get_credentials()
     url = urlsplit(endpoint or DEFAULT_ENDPOINT)
-    connect_s, read_s = timeout_s
+    connect_s, read_s = settings.timeout_s
     return Client(
         Config(
             access_key_id=keys.access_key_id,
@@ -128,6 +138,7 @@ def _client(credentials: Any, endpoint: str | None, timeout_s: tuple[float, floa
             protocol=url.scheme or "https",
             connect_timeout=int(connect_s * 1000),
             read_timeout=int(read_s * 1000),
+            ca=settings.ca_file,
         )
     )
 
@@ -145,11 +156,11 @@ def _members(accounts: Any) -> list[Member]:
 
 
 def get_management(
-    credentials: Any, endpoint: str | None, timeout_s: tuple[float, float] = (5.0, 20.0)
+    credentials: Any, endpoint: str | None, settings: CallSettings = CallSettings()
 ) -> str:
     """The id of the directory's management account (GetResourceDirectory)."""
     with map_directory_errors():
-        client = _client(credentials, endpoint, timeout_s)
+        client = _client(credentials, endpoint, settings)
         body = client.get_resource_directory_with_options(_runtime()).body
     return str(body.resource_directory.master_account_id)
 
@@ -158,12 +169,12 @@ def accounts_page(
     credentials: Any,
     endpoint: str | None,
     token: str | None,
-    timeout_s: tuple[float, float] = (5.0, 20.0),
+    settings: CallSettings = CallSettings(),
 ) -> tuple[list[Member], str | None]:
     """One page of every member (ListAccounts after `token`) and the next token."""
     request = models.ListAccountsRequest(max_results=PAGE_SIZE, next_token=token)
     with map_directory_errors():
-        client = _client(credentials, endpoint, timeout_s)
+        client = _client(credentials, endpoint, settings)
         body = client.list_accounts_with_options(request, _runtime()).body
     return _members(body.accounts), body.next_token or None
 
@@ -173,14 +184,14 @@ def accounts_in_folder_page(
     endpoint: str | None,
     folder_id: str,
     page: int,
-    timeout_s: tuple[float, float] = (5.0, 20.0),
+    settings: CallSettings = CallSettings(),
 ) -> tuple[list[Member], int]:
     """Page `page` of the members directly in a folder, and how many there are."""
     request = models.ListAccountsForParentRequest(
         parent_folder_id=folder_id, page_number=page, page_size=PAGE_SIZE
     )
     with map_directory_errors():
-        client = _client(credentials, endpoint, timeout_s)
+        client = _client(credentials, endpoint, settings)
         body = client.list_accounts_for_parent_with_options(request, _runtime()).body
     members = _members(body.accounts)
     return [m if m.folder_id else _in(m, folder_id) for m in members], int(body.total_count or 0)
@@ -195,14 +206,14 @@ def folders_page(
     endpoint: str | None,
     folder_id: str,
     page: int,
-    timeout_s: tuple[float, float] = (5.0, 20.0),
+    settings: CallSettings = CallSettings(),
 ) -> tuple[list[str], int]:
     """Page `page` of the folders directly under a folder (their ids), and how many."""
     request = models.ListFoldersForParentRequest(
         parent_folder_id=folder_id, page_number=page, page_size=PAGE_SIZE
     )
     with map_directory_errors():
-        client = _client(credentials, endpoint, timeout_s)
+        client = _client(credentials, endpoint, settings)
         body = client.list_folders_for_parent_with_options(request, _runtime()).body
     folders = body.folders.folder if body.folders is not None and body.folders.folder else []
     return [str(f.folder_id) for f in folders], int(body.total_count or 0)
