@@ -1,4 +1,5 @@
-"""Start-up stays light: `--version`, `--help` and completion load no job machinery.
+"""Start-up stays light: `--version`, `--help` and completion load no job machinery, and
+a job loads only the machinery it uses.
 
 How fast they answer is measured by `make bench` (its start-up section), not asserted
 here; what is asserted is what makes them fast: which modules each one imports.
@@ -10,8 +11,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from osspolicy.emulator import Emulator
 
 #: modules that cost most of a second to import, and that only a running job needs
 JOB_MACHINERY = ("alibabacloud_oss_v2", "alibabacloud_credentials", "aiohttp")
@@ -72,3 +76,31 @@ def test_completion_answers_without_the_job_machinery() -> None:
     stdout, modules = _imported(env=env)
     assert {"run", "restore", "rollback"} <= set(stdout.split())
     assert [m for m in modules if m.startswith(JOB_MACHINERY)] == []
+
+
+def test_a_thread_job_loads_only_the_oss_sdk(tmp_path: Path, oss_emulator: Emulator) -> None:
+    """A backup on the default engine with the SDK's variables loads the OSS SDK and
+    nothing else heavy: not aiohttp (the aio engine's), not the credentials library (other
+    credential types'), not the Resource Directory package, not the emulator. Every job
+    the suite and an operator start pays only for what it uses."""
+    manifest = tmp_path / "backup.yaml"
+    manifest.write_text(
+        "action: backup\n"
+        f"connection: {{region: cn-hangzhou, endpoint: '{oss_emulator.endpoint}'}}\n"
+        "targets: {buckets: [app-one]}\n"
+        f"report_dir: {tmp_path / 'reports'}\nbackup_dir: {tmp_path / 'backups'}\n",
+        encoding="utf-8",
+    )
+    oss_emulator.seed_buckets(["app-one"])
+    env = os.environ | oss_emulator.env
+    stdout, modules = _imported("run", str(manifest), "-q", env=env)
+    assert "1 bucket" in stdout
+    heavy = {m.split(".")[0] for m in modules} & {
+        "aiohttp",
+        "alibabacloud_credentials",
+        "alibabacloud_resourcedirectorymaster20220419",
+        "apscheduler",
+    }
+    assert heavy == set()
+    assert [m for m in modules if m.startswith("osspolicy.emulator")] == []
+    assert "alibabacloud_oss_v2" in modules

@@ -22,15 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from alibabacloud_resourcedirectorymaster20220419 import models
-from alibabacloud_resourcedirectorymaster20220419.client import Client
-from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
-from alibabacloud_tea_openapi.models import Config
-from darabonba.runtime import RuntimeOptions
-from Tea.exceptions import TeaException
 
 from ..errors import (
     BackendError,
@@ -42,6 +35,12 @@ from ..errors import (
     Throttled,
 )
 from .netcause import network_cause
+
+# The package (and through it the credentials library, a fifth of a job's start) is
+# imported by the calls below, on first use: a job without a directory never loads it
+if TYPE_CHECKING:
+    from alibabacloud_resourcedirectorymaster20220419.client import Client
+    from darabonba.runtime import RuntimeOptions
 
 __all__ = (
     "DEFAULT_ENDPOINT",
@@ -100,6 +99,12 @@ class Member:
 @contextmanager
 def map_directory_errors() -> Iterator[None]:
     """Translate the package's exceptions into ours (`from` the original)."""
+    from alibabacloud_tea_openapi.exceptions import (  # noqa: PLC0415 - on first use
+        AlibabaCloudException,
+        ThrottlingException,
+    )
+    from Tea.exceptions import TeaException  # noqa: PLC0415 - on first use
+
     try:
         yield
     except AlibabaCloudException as exc:
@@ -126,6 +131,11 @@ def map_directory_errors() -> Iterator[None]:
 
 def _client(credentials: Any, endpoint: str | None, settings: CallSettings) -> Client:
     """The package's client, signed with the provider's current keys."""
+    from alibabacloud_resourcedirectorymaster20220419.client import (  # noqa: PLC0415
+        Client,
+    )
+    from alibabacloud_tea_openapi.models import Config  # noqa: PLC0415 - on first use
+
     keys = credentials.get_credentials()
     url = urlsplit(endpoint or DEFAULT_ENDPOINT)
     connect_s, read_s = settings.timeout_s
@@ -143,7 +153,15 @@ def _client(credentials: Any, endpoint: str | None, settings: CallSettings) -> C
     )
 
 
+def _models() -> Any:
+    from alibabacloud_resourcedirectorymaster20220419 import models  # noqa: PLC0415
+
+    return models
+
+
 def _runtime() -> RuntimeOptions:
+    from darabonba.runtime import RuntimeOptions  # noqa: PLC0415 - on first use
+
     return RuntimeOptions(autoretry=False)
 
 
@@ -172,7 +190,7 @@ def accounts_page(
     settings: CallSettings = CallSettings(),
 ) -> tuple[list[Member], str | None]:
     """One page of every member (ListAccounts after `token`) and the next token."""
-    request = models.ListAccountsRequest(max_results=PAGE_SIZE, next_token=token)
+    request = _models().ListAccountsRequest(max_results=PAGE_SIZE, next_token=token)
     with map_directory_errors():
         client = _client(credentials, endpoint, settings)
         body = client.list_accounts_with_options(request, _runtime()).body
@@ -187,7 +205,7 @@ def accounts_in_folder_page(
     settings: CallSettings = CallSettings(),
 ) -> tuple[list[Member], int]:
     """Page `page` of the members directly in a folder, and how many there are."""
-    request = models.ListAccountsForParentRequest(
+    request = _models().ListAccountsForParentRequest(
         parent_folder_id=folder_id, page_number=page, page_size=PAGE_SIZE
     )
     with map_directory_errors():
@@ -209,7 +227,7 @@ def folders_page(
     settings: CallSettings = CallSettings(),
 ) -> tuple[list[str], int]:
     """Page `page` of the folders directly under a folder (their ids), and how many."""
-    request = models.ListFoldersForParentRequest(
+    request = _models().ListFoldersForParentRequest(
         parent_folder_id=folder_id, page_number=page, page_size=PAGE_SIZE
     )
     with map_directory_errors():
