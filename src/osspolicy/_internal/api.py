@@ -29,6 +29,7 @@ from typing import Any, Final, TypedDict
 
 import anyio
 
+from .api_args import access_keys, given_manifest, resume_value
 from .audit import AuditRun, backup_folder_of, run_audit
 from .backends import Backend
 from .errors import ConfigError
@@ -36,7 +37,7 @@ from .findings import Severity
 from .gate import Confirm, confirmed
 from .job import JobRun, OnResult, RunOptions, run_job, validate_job
 from .keys import AccessKey
-from .manifest import Manifest, accounts_of, load_manifest, parse_manifest
+from .manifest import Manifest
 from .results import Outcome, Result
 from .resumed import resumed
 from .rollback import rollback_manifest
@@ -102,7 +103,7 @@ async def backup(
     """Back up every target's policy to a new backup folder (`run.backup_folder`);
     `resume` ("latest", True, or a job id) finishes an unfinished backup instead."""
     m = _manifest(manifest, ("backup",), "backup", report_dir, backup_dir)
-    options = RunOptions(resume=_resume(resume))
+    options = RunOptions(resume=resume_value(resume))
     return await _run(m, options, **_how(on_result, progress, credentials, backend))
 
 
@@ -128,7 +129,7 @@ async def apply(
     `deny_new_access` fails, unwritten, each bucket whose new policy would allow what its
     current one does not (as for `delete`, `restore` and `rollback`)."""
     m = _manifest(manifest, ("apply",), "apply", report_dir, backup_dir)
-    options = RunOptions(resume=_resume(resume), plan=plan, deny_new_access=deny_new_access)
+    options = RunOptions(resume=resume_value(resume), plan=plan, deny_new_access=deny_new_access)
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
     )
@@ -151,7 +152,7 @@ async def delete(
 ) -> JobRun:
     """Delete every target's policy, each snapshotted first; gated as `apply`."""
     m = _manifest(manifest, ("delete",), "delete", report_dir, backup_dir)
-    options = RunOptions(resume=_resume(resume), plan=plan, deny_new_access=deny_new_access)
+    options = RunOptions(resume=resume_value(resume), plan=plan, deny_new_access=deny_new_access)
     return await _write(
         m, options, confirm=confirm, yes=yes, **_how(on_result, progress, credentials, backend)
     )
@@ -177,7 +178,7 @@ async def restore(
     """Put every bucket of the backup folder `source` back exactly; gated as `apply`."""
     m = _manifest(manifest, ("restore",), "restore", report_dir, backup_dir)
     options = RunOptions(
-        resume=_resume(resume),
+        resume=resume_value(resume),
         plan=plan,
         allow_incomplete=allow_incomplete,
         skip_damaged=skip_damaged,
@@ -282,7 +283,7 @@ async def audit(
         on_start=told.start,
         on_result=told.result,
         backend=backend,
-        keys=_keys(m, credentials),
+        keys=access_keys(m, credentials),
     )
 
 
@@ -317,7 +318,7 @@ def _manifest(
     """The manifest a function runs: given, read from its file, or parsed from its keys
     (the action filled in when only one fits, or, for a plan or check, implied by
     `source` (restore) or `policy` (apply)); one of another action is refused."""
-    manifest = _given_manifest(given, actions, name)
+    manifest = given_manifest(given, actions, name)
     if manifest.action not in actions:
         raise ConfigError(
             f"osspolicy.{name}() runs {' or '.join(actions)} jobs; this manifest's action "
@@ -336,59 +337,6 @@ def _manifest(
     if backup_dir is not _MANIFEST:
         update["backup_dir"] = str(backup_dir)
     return manifest.model_copy(update=update) if update else manifest
-
-
-def _given_manifest(given: object, actions: tuple[str, ...], name: str) -> Manifest:
-    if isinstance(given, Manifest):
-        return given
-    if isinstance(given, str | os.PathLike):
-        return load_manifest(Path(given))
-    if not isinstance(given, Mapping):
-        raise ConfigError(
-            f"osspolicy.{name}() takes a Manifest, a manifest file's path or its keys as a "
-            f"mapping, not a {type(given).__name__}",
-            hint="osspolicy.load_manifest(path) reads a file",
-        )
-    data = dict(given)
-    if len(actions) == 1:
-        data.setdefault("action", actions[0])
-    elif "action" not in data:  # a plan, check or audit of the job its keys describe
-        implied = "restore" if "source" in data else "apply" if "policy" in data else None
-        if implied is None and "backup" in actions:
-            implied = "backup"  # an audit of targets only
-        if implied in actions:
-            data["action"] = implied
-    return parse_manifest(data, source=f"osspolicy.{name}()", base=Path.cwd())
-
-
-def _resume(resume: str | bool | None) -> str | None:
-    if resume is True:
-        return "latest"
-    return resume or None
-
-
-def _keys(manifest: Manifest, credentials: object) -> dict[str, AccessKey] | None:
-    """Each account's access key given as an object; one for all, or by account name
-    (a name the job does not have is refused: a typo would sign with another key)."""
-    if credentials is None:
-        return None
-    names = [account.name for account in accounts_of(manifest)]
-    if isinstance(credentials, AccessKey):
-        return dict.fromkeys(names, credentials)
-    if not isinstance(credentials, Mapping) or not all(
-        isinstance(name, str) and isinstance(key, AccessKey) for name, key in credentials.items()
-    ):  # never echoed: a tuple or a string here may hold a secret
-        raise ConfigError(
-            f"credentials= takes an AccessKey, or a mapping of account name to AccessKey, "
-            f"not a {type(credentials).__name__} of other values",
-            hint="osspolicy.AccessKey(access_key_id, access_key_secret)",
-        )
-    if unknown := sorted(set(credentials) - set(names)):
-        raise ConfigError(
-            f"credentials for account {', '.join(unknown)}, which the job does not have",
-            hint=f"its accounts are {', '.join(names)}",
-        )
-    return dict(credentials)
 
 
 class _How(TypedDict):
@@ -479,7 +427,7 @@ async def _run(
         backend=backend,
         on_result=told.result,
         on_start=told.start,
-        keys=_keys(manifest, credentials),
+        keys=access_keys(manifest, credentials),
     )
 
 

@@ -24,15 +24,13 @@ again, and a bucket whose snapshot line is lost is `failed` `SnapshotLost`, not 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import Any
 
 import anyio
 
@@ -46,12 +44,9 @@ from .baseline import load_baseline
 from .deadcreds import DeadCredentials
 from .engine import Engine, EngineStats
 from .errors import (
-    BackendError,
     ConfigError,
     Interrupted,
-    JobFailed,
     ListingError,
-    OssPolicyError,
     PreflightError,
     Stopped,
 )
@@ -59,6 +54,7 @@ from .findings import Finding, Severity
 from .job_backend import accounts_and_backend, tries_factory
 from .job_finish import finish_job
 from .job_folders import JobFolders, not_done, open_job_folders
+from .job_guard import OPEN_JOB, no_exception_groups
 from .keys import AccessKey
 from .manifest import Manifest
 from .operations import StepResult, perform
@@ -275,60 +271,7 @@ def _action(manifest: Manifest, options: RunOptions) -> Action:
     )
 
 
-_P = ParamSpec("_P")
-#: the job whose folders are open in this task (for `JobFailed`: its id, its folder)
-_OPEN_JOB: ContextVar[JobFolders | None] = ContextVar("_OPEN_JOB", default=None)
-
-
-def _leaves(group: BaseExceptionGroup[Exception]) -> list[Exception]:
-    """Every exception of a (nested) exception group, in order."""
-    found: list[Exception] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
-
-
-def _no_exception_groups(
-    run: Callable[_P, Awaitable[JobRun]],
-) -> Callable[_P, Awaitable[JobRun]]:
-    """`run_job` never raises an ExceptionGroup (contracts §14): a group of one error is
-    that error, of several a `JobFailed` naming the first and the count. An OS error
-    (the disk, a folder that vanished), and once the job's folders are open any error
-    that is not ours (a writer that failed), is a `JobFailed` naming the job, so the
-    caller can say how to resume it; ours (a ConfigError, …) are raised as they are."""
-
-    @functools.wraps(run)
-    async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> JobRun:
-        token = _OPEN_JOB.set(None)
-        try:
-            return await run(*args, **kwargs)
-        except Exception as exc:
-            leaves = _leaves(exc) if isinstance(exc, ExceptionGroup) else [exc]
-            job = _OPEN_JOB.get()
-            first = leaves[0] if leaves else exc
-            if isinstance(first, JobFailed) and first.job_id is None and job is not None:
-                first.job_id, first.report_folder = job.job_id, str(job.report_folder)
-            # a service or network error out of an open job (not one bucket's) is the job's
-            ours = isinstance(first, OssPolicyError) and not (
-                job is not None and isinstance(first, BackendError)
-            )
-            if len(leaves) == 1 and (ours or (job is None and not isinstance(first, OSError))):
-                if first is exc:
-                    raise
-                raise first from exc
-            raise JobFailed.of(
-                first,
-                job_id=job.job_id if job is not None else None,
-                report_folder=str(job.report_folder) if job is not None else None,
-                errors=max(len(leaves), 1),
-            ) from first
-        finally:
-            _OPEN_JOB.reset(token)
-
-    return guarded
-
-
-@_no_exception_groups
+@no_exception_groups
 async def run_job(
     manifest: Manifest,
     options: RunOptions = RunOptions(),
@@ -385,7 +328,7 @@ async def run_job(
         )
         if job.settled:  # snapshot lines lost: those buckets are not written
             checked = dataclasses.replace(checked, settled={**checked.settled, **job.settled})
-        _OPEN_JOB.set(job)
+        OPEN_JOB.set(job)
         preflight_stop.resumed = job.resumed or bool(job.done)
         ctx = JobContext(
             reach.manifest,

@@ -20,10 +20,8 @@ file resume reads to decide what to skip.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +32,7 @@ from .atomic import make_new_dir, remove_file, remove_temp_files, write_atomic
 from .errors import ConfigError
 from .jobid import utc_timestamp
 from .jsonfiles import json_line, write_json_atomic
+from .report_lines import COLUMNS, Lines, csv_line, csv_row, encode
 from .results import (
     DRIFT_OUTCOMES,
     FAILURE_OUTCOMES,
@@ -71,8 +70,6 @@ JSONL_NAME = "report.jsonl"
 CSV_NAME = "report.csv"
 MANIFEST_NAME = "manifest.yaml"
 SUMMARY_NAME = "summary.json"
-#: the columns of report.csv, in the order of `Result.to_record()`
-COLUMNS: tuple[str, ...] = tuple(field.name for field in fields(Result))
 #: failures (and skips) listed by bucket in the summary; the counts cover all of them
 LISTED_MAX = 100
 #: diffs of changing buckets kept for the console (all of them are in the report)
@@ -87,39 +84,6 @@ _SUMMARY_KEYS = frozenset(
     | {"total", "succeeded", "failed", "skipped", "drifted", "counts", "changes"}
     | {"failures", "skips", "overwrite", "foreign_resources", "new_access"}
 )
-
-
-def _csv_line(values: Iterable[object]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
-    return buffer.getvalue().encode()
-
-
-def _csv_value(value: object) -> object:
-    """A CSV cell: booleans `true`/`false`, null empty (contracts §3), a list joined by "; "."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "; ".join(map(str, value))
-    return value
-
-
-def _csv_row(record: Mapping[str, Any]) -> bytes:
-    return _csv_line(_csv_value(record.get(column)) for column in COLUMNS)
-
-
-@dataclass(frozen=True, slots=True)
-class Lines:
-    """A batch of records encoded once: JSON lines (report and journal) and CSV rows."""
-
-    jsonl: list[bytes]
-    csv: list[bytes]
-
-
-def encode(results: Iterable[Result]) -> Lines:
-    """Each record's JSON line and CSV row, encoded once per batch."""
-    records = [result.to_record() for result in results]
-    return Lines([json_line(record) for record in records], [_csv_row(r) for r in records])
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +268,7 @@ class ReportWriter(AsyncClosing):
         csv_log = await AppendLog.open(
             folder / CSV_NAME, exclusive=True, fsync_every=fsync_every, jsonl=False
         )
-        await csv_log.append(_csv_line(COLUMNS))
+        await csv_log.append(csv_line(COLUMNS))
         await csv_log.flush()
         return cls(folder, job_id, jsonl, csv_log, _Tally())
 
@@ -340,7 +304,7 @@ class ReportWriter(AsyncClosing):
         )
         await write_atomic(
             folder / CSV_NAME,
-            _csv_line(COLUMNS) + b"".join(_csv_row(record) for record in records),
+            csv_line(COLUMNS) + b"".join(csv_row(record) for record in records),
         )
         jsonl = await AppendLog.open(folder / JSONL_NAME, fsync_every=fsync_every)
         csv_log = await AppendLog.open(folder / CSV_NAME, fsync_every=fsync_every, jsonl=False)
