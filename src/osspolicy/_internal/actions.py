@@ -42,6 +42,7 @@ from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
 from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
 from .plan_findings import PlanInsight, judged
+from .report import MemoryReport, ReportWriter
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -136,8 +137,11 @@ class Prepared:
 class Insight(Protocol):
     """A job's findings at its end (`findings_log.py`, `plan_findings.py`)."""
 
-    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
-        """The job's exit code given the findings, and its summary's additions."""
+    async def finish(
+        self, exit_code: int, report: ReportWriter | MemoryReport, extra: Mapping[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """The job's exit code given the findings and how the job went (its records'
+        counts, its summary's `targets_error`), and its summary's additions."""
         ...
 
     @property

@@ -33,7 +33,12 @@ class PlanInsight:
 
     tally: FindingsTally = field(default_factory=FindingsTally)
 
-    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
+    async def finish(
+        self,
+        exit_code: int,
+        report: object,  # noqa: ARG002 - the Insight protocol's: a plan's counts need none
+        extra: Mapping[str, Any],  # noqa: ARG002
+    ) -> tuple[int, dict[str, Any]]:
         return exit_code, {"findings": self.tally.to_record()}
 
     @property
