@@ -106,13 +106,16 @@ class Coverage:
     def headline(self, findings: Mapping[str, Any]) -> str:
         """The audit's verdict: its findings, and (unless it judged every target) how
         many buckets they cover and what was not judged."""
-        found = count_line(findings) if findings.get("total") else "No findings"
+        total = bool(findings.get("total"))
         message = self.message
         if message is None:
-            return found if findings.get("total") else "No findings."
+            return count_line(findings) if total else "No findings."
         if self.judged == 0:
             return f"No bucket judged: {message}"
-        return f"{found}, in the {plural(self.judged, 'bucket')} judged; {message}"
+        judged = plural(self.judged, "bucket")
+        if total:
+            return f"{count_line(findings)} (of the {judged} judged); {message}"
+        return f"No findings in the {judged} judged; {message}"
 
     def to_record(self) -> dict[str, Any]:
         """summary.json's `findings.coverage` (and `--json`'s fields)."""
