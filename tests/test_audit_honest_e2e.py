@@ -24,7 +24,14 @@ import yaml
 import osspolicy
 from osspolicy.emulator import Emulator
 
-from .e2e_helpers import JobProcess, make_emulator, read_jsonl, run_cli, write_manifest
+from .e2e_helpers import (
+    JobProcess,
+    apply_manifest,
+    make_emulator,
+    read_jsonl,
+    run_cli,
+    write_manifest,
+)
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 PREFIX = "honest-"
@@ -229,3 +236,58 @@ def test_a_pace_flag_on_a_backup_folder_is_refused(world: World, tmp_path: Path)
     done = run_cli(world.emu, "audit", tmp_path / "folder", "--attempts", "1", cwd=tmp_path)
     assert done.returncode == 2
     assert "are for a live audit" in done.stderr
+
+
+def test_a_snapshot_records_owner_ids_and_a_restore_plan_says_what_it_did_not_judge(
+    tmp_path: Path,
+) -> None:
+    """An apply that listed its buckets records the owner id in its `-pre` snapshot, so
+    the snapshot's audit judges the partner grant (`external-principal`); the plan of
+    restoring that snapshot lists nothing, knows no owner id, and says in its summary
+    and on its console that `external-principal` was not judged."""
+    with make_emulator() as emu:
+        emu.seed_buckets([f"{PREFIX}snap-0", f"{PREFIX}snap-1"])
+        grant = {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Sid": "partner",
+                    "Effect": "Allow",
+                    "Principal": [PARTNER],
+                    "Action": ["oss:GetObject"],
+                    "Resource": [f"acs:oss:*:*:{PREFIX}snap-0/*"],
+                }
+            ],
+        }
+        emu.seed_buckets([f"{PREFIX}snap-0"], policy=json.dumps(grant).encode())
+        apply = write_manifest(
+            tmp_path / "apply.yaml", apply_manifest(emu, tmp_path, prefix=f"{PREFIX}snap-")
+        )
+        applied = run_cli(emu, "run", apply, "--yes", "--json", cwd=tmp_path)
+        assert applied.returncode == 0, applied.stderr
+        snapshot = tmp_path / json.loads(applied.stdout)["backup"]
+        recorded = json.loads((snapshot / "summary.json").read_text())["accounts"]
+        assert [a["owner_id"] for a in recorded] == [emu.account_id]
+        audit = run_cli(emu, "audit", snapshot, "--json", cwd=tmp_path)
+        assert json.loads(audit.stdout)["findings"]["by_rule"]["external-principal"] == 1
+        assert json.loads(audit.stdout)["not_judged"] == []
+        # put the partner grant back's plan: restore the snapshot, as a plan
+        restore = write_manifest(
+            tmp_path / "restore.yaml",
+            {
+                "version": 1,
+                "action": "restore",
+                "source": str(snapshot),
+                "connection": {"region": emu.region, "endpoint": emu.endpoint},
+                "report_dir": "reports",
+            },
+        )
+        plan = run_cli(emu, "plan", restore, "--json", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    summary = json.loads(
+        (tmp_path / json.loads(plan.stdout)["report"] / "summary.json").read_text()
+    )
+    (line,) = summary["findings"]["not_judged"]
+    assert line.startswith("account default: owner id unknown (no listing of this plan")
+    assert "external-principal not judged" in line
+    assert f"not judged: {line}" in plan.stderr

@@ -415,7 +415,12 @@ class _Change:
         step = write_step(
             ctx.backend, decide, snapshot, ctx.gate, deny_new_access=ctx.deny_new_access
         )
-        return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
+
+        async def owners() -> OwnerIds:  # as its listings named them (§18): none, null
+            return owners_seen(accounts_of(ctx.manifest), ctx.seen_owners, ctx.book)
+
+        settled = _settling(step, ctx.checked.settled)
+        return Prepared(settled, snapshot, decide=decide, owner_ids=owners)
 
 
 @dataclass(frozen=True, slots=True)
