@@ -42,6 +42,7 @@ from .manifest import Manifest, accounts_of
 from .operations import Step, StepResult, backup_step, status_step
 from .owner_ids import OwnerIds, look_up_owner_ids, owners_seen
 from .plan_findings import PlanInsight, judged
+from .report import MemoryReport, ReportWriter
 from .results import Target
 from .retry import Tries
 from .rollback import LaterChanges
@@ -136,8 +137,11 @@ class Prepared:
 class Insight(Protocol):
     """A job's findings at its end (`findings_log.py`, `plan_findings.py`)."""
 
-    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
-        """The job's exit code given the findings, and its summary's additions."""
+    async def finish(
+        self, exit_code: int, report: ReportWriter | MemoryReport, extra: Mapping[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """The job's exit code given the findings and how the job went (its records'
+        counts, its summary's `targets_error`), and its summary's additions."""
         ...
 
     @property
@@ -411,7 +415,12 @@ class _Change:
         step = write_step(
             ctx.backend, decide, snapshot, ctx.gate, deny_new_access=ctx.deny_new_access
         )
-        return Prepared(_settling(step, ctx.checked.settled), snapshot, decide=decide)
+
+        async def owners() -> OwnerIds:  # as its listings named them (§18): none, null
+            return owners_seen(accounts_of(ctx.manifest), ctx.seen_owners, ctx.book)
+
+        settled = _settling(step, ctx.checked.settled)
+        return Prepared(settled, snapshot, decide=decide, owner_ids=owners)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit_backup import audit_backup
+from .audit_coverage import Coverage
 from .backends import Backend
 from .errors import ConfigError
 from .findings import Finding, Severity
@@ -65,6 +66,12 @@ class AuditRun:
         return found if isinstance(found, Mapping) else {}
 
     @property
+    def coverage(self) -> Coverage:
+        """What the audit judged and what it did not (its headline, `--json`'s
+        `complete` and `error`)."""
+        return Coverage.of(self.summary.counts, self.summary.extra, self.exit_code)
+
+    @property
     def sarif(self) -> Path | None:
         """`findings.sarif` (None: kept in memory)."""
         return None if self.report_folder is None else self.report_folder / SARIF_NAME
@@ -86,10 +93,16 @@ class AuditRun:
         """The one object `osspolicy audit --json` prints (contracts §12, §18)."""
         counts = self.counts
         folder = self.report_folder
+        coverage = self.coverage
         return {
             "job_id": self.job_id,
             "action": "audit",
             "exit_code": self.exit_code,
+            # an audit that judged less says so plainly: "no findings" is not "clean"
+            "complete": coverage.complete,
+            "judged": coverage.judged,
+            "not_judged_buckets": coverage.not_judged,
+            "error": coverage.message,
             "counts": {str(k): v for k, v in self.summary.counts.items() if v},
             "report": str(folder) if folder is not None else None,
             "source": str(self.source) if self.source is not None else None,

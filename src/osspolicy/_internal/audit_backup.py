@@ -223,10 +223,11 @@ async def audit_backup(
         await report.aclose()
         raise
     why = _incomplete(backup)
-    exit_code, extra = await insight.finish(
-        exit_code_for(report.counts, targets_complete=why is None)
+    reading = {"source": str(folder), **({"targets_error": why} if why else {})}
+    exit_code, found = await insight.finish(
+        exit_code_for(report.counts, targets_complete=why is None), report, reading
     )
-    extra = {"source": str(folder), **extra, **({"targets_error": why} if why else {})}
+    extra = {**reading, **found}
     summary = await report.finish(
         started_at=started, finished_at=datetime.now(UTC), exit_code=exit_code, extra=extra
     )

@@ -17,7 +17,15 @@ import typer
 
 from . import render, render_findings
 from .cli_console import GlobalOptions, err, out, print_json
-from .cli_options import Endpoint, Json
+from .cli_options import (
+    Attempts,
+    Concurrency,
+    Endpoint,
+    EngineName,
+    Json,
+    RateLimit,
+    Region,
+)
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,8 +57,11 @@ def audit(
     target: Target,
     fail_on: FailOn = "high",
     endpoint: Endpoint = None,
-    region: Annotated[str | None, typer.Option(help="Override connection.region.")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Override concurrency.")] = None,
+    region: Region = None,
+    concurrency: Concurrency = None,
+    rate_limit: RateLimit = None,
+    attempts: Attempts = None,
+    engine: EngineName = None,
     report_dir: Annotated[
         Path | None,
         typer.Option(help="Where the audit's report folder goes [the manifest's; reports]."),
@@ -68,10 +79,12 @@ def audit(
         raise ConfigError(f"--fail-on {fail_on!r} is not a severity", hint="high, medium or low")
     severity: Severity = fail_on
     if target.is_dir():
-        if any(flag is not None for flag in (endpoint, region, concurrency)):
+        live = (endpoint, region, concurrency, rate_limit, attempts, engine)
+        if any(flag is not None for flag in live):
             raise ConfigError(
-                "--endpoint, --region and --concurrency are for a live audit; a backup "
-                "folder is audited from its files, with no request",
+                "--endpoint, --region, --concurrency, --rate-limit, --attempts and --engine "
+                "are for a live audit; a backup folder is audited from its files, with no "
+                "request",
                 place=str(target),
             )
         reports = report_dir or Path("reports")
@@ -80,7 +93,9 @@ def audit(
         from .audit import AuditRun
         from .cli_batch import load_for_command
 
-        manifest = load_for_command(target, endpoint, region, concurrency)
+        manifest = load_for_command(
+            target, endpoint, region, concurrency, rate_limit, attempts, engine
+        )
         if report_dir is not None:
             manifest = manifest.model_copy(update={"report_dir": str(report_dir)})
         options = RunOptions(audit=severity)
@@ -103,10 +118,8 @@ def render_audit(run: AuditRun, console: Console) -> None:
     the targets that could not be read, the result line and the files."""
     record = run.counts
     summary = run.summary
-    if GlobalOptions.verbosity < 0:  # -q: the errors and the result line
-        for line in render.error_lines(summary, render.QUIET_ERRORS):
-            console.print(line, markup=False)
-        console.print(render.result_line(run), markup=False)
+    if GlobalOptions.verbosity < 0:
+        _render_quiet(run, console)
         return
     console.print(f"job {run.job_id}", markup=False)
     rows = render_findings.table_rows(record)
@@ -119,17 +132,25 @@ def render_audit(run: AuditRun, console: Console) -> None:
         err.print(f"osspolicy: warning: {line}", markup=False, soft_wrap=True)
     for line in render.error_lines(summary, 20):
         console.print(line, markup=False)
-    if "targets_error" in summary.extra:
-        console.print(f"targets error: {summary.extra['targets_error']}", markup=False)
     fail_on = record.get("fail_on", "high")
-    verdict = "No findings." if not record.get("total") else render_findings.count_line(record)
-    console.print(f"{verdict} (--fail-on {fail_on})", markup=False)
+    verdict = run.coverage.headline(record)  # what was not judged (the listing's error)
+    console.print(f"{verdict} (--fail-on {fail_on})", markup=False, soft_wrap=True)
     console.print(render.result_line(run), markup=False)
     if run.report_folder is not None:
         console.print(f"report:   {run.report_folder}", markup=False)
         console.print(f"sarif:    {run.sarif}", markup=False)
     if run.source is not None:
         console.print(f"backup:   {run.source}", markup=False)
+
+
+def _render_quiet(run: AuditRun, console: Console) -> None:
+    """-q: the errors, the verdict of an audit that did not judge everything (it must
+    never look clean), and the result line."""
+    for line in render.error_lines(run.summary, render.QUIET_ERRORS):
+        console.print(line, markup=False)
+    if not run.coverage.complete:
+        console.print(run.coverage.headline(run.counts), markup=False, soft_wrap=True)
+    console.print(render.result_line(run), markup=False)
 
 
 def _table(rows: list[tuple[str, str, str]]) -> object:

@@ -16,7 +16,18 @@ import typer
 
 from .cli_console import err, out, print_json
 from .cli_execute import execute
-from .cli_options import Endpoint, Json, JsonList, ReportDir, Yes
+from .cli_options import (
+    Attempts,
+    Concurrency,
+    Endpoint,
+    EngineName,
+    Json,
+    JsonList,
+    RateLimit,
+    Region,
+    ReportDir,
+    Yes,
+)
 from .exitcodes import EXIT_OK
 
 if TYPE_CHECKING:
@@ -32,15 +43,6 @@ __all__ = (
     "validate",
 )
 
-Region = Annotated[str | None, typer.Option(help="Override connection.region.")]
-Concurrency = Annotated[int | None, typer.Option(min=1, help="Override concurrency.")]
-RateLimit = Annotated[
-    float | None, typer.Option(min=0, help="Override rate_limit (requests/s, 0 = none).")
-]
-Attempts = Annotated[
-    int | None, typer.Option(min=1, max=100, help="Override retry.attempts (tries per call).")
-]
-EngineName = Annotated[str | None, typer.Option(help="Override engine: threads or aio.")]
 JobFile = Annotated[Path, typer.Argument(help="The job manifest (YAML).", show_default=False)]
 AllowIncomplete = Annotated[
     bool, typer.Option("--allow-incomplete", help="Restore from a backup without summary.json.")
@@ -85,10 +87,17 @@ def _load(
 
 
 def load_for_command(
-    job: Path, endpoint: str | None, region: str | None, concurrency: int | None
+    job: Path,
+    endpoint: str | None,
+    region: str | None,
+    concurrency: int | None,
+    rate_limit: float | None = None,
+    attempts: int | None = None,
+    engine: str | None = None,
 ) -> Manifest:
-    """A command's manifest with its flags applied (`audit`'s too)."""
-    return _load(job, endpoint, region, concurrency)
+    """A command's manifest with its flags applied (`audit`'s too): the connection and
+    the pace flags override the manifest's keys, as for `run` and `check`."""
+    return _load(job, endpoint, region, concurrency, rate_limit, attempts, engine)
 
 
 def _overridden(**flags: object) -> tuple[str, ...]:

@@ -1,7 +1,10 @@
 """The options several commands share, each declared once (typer `Annotated` types).
 
 An option only one group of commands takes is declared beside them (`cli_batch.py`,
-`cli_bucket.py`).
+`cli_bucket.py`). The connection and pace overrides (`--region`, `--concurrency`,
+`--rate-limit`, `--attempts`, `--engine`) are here: every job over many buckets (`run`,
+`plan`, `check`, `audit`, …) takes them, so the README's promise that a flag overrides
+the manifest holds for each.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from typing import Annotated
 import typer
 
 __all__ = (
+    "Attempts",
+    "Concurrency",
     "Endpoint",
+    "EngineName",
     "Json",
     "JsonList",
+    "RateLimit",
+    "Region",
     "ReportDir",
     "Yes",
 )
@@ -29,3 +37,12 @@ Json = Annotated[
 ]
 #: `--json` where the answer is not a job's summary (a bucket, a list of jobs, a check)
 JsonList = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+Region = Annotated[str | None, typer.Option(help="Override connection.region.")]
+Concurrency = Annotated[int | None, typer.Option(min=1, help="Override concurrency.")]
+RateLimit = Annotated[
+    float | None, typer.Option(min=0, help="Override rate_limit (requests/s, 0 = none).")
+]
+Attempts = Annotated[
+    int | None, typer.Option(min=1, max=100, help="Override retry.attempts (tries per call).")
+]
+EngineName = Annotated[str | None, typer.Option(help="Override engine: threads or aio.")]

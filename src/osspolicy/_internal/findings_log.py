@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .appendlog import AppendLog
+from .audit_coverage import Coverage, notifications, unread_records_sync
 from .exitcodes import EXIT_DRIFT, EXIT_OK
 from .findings import RULES, SEVERITIES, Finding, Severity, at_or_above
 from .jsonfiles import json_line
+from .report import JSONL_NAME, MemoryReport, ReportWriter
 from .sarif import SARIF_NAME, Location, document, read_findings_sync, write_sarif_sync
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = (
     "FINDINGS_NAME",
@@ -127,15 +129,17 @@ class FindingsLog:
             await self._log.append_many([json_line(f.to_record()) for f in findings])
         self.tally.add(findings)
 
-    async def write_sarif(self, location: Location, head: Mapping[str, Any]) -> None:
-        """Close `findings.jsonl` and write `findings.sarif` from it (nothing in memory)."""
+    async def write_sarif(self, location: Location, head: Callable[[], Mapping[str, Any]]) -> None:
+        """Close `findings.jsonl` and write `findings.sarif` from it (nothing in memory);
+        `head` (the log without its results) is built in the same worker thread, since
+        its notifications read the report's records."""
         if self._log is None or self.folder is None:
             return
         await self._log.aclose()
         path, sarif = self.folder / FINDINGS_NAME, self.folder / SARIF_NAME
 
         def write() -> None:
-            write_sarif_sync(sarif, head, read_findings_sync(path), location)
+            write_sarif_sync(sarif, head(), read_findings_sync(path), location)
 
         await anyio.to_thread.run_sync(write)
 
@@ -157,19 +161,33 @@ class AuditInsight:
     not_judged: tuple[str, ...] = ()
     backup: Path | None = None
 
-    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
-        """The job's exit code and its summary's `findings`."""
+    async def finish(
+        self, exit_code: int, report: ReportWriter | MemoryReport, extra: Mapping[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """The job's exit code and its summary's `findings`, with what was not judged
+        (`coverage`; the SARIF log's notifications name each bucket of it)."""
         if exit_code == EXIT_OK and self.log.tally.any_at_or_above(self.fail_on):
             exit_code = EXIT_DRIFT
-        head = document(
-            version=version("osspolicy"),
-            exit_code=exit_code,
-            successful=exit_code in {EXIT_OK, EXIT_DRIFT},
-            backup=self.backup,
-        )
+        coverage = Coverage.of(report.counts, extra, exit_code)
+        records = None
+        if isinstance(report, ReportWriter):  # its records on disk, for the notifications
+            await report.flush()
+            records = report.folder / JSONL_NAME
+
+        def head() -> dict[str, Any]:
+            unread = unread_records_sync(records) if records is not None else iter(())
+            return document(
+                version=version("osspolicy"),
+                exit_code=exit_code,
+                successful=coverage.complete,
+                backup=self.backup,
+                notifications=notifications(coverage, unread, self.not_judged),
+            )
+
         await self.log.write_sarif(self.location, head)
         record = self.log.tally.to_record()
         record["fail_on"] = self.fail_on
+        record["coverage"] = coverage.to_record()
         if self.not_judged:
             record["not_judged"] = list(self.not_judged)
         if self.log.folder is not None:

@@ -59,7 +59,7 @@ async def finish_job(
     if listing_error is not None:
         extra["targets_error"] = f"the targets could not all be listed: {listing_error}"
     if prepared.insight is not None:  # an audit's files and exit code, a plan's counts
-        exit_code, found = await prepared.insight.finish(exit_code)
+        exit_code, found = await prepared.insight.finish(exit_code, job.report, extra)
         extra.update(found)
     if job.journal is not None and interrupted is None:  # a job in memory has no folder
         await _finish_folder(prepared, job.journal, extra, folder_extra, listed=listed)

@@ -6,7 +6,8 @@ The decider the plan shows is wrapped: each decision that puts a policy is judge
 the bucket would have it. Who the owner is comes from what the job read anyway (its
 listing names each account's owner id, `${account_id}` looked it up): with more than
 one account, `external-principal` is not judged (another account's id may not be read
-yet), and nothing at all is judged without a listing (a restore's plan).
+yet), nor is it without a listing (a restore's or a rollback's plan): the plan's summary
+says so under `findings.not_judged`, and its console after the findings.
 """
 
 from __future__ import annotations
@@ -32,9 +33,23 @@ class PlanInsight:
     """The findings of the policies a plan would put; the exit code is the plan's."""
 
     tally: FindingsTally = field(default_factory=FindingsTally)
+    #: accounts whose policies were judged without their owner id (why, by account)
+    unknown_owner: dict[str, str] = field(default_factory=dict)
 
-    async def finish(self, exit_code: int) -> tuple[int, dict[str, Any]]:
-        return exit_code, {"findings": self.tally.to_record()}
+    async def finish(
+        self,
+        exit_code: int,
+        report: object,  # noqa: ARG002 - the Insight protocol's: a plan's counts need none
+        extra: Mapping[str, Any],  # noqa: ARG002
+    ) -> tuple[int, dict[str, Any]]:
+        record = self.tally.to_record()
+        if self.unknown_owner:  # never silently: what the plan did not judge, and why
+            record["not_judged"] = [
+                f"account {name}: owner id unknown ({why}): external-principal not judged, "
+                "wildcard-action only for grants to everyone"
+                for name, why in sorted(self.unknown_owner.items())
+            ]
+        return exit_code, {"findings": record}
 
     @property
     def kept(self) -> tuple[Finding, ...]:
@@ -53,9 +68,21 @@ def judged(
         decision = await decide(target, tries)
         if decision.change is Change.PUT and decision.conflict is None:
             insight.tally.add(_findings(decision, target, accounts, seen))
+            if (why := _owner_unknown(target.account, accounts, seen)) is not None:
+                insight.unknown_owner.setdefault(target.account, why)
         return decision
 
     return decide_and_judge
+
+
+def _owner_unknown(account: str, accounts: Sequence[str], seen: Mapping[str, str]) -> str | None:
+    """Why `account`'s owner id is not known to the plan (None: it is, and so is every
+    other account's): a restore's or rollback's plan lists nothing, so knows none."""
+    if seen.get(account) is None:
+        return "no listing of this plan named it (a restore's or rollback's plan lists none)"
+    if len(accounts) > 1:
+        return "a plan of several accounts may not have read the others' yet"
+    return None
 
 
 def baseline_findings(baseline: Baseline) -> list[Finding]:

@@ -72,12 +72,14 @@ def plan_lines(record: Mapping[str, Any] | None) -> list[str]:
     if not record:
         return []
     total = int(record.get("total", 0))
+    unjudged = not_judged_lines(record)
     if total == 0:
-        return ["No findings in the policies this plan would put."]
+        return ["No findings in the policies this plan would put.", *unjudged]
     rules = ", ".join(f"{rule} {count}" for _severity, rule, count in table_rows(record))
     return [
         f"findings in the policies this plan would put: {count_line(record)} ({rules})",
         *high_lines(record, where="the report's summary.json (osspolicy audit lists all)"),
+        *unjudged,
     ]
 
 

@@ -4,7 +4,8 @@
 {"$schema", "version": "2.1.0", "runs": [{
    "tool": {"driver": {"name": "osspolicy", "version", "rules": [one per rule]}},
    "originalUriBaseIds": {"BACKUP": {"uri": "file:///…/<backup>/"}},   (a backup's audit)
-   "invocations": [{"executionSuccessful", "exitCode"}],
+   "invocations": [{"executionSuccessful", "exitCode",
+                    "toolExecutionNotifications": [what was not judged, if anything]}],
    "results": [one per finding: ruleId, ruleIndex, level, message, locations,
                partialFingerprints]}]}
 ```
@@ -25,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,13 @@ def document(
     exit_code: int,
     successful: bool,
     backup: Path | None = None,
+    notifications: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The SARIF log without its results (`runs[0].results` is a placeholder)."""
+    """The SARIF log without its results (`runs[0].results` is a placeholder).
+
+    `successful` is false unless every target was judged; `notifications` then say what
+    was not (`invocations[0].toolExecutionNotifications`), so that a reader of no
+    results knows they do not mean "nothing found"."""
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -140,7 +146,10 @@ def document(
     }
     if backup is not None:
         run["originalUriBaseIds"] = {BACKUP_BASE: {"uri": backup.resolve().as_uri() + "/"}}
-    run["invocations"] = [{"executionSuccessful": successful, "exitCode": exit_code}]
+    invocation: dict[str, Any] = {"executionSuccessful": successful, "exitCode": exit_code}
+    if notifications:
+        invocation["toolExecutionNotifications"] = [dict(n) for n in notifications]
+    run["invocations"] = [invocation]
     run["results"] = _RESULTS
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
