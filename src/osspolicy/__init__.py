@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._internal.api_stream import ResultStream as ResultStream
     from ._internal.api_stream import stream as stream
     from ._internal.audit import AuditRun as AuditRun
+    from ._internal.audit_coverage import AuditCoverage as AuditCoverage
     from ._internal.backends import Backend as Backend
     from ._internal.backends.memory import MemoryBackend as MemoryBackend
     from ._internal.backup_diff import BackupDiff as BackupDiff
@@ -92,6 +93,7 @@ if TYPE_CHECKING:
 __all__ = (
     "AccessDenied",
     "AccessKey",
+    "AuditCoverage",
     "AuditRun",
     "Backend",
     "BackendError",
@@ -166,6 +168,7 @@ __getattr__, __dir__ = lazy_exports(
         "apply": "._internal.api",
         "audit": "._internal.api",
         "AuditRun": "._internal.audit",
+        "AuditCoverage": "._internal.audit_coverage",
         "Finding": "._internal.findings",
         "backup": "._internal.api",
         "check": "._internal.api",

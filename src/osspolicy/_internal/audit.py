@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .audit_backup import audit_backup
-from .audit_coverage import Coverage
+from .audit_coverage import AuditCoverage
 from .backends import Backend
 from .errors import ConfigError
 from .findings import Finding, Severity
@@ -66,10 +66,10 @@ class AuditRun:
         return found if isinstance(found, Mapping) else {}
 
     @property
-    def coverage(self) -> Coverage:
+    def coverage(self) -> AuditCoverage:
         """What the audit judged and what it did not (its headline, `--json`'s
         `complete` and `error`)."""
-        return Coverage.of(self.summary.counts, self.summary.extra, self.exit_code)
+        return AuditCoverage.of(self.summary.counts, self.summary.extra, self.exit_code)
 
     @property
     def sarif(self) -> Path | None:

@@ -2,7 +2,7 @@
 more than it judged.
 
 ```
-counts by outcome + targets_error + exit code ─► Coverage
+counts by outcome + targets_error + exit code ─► AuditCoverage
    ─► headline   "No findings in the 11 buckets judged; 9 buckets not judged (…)"
    ─► record     summary.json `findings.coverage`, `--json`'s `complete` / `error`
    ─► SARIF      `toolExecutionNotifications`: each unread bucket, the listing's failure,
@@ -29,7 +29,7 @@ from .render_findings import count_line
 from .results import Outcome
 from .words import plural
 
-__all__ = ("NAMED_MAX", "Coverage", "notifications", "unread_records_sync")
+__all__ = ("NAMED_MAX", "AuditCoverage", "notifications", "unread_records_sync")
 
 #: unread buckets each named by a SARIF notification; the rest are counted in one more
 NAMED_MAX = 1000
@@ -39,7 +39,7 @@ _SIGNALS = {130: "SIGINT", 143: "SIGTERM"}
 
 
 @dataclass(frozen=True, slots=True)
-class Coverage:
+class AuditCoverage:
     """How much of its targets an audit judged."""
 
     judged: int
@@ -57,7 +57,7 @@ class Coverage:
         counts: Mapping[Outcome, int] | Mapping[str, int],
         extra: Mapping[str, Any],
         exit_code: int,
-    ) -> Coverage:
+    ) -> AuditCoverage:
         """The coverage of an audit from its counts by outcome and its summary's extra."""
         by = {str(getattr(key, "value", key)): int(n) for key, n in counts.items()}
         judged = sum(by.get(o.value, 0) for o in _JUDGED)
@@ -153,7 +153,7 @@ def _note(
 
 
 def notifications(
-    coverage: Coverage, unread: Iterator[dict[str, Any]], rules_not_judged: tuple[str, ...]
+    coverage: AuditCoverage, unread: Iterator[dict[str, Any]], rules_not_judged: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """SARIF `toolExecutionNotifications`: each unread bucket (the first `NAMED_MAX`, then
     how many more), the listing's failure, the stop, and each account whose rules were

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .appendlog import AppendLog
-from .audit_coverage import Coverage, notifications, unread_records_sync
+from .audit_coverage import AuditCoverage, notifications, unread_records_sync
 from .exitcodes import EXIT_DRIFT, EXIT_OK
 from .findings import RULES, SEVERITIES, Finding, Severity, at_or_above
 from .jsonfiles import json_line
@@ -168,7 +168,7 @@ class AuditInsight:
         (`coverage`; the SARIF log's notifications name each bucket of it)."""
         if exit_code == EXIT_OK and self.log.tally.any_at_or_above(self.fail_on):
             exit_code = EXIT_DRIFT
-        coverage = Coverage.of(report.counts, extra, exit_code)
+        coverage = AuditCoverage.of(report.counts, extra, exit_code)
         records = None
         if isinstance(report, ReportWriter):  # its records on disk, for the notifications
             await report.flush()
