@@ -18,6 +18,7 @@ import typer
 
 from .cli_console import GlobalOptions, out, print_json
 from .cli_options import JsonList, ReportDir
+from .console_text import visible
 
 if TYPE_CHECKING:
     from .backup_diff import BackupDiff, BucketDiff
@@ -47,7 +48,8 @@ def diff(
     as_json: JsonList = False,
 ) -> int:
     """Compare two backups: each bucket added, removed, changed (a reorder is not a
-    change), only in one, or unknown; statements by Sid. Exit 0 same, 3 different."""
+    change), only in one, or unknown; statements by Sid. Exit 0 same, 3 different, 1
+    when a bucket is unknown (2: a backup refused)."""
     from .api_diff import diff as compare
 
     result = anyio.run(
@@ -73,12 +75,14 @@ def diff_lines(result: BackupDiff) -> list[str]:
 
 
 def _bucket_lines(bucket: BucketDiff) -> list[str]:
+    """A bucket's line and its statements' (the Sids and values as `visible` shows them:
+    what a policy holds is never a terminal's control sequence)."""
     status = bucket.status.replace("_", " ")
-    head = f"{status:<{_WIDTH}} {bucket.bucket}" + (f": {bucket.note}" if bucket.note else "")
-    lines = [head]
+    note = f": {visible(bucket.note)}" if bucket.note else ""
+    lines = [f"{status:<{_WIDTH}} {visible(bucket.bucket)}{note}"]
     for statement in bucket.statements:
-        what = f": {'; '.join(statement.details)}" if statement.details else ""
-        lines.append(f"  {_MARKS[statement.change]} {statement.statement}{what}")
+        what = f": {visible('; '.join(statement.details))}" if statement.details else ""
+        lines.append(f"  {_MARKS[statement.change]} {visible(statement.statement)}{what}")
     return lines
 
 
