@@ -4,7 +4,7 @@ Parses the arguments, calls the library (`api_diff.diff`), prints: a line per bu
 differs, its statements by Sid under it (`+` added, `-` removed, `~` changed, with what
 changed), then the counts; `-q` only the counts; `--json` one object on stdout. Exit 0
 when nothing differs, 3 when something does, 1 when a bucket is `unknown`, 2 for a
-backup refused (incomplete without `--allow-incomplete`, damaged, not a backup).
+backup refused (incomplete or damaged without `--allow-incomplete`, not a backup).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def diff(
         bool,
         typer.Option(
             "--allow-incomplete",
-            help="Compare a backup that lacks buckets (those are unknown).",
+            help="Compare a backup that lacks buckets or has a damaged policy file (those "
+            "buckets are unknown).",
         ),
     ] = False,
     as_json: JsonList = False,
