@@ -19,7 +19,7 @@ import osspolicy
 from osspolicy._internal.console_text import visible, visible_lines
 from osspolicy.emulator import Emulator
 
-from .e2e_helpers import CliRun, make_emulator, read_jsonl, run_cli, sdk_client
+from .e2e_helpers import CliRun, make_emulator, on_a_pty, read_jsonl, run_cli, sdk_client
 
 BUCKET = "tx-evil"
 #: what the outside tester stored: erase the line, move up, erase that too, hide the rest
@@ -137,6 +137,23 @@ def test_diff_prints_the_added_statements_escaped(seen: Seen) -> None:
     assert f"  + {visible(NUL)}" in run.stdout.splitlines()
     (bucket,) = json.loads(as_json.stdout)["buckets"]
     assert {s["sid"] for s in bucket["statements"]} == {ERASE, NUL, BIDI, MARKUP}
+
+
+def test_get_keeps_the_bytes_for_a_pipe_and_escapes_them_on_a_terminal(seen: Seen) -> None:
+    """JSON may hold a bidi override, a C1 CSI and DEL unescaped (only C0 must be
+    escaped): `get > file` is the policy's bytes; on a terminal those are escapes."""
+    sid = "\u202eevil\u009b2J\u007f"
+    raw = json.dumps({"Version": "1", "Statement": [{**KEEP, "Sid": sid}]}, ensure_ascii=False)
+    seen.emu.seed_buckets(["tx-raw"], policy=raw.encode())
+    where = ("--region", seen.emu.region, "--endpoint", seen.emu.endpoint)
+    piped = run_cli(seen.emu, "get", "tx-raw", *where, cwd=seen.root)
+    shown = on_a_pty(seen.emu, "get", "tx-raw", *where, cwd=seen.root, stdout_too=True)
+
+    assert piped.returncode == shown.returncode == 0
+    assert piped.stdout == raw + "\n"
+    for char in ("\u202e", "\u009b", "\u007f"):
+        assert char not in shown.screen
+    assert '"Sid": "\\u202eevil\\x9b2J\\x7f"' in shown.screen
 
 
 def test_visible_escapes_what_a_terminal_would_obey_and_nothing_else() -> None:
