@@ -181,17 +181,48 @@ async def test_a_bucket_one_backup_lacks_is_only_in_the_other_unless_it_may_have
 
 async def test_a_policy_that_is_not_json_is_compared_by_its_bytes(tmp_path: Path) -> None:
     """What the service held need not parse: different bytes are `changed`, no
-    statements, a note saying so."""
-    a = await backup(tmp_path / "a", {"odd": b"not json"})
-    b = await backup(tmp_path / "b", {"odd": b"not json either"})
+    statements, a note saying so; JSON that is no policy object (`[]`) is called that,
+    not "not JSON", and the note says which backup's it is."""
+    a = await backup(tmp_path / "a", {"odd": b"not json", "list": body(policy(READ))})
+    b = await backup(tmp_path / "b", {"odd": b"not json either", "list": b"[]"})
 
-    (found,) = (await osspolicy.diff(a, b)).buckets
+    found = {x.bucket: x for x in (await osspolicy.diff(a, b)).buckets}
 
-    assert (found.status, found.statements, found.note) == (
+    assert (found["odd"].status, found["odd"].statements, found["odd"].note) == (
         "changed",
         (),
         "not JSON: compared as bytes",
     )
+    assert (found["list"].status, found["list"].note) == (
+        "changed",
+        "B's is JSON but not a policy object (a list): compared as bytes",
+    )
+
+
+async def test_a_damaged_policy_file_is_refused_with_advice_that_works_for_diff(
+    tmp_path: Path,
+) -> None:
+    """A policy file that no longer matches its sha256 is refused naming it and the way
+    past it that diff has (--allow-incomplete, not restore's --skip-damaged); allowed,
+    that bucket is `unknown` with why, the others compared, exit 1."""
+    a = await backup(tmp_path / "a", {"app": body(policy(READ)), "other": None})
+    b = await backup(tmp_path / "b", {"app": body(policy(READ)), "other": body(policy(READ))})
+    (b / "policies" / "app.json").write_bytes(b"{}")
+
+    with pytest.raises(BackupError) as refused:
+        await osspolicy.diff(a, b)
+    allowed = await osspolicy.diff(a, b, allow_incomplete=True)
+
+    message = str(refused.value)
+    assert message.startswith(f"{b / 'policies' / 'app.json'}: the policy of bucket app does not")
+    assert "--allow-incomplete (the API's allow_incomplete=True)" in message
+    assert "--skip-damaged" not in message
+    why = "in B its policy file does not match its sha256 in index.jsonl (truncated or changed)"
+    assert [(x.bucket, x.status, x.note) for x in allowed.buckets] == [
+        ("app", "unknown", f"damaged: {why}"),
+        ("other", "added", None),
+    ]
+    assert allowed.exit_code == 1
 
 
 async def test_an_unfinished_backup_is_refused_naming_the_flag(tmp_path: Path) -> None:

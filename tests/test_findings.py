@@ -5,6 +5,8 @@ acs:SecureTransport does not make a public grant private, 0.0.0.0/0 pins nothing
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -256,6 +258,55 @@ def test_findings_name_the_statement_by_sid_else_index():
         ("no-https-only", None),
     ]
     assert found[0].message.startswith("statement Statement[0]: allows everyone oss:GetObject")
+
+
+def fingerprints(*statements: dict[str, Any]) -> list[str]:
+    """The fingerprints of the findings of a policy of `statements`, in order."""
+    doc = {"Version": "1", "Statement": list(statements)}
+    return [f.fingerprint for f in find(doc, bucket=BUCKET, account="default", owners=OWNERS)]
+
+
+def test_two_statements_of_one_sid_get_two_fingerprints_that_a_reorder_keeps():
+    """A Sid the policy repeats is two alerts, not one: every finding's fingerprint is
+    unique, the same in every run, and the same when the statements are reordered; a
+    Sid used once keeps the fingerprint it had (rule, bucket and Sid alone)."""
+    first = stmt(Sid="open", Principal="*")
+    second = stmt(Sid="open", Principal="*", Action="oss:PutObject")
+    twice = stmt(Sid="dup", Principal=[PARTNER])  # the same statement, written twice
+    alone = stmt(Sid="alone", Principal="*")
+
+    found = find(
+        {"Statement": [first, second, twice, twice, alone]},
+        bucket=BUCKET, account="default", owners=OWNERS,
+    )  # fmt: skip
+    reordered = find(
+        {"Statement": [alone, twice, second, twice, first]},
+        bucket=BUCKET, account="default", owners=OWNERS,
+    )  # fmt: skip
+
+    prints = [f.fingerprint for f in found]
+    assert len(set(prints)) == len(prints) == 6
+    assert {(f.rule, f.message, f.fingerprint) for f in found} == {
+        (f.rule, f.message, f.fingerprint) for f in reordered
+    }
+    assert fingerprints(first, second) == fingerprints(first, second)  # every run alike
+    (alone_read,) = [f for f in found if f.statement == "alone"]
+    key = json.dumps(["public-read", BUCKET, "sid:alone"]).encode()
+    assert alone_read.fingerprint == hashlib.sha256(key).hexdigest()[:32]
+
+
+def test_wildcard_action_names_the_wildcard_the_policy_wrote():
+    """`"*"` is described as `*`, `oss:*` as `oss:*`: the message quotes the policy."""
+
+    def wildcard(action: object) -> Finding:
+        doc = {"Statement": [stmt(Principal=[PARTNER], Action=action)]}
+        found = find(doc, bucket=BUCKET, account="default", owners=OWNERS)
+        (only,) = [f for f in found if f.rule == "wildcard-action"]
+        return only
+
+    star, oss_star = wildcard("*"), wildcard(["oss:*", "OSS:*"])
+    assert star.message == f"statement Statement[0]: allows every action (*) to {PARTNER}"
+    assert oss_star.message.endswith(f"allows every action (oss:*, OSS:*) to {PARTNER}")
 
 
 def test_every_rule_has_a_severity_explanation_and_reference():

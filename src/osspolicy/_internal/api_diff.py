@@ -9,8 +9,10 @@ found from its report folder (in `report_dir`, else the user's state folder) the
 `osspolicy show` finds it. The checks are a restore's (contracts §2, §15): a folder that
 is not a backup, an index that does not match its summary, a policy file whose sha256
 does not match its index line: each is one `BackupError` (exit 2) naming it. An
-incomplete backup is refused the same way unless `allow_incomplete` (its missing
-buckets are then `unknown`). Nothing is sent: no request, no credentials.
+incomplete backup, and a damaged policy file, are refused the same way unless
+`allow_incomplete` (its missing buckets, and a damaged file's bucket, are then
+`unknown`: what the backup holds of it is not known). Nothing is sent: no request, no
+credentials.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from .backup import Backup
+from .backup import Backup, DamagedEntry
 from .backup_diff import BackupDiff, compare_backups
 from .errors import BackupError
 from .history import read_job
@@ -31,6 +33,10 @@ __all__ = ("diff", "find_backup")
 
 #: a backup folder, or a backup job's id
 BackupLike = str | os.PathLike[str]
+#: the way past a backup that lacks buckets, for the command and the API alike
+_ALLOW = "pass --allow-incomplete (the API's allow_incomplete=True) to compare"
+_INCOMPLETE_HINT = f"{_ALLOW} the buckets it holds (those it lacks are unknown)"
+_DAMAGED_HINT = f"compare another backup, or {_ALLOW} the rest (a damaged bucket is unknown)"
 
 
 async def diff(
@@ -44,15 +50,18 @@ async def diff(
     `report_dir`): per bucket `added`, `removed`, `changed` (canonical: a reorder is not
     a change), `same`, `only_in_a`, `only_in_b` or `unknown`, with the statements that
     differ. `result.exit_code` is 3 when any differs, 1 when a bucket is `unknown`, else
-    0. An incomplete backup raises BackupError unless `allow_incomplete`; so does a
-    damaged one."""
-    first = await _opened(a, Path(report_dir), allow_incomplete=allow_incomplete)
-    second = await _opened(b, Path(report_dir), allow_incomplete=allow_incomplete)
-    return await compare_backups(first, second)
+    0. An incomplete backup raises BackupError unless `allow_incomplete`; so does one
+    with a damaged policy file (with it, that bucket is `unknown`)."""
+    first, damaged_a = await _opened(a, Path(report_dir), allow_incomplete=allow_incomplete)
+    second, damaged_b = await _opened(b, Path(report_dir), allow_incomplete=allow_incomplete)
+    return await compare_backups(first, second, damaged_a=damaged_a, damaged_b=damaged_b)
 
 
-async def _opened(given: BackupLike, report_dir: Path, *, allow_incomplete: bool) -> Backup:
-    """The backup `given` names, opened and every policy file verified."""
+async def _opened(
+    given: BackupLike, report_dir: Path, *, allow_incomplete: bool
+) -> tuple[Backup, dict[str, str]]:
+    """The backup `given` names, opened and every policy file verified, with its damaged
+    buckets (each with what is wrong with its file; only under `allow_incomplete`)."""
     folder = await anyio.to_thread.run_sync(find_backup, given, report_dir)
     backup = await Backup.open(folder, allow_incomplete=True, allow_empty=True)
     why = backup.incompleteness()
@@ -60,11 +69,12 @@ async def _opened(given: BackupLike, report_dir: Path, *, allow_incomplete: bool
         raise BackupError(
             why if why.startswith("unfinished") else f"incomplete backup: {why}",
             place=str(folder),
-            hint="pass --allow-incomplete to compare the buckets it holds (those it lacks "
-            "are unknown)",
+            hint=_INCOMPLETE_HINT,
         )
-    await backup.verify()
-    return backup
+    damaged: list[DamagedEntry] = await backup.verify(skip_damaged=True)
+    if damaged and not allow_incomplete:
+        raise damaged[0].error(_DAMAGED_HINT)
+    return backup, {found.entry.bucket: found.problem for found in damaged}
 
 
 def find_backup(given: BackupLike, report_dir: Path) -> Path:

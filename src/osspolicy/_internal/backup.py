@@ -163,12 +163,13 @@ class DamagedEntry:
     path: Path
     problem: str
 
-    def error(self) -> BackupError:
-        """The one-line error naming the bucket, the file and the way out."""
+    def error(self, hint: str = _DAMAGED_HINT) -> BackupError:
+        """The one-line error naming the bucket, the file and the way out (a restore's,
+        unless the caller has its own: `diff` has no --skip-damaged)."""
         return BackupError(
             f"the policy of bucket {self.entry.bucket} {self.problem}",
             place=str(self.path),
-            hint=_DAMAGED_HINT,
+            hint=hint,
         )
 
 

@@ -20,6 +20,7 @@ from .cli_execute import execute
 from .cli_options import Endpoint, Json, JsonList, Yes
 from .cli_progress import run_with_progress
 from .cli_summary import render_summary
+from .console_text import visible
 
 if TYPE_CHECKING:
     from .job import JobRun
@@ -95,7 +96,7 @@ def get(
     bucket: Bucket, region: BucketRegion, endpoint: Endpoint = None, as_json: JsonList = False
 ) -> int:
     """Print a bucket's policy exactly as OSS returns it (a one-bucket read job that
-    writes nothing to disk)."""
+    writes nothing to disk; on a terminal, with its control characters escaped)."""
     from .job import RunOptions
 
     manifest = _bucket_job("backup", bucket, region, endpoint, Path("reports"), Path("backups"))
@@ -107,6 +108,9 @@ def get(
     if as_json:  # the policy as a string, exactly its bytes (null: no policy)
         text = None if body is None else body.decode("utf-8", errors="replace")
         print_json(render.bucket_object(bucket, record, run, text))
+    elif record.get("outcome") == "fetched" and body is not None and out.is_terminal:
+        # on a terminal its control characters are escapes (the bytes: pipe it to a file)
+        out.print(body.decode("utf-8", errors="replace"), markup=False, soft_wrap=True)
     elif record.get("outcome") == "fetched" and body is not None:
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.write(b"\n")
@@ -182,7 +186,8 @@ def status(
         print_json(render.bucket_object(bucket, record, run, None))
     elif record.get("outcome") in {"fetched", "no_policy"}:
         policy = "yes" if record["outcome"] == "fetched" else "no"
-        out.print(f"{bucket}: policy: {policy}; {record.get('note')}", markup=False)
+        note = visible(str(record.get("note")))  # says why, quoting the policy's Sids
+        out.print(f"{bucket}: policy: {policy}; {note}", markup=False)
     else:
         render_summary(run, err)
     return run.exit_code

@@ -12,6 +12,7 @@ import sys
 import traceback
 
 from . import render
+from .console_text import visible
 
 __all__ = (
     "GlobalOptions",
@@ -41,7 +42,7 @@ def fail(message: str, code: int) -> int:
     """One line on stderr; with `--json`, also `{"error", "exit_code"}` on stdout."""
     if GlobalOptions.debug:
         traceback.print_exc()
-    err.print(f"osspolicy: error: {message}", markup=False, soft_wrap=True)
+    err.print(f"osspolicy: error: {visible(message)}", markup=False, soft_wrap=True)
     if GlobalOptions.as_json:
         sys.stdout.write(render.error_object(message, code) + "\n")
     return code

@@ -4,7 +4,7 @@ Parses the arguments, calls the library (`api_diff.diff`), prints: a line per bu
 differs, its statements by Sid under it (`+` added, `-` removed, `~` changed, with what
 changed), then the counts; `-q` only the counts; `--json` one object on stdout. Exit 0
 when nothing differs, 3 when something does, 1 when a bucket is `unknown`, 2 for a
-backup refused (incomplete without `--allow-incomplete`, damaged, not a backup).
+backup refused (incomplete or damaged without `--allow-incomplete`, not a backup).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import typer
 
 from .cli_console import GlobalOptions, out, print_json
 from .cli_options import JsonList, ReportDir
+from .console_text import visible
 
 if TYPE_CHECKING:
     from .backup_diff import BackupDiff, BucketDiff
@@ -41,13 +42,15 @@ def diff(
         bool,
         typer.Option(
             "--allow-incomplete",
-            help="Compare a backup that lacks buckets (those are unknown).",
+            help="Compare a backup that lacks buckets or has a damaged policy file (those "
+            "buckets are unknown).",
         ),
     ] = False,
     as_json: JsonList = False,
 ) -> int:
     """Compare two backups: each bucket added, removed, changed (a reorder is not a
-    change), only in one, or unknown; statements by Sid. Exit 0 same, 3 different."""
+    change), only in one, or unknown; statements by Sid. Exit 0 same, 3 different, 1
+    when a bucket is unknown (2: a backup refused)."""
     from .api_diff import diff as compare
 
     result = anyio.run(
@@ -73,12 +76,14 @@ def diff_lines(result: BackupDiff) -> list[str]:
 
 
 def _bucket_lines(bucket: BucketDiff) -> list[str]:
+    """A bucket's line and its statements' (the Sids and values as `visible` shows them:
+    what a policy holds is never a terminal's control sequence)."""
     status = bucket.status.replace("_", " ")
-    head = f"{status:<{_WIDTH}} {bucket.bucket}" + (f": {bucket.note}" if bucket.note else "")
-    lines = [head]
+    note = f": {visible(bucket.note)}" if bucket.note else ""
+    lines = [f"{status:<{_WIDTH}} {visible(bucket.bucket)}{note}"]
     for statement in bucket.statements:
-        what = f": {'; '.join(statement.details)}" if statement.details else ""
-        lines.append(f"  {_MARKS[statement.change]} {statement.statement}{what}")
+        what = f": {visible('; '.join(statement.details))}" if statement.details else ""
+        lines.append(f"  {_MARKS[statement.change]} {visible(statement.statement)}{what}")
     return lines
 
 

@@ -142,7 +142,7 @@ async def _jobs(
 
     backup = await run_job(_manifest(jobs / "backup-all.yaml", emulator, output))
     steps.append(("backup", backup))
-    console.print(f"[bold]1. backup[/]: {_counts(backup)}")
+    console.print(f"[bold]1. backup[/]: {_counts(backup)}", markup=True)
     console.print(f"   policies in {backup.backup_folder}, report in {backup.report_folder}")
 
     baseline = _manifest(jobs / "baseline.yaml", emulator, output)
@@ -153,22 +153,25 @@ async def _jobs(
         change = record["change"] or "unchanged"  # JSON null: nothing would be written
         changes[change] = changes.get(change, 0) + 1
     console.print(
-        f"[bold]2. plan[/]: {_counts(plan)}; changes: {count_words(changes)}; no write sent"
+        f"[bold]2. plan[/]: {_counts(plan)}; changes: {count_words(changes)}; no write sent",
+        markup=True,
     )
     apply = await run_job(baseline)
     steps.append(("apply", apply))
-    console.print(f"[bold]3. apply[/]: {_counts(apply)}; snapshot in {apply.backup_folder}")
+    console.print(
+        f"[bold]3. apply[/]: {_counts(apply)}; snapshot in {apply.backup_folder}", markup=True
+    )
     again = await run_job(baseline)
     steps.append(("apply again", again))
     writes = sum(again.summary.counts.get(o, 0) for o in (Outcome.APPLIED, Outcome.DELETED))
-    console.print(f"[bold]4. apply again[/]: {_counts(again)}; {writes} writes")
+    console.print(f"[bold]4. apply again[/]: {_counts(again)}; {writes} writes", markup=True)
 
     restore = await run_job(
         _manifest(jobs / "restore.yaml", emulator, output, source=backup.backup_folder)
     )
     steps.append(("restore", restore))
     same = sum(emulator.state.get_policy(name) == body for name, body in originals.items())
-    console.print(f"[bold]5. restore[/]: {_counts(restore)}")
+    console.print(f"[bold]5. restore[/]: {_counts(restore)}", markup=True)
     console.print(f"   restored {same}/{len(originals)}, byte-identical")
 
     failed = [name for name, run in steps if run.exit_code != 0]

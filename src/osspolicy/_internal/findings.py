@@ -172,7 +172,8 @@ class Finding:
     `statement` is the statement's Sid, else `Statement[i]`; None for a finding about
     the whole policy (`no-https-only`). `fingerprint` is the same for the same finding
     in every run, live or from a backup: the rule, the bucket and the statement's Sid
-    (or, without one, its canonical text: a reorder changes nothing).
+    (or, without one, its canonical text: a reorder changes nothing), with a counter
+    when the policy repeats that Sid (`_anchors`): no two findings share one.
     """
 
     rule: str
@@ -274,9 +275,9 @@ def find(
         return []
     where = bucket or "baseline"
     found: list[Finding] = []
-    for index, statement in enumerate(statements_of(doc)):
+    statements = statements_of(doc)
+    for index, (statement, anchor) in enumerate(zip(statements, _anchors(statements), strict=True)):
         name = statement_name(statement, index)
-        anchor = _anchor(statement)
         for rule, message in _statement_findings(statement, bucket, account, owners):
             text = f"statement {name}: {message}"
             found.append(_finding(rule, where, account, (name, anchor), text))
@@ -286,20 +287,41 @@ def find(
     return found
 
 
-def _anchor(statement: Mapping[str, Any]) -> str:
-    """What names a statement across runs: its Sid, else its canonical text."""
+#: a statement's name across runs: its Sid or text, and its number when repeated
+Anchor = list[str | int]
+
+
+def _anchors(statements: list[Mapping[str, Any]]) -> list[Anchor]:
+    """What names each statement across runs, unique within the policy: its Sid, else
+    its canonical text; a Sid (or a text) the policy repeats numbers its statements 1,
+    2, … but the first, ordered by canonical text, so two statements of one Sid are two
+    alerts, and a reorder of the statements changes no fingerprint."""
+    texts = [canonical({"Statement": [statement]}) for statement in statements]
+    anchors = [_anchor(statement, text) for statement, text in zip(statements, texts, strict=True)]
+    by_anchor: dict[str, list[int]] = {}
+    for index, anchor in enumerate(anchors):
+        by_anchor.setdefault(anchor, []).append(index)
+    unique: list[Anchor] = [[anchor] for anchor in anchors]
+    for anchor, indexes in by_anchor.items():
+        for rank, index in enumerate(sorted(indexes, key=texts.__getitem__)[1:], start=1):
+            unique[index] = [anchor, rank]  # another shape than any Sid's: no collision
+    return unique
+
+
+def _anchor(statement: Mapping[str, Any], text: str) -> str:
+    """What names a statement across runs: its Sid, else its canonical `text`."""
     sid = statement.get("Sid")
     if isinstance(sid, str) and sid:
         return f"sid:{sid}"
-    return "text:" + canonical({"Statement": [statement]})
+    return "text:" + text
 
 
 def _finding(
-    rule: str, bucket: str, account: str, statement: tuple[str, str] | None, text: str
+    rule: str, bucket: str, account: str, statement: tuple[str, Anchor] | None, text: str
 ) -> Finding:
     spec = RULES_BY_ID[rule]
-    name, anchor = statement if statement is not None else (None, "policy")
-    key = json.dumps([rule, bucket, anchor], ensure_ascii=False).encode()
+    name, anchor = statement if statement is not None else (None, ["policy"])
+    key = json.dumps([rule, bucket, *anchor], ensure_ascii=False).encode()
     fingerprint = hashlib.sha256(key).hexdigest()[:32]
     return Finding(rule, spec.severity, bucket, account, name, text, spec.reference, fingerprint)
 
@@ -342,13 +364,18 @@ def _external(statement: Mapping[str, Any], owners: Owners) -> list[str]:
     ]
 
 
+#: the Actions that allow every action (any case)
+_ALL = frozenset({"*", "oss:*"})
+
+
 def _wildcard(statement: Mapping[str, Any], owner: str | None) -> str | None:
     """Why an Allow is a wildcard grant to someone other than the owner (None if not):
     its Action is `oss:*` or `*` (any case), or it allows by NotAction."""
+    wildcards = [str(a) for a in as_list(statement.get("Action")) if str(a).lower() in _ALL]
     if "NotAction" in statement:
         what = "every action but its NotAction"
-    elif any(str(a).lower() in {"*", "oss:*"} for a in as_list(statement.get("Action"))):
-        what = "every action (oss:*)"
+    elif wildcards:
+        what = f"every action ({', '.join(dict.fromkeys(wildcards))})"  # as the policy wrote it
     else:
         return None
     if everyone(statement.get("Principal")):

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from .console_text import visible, visible_lines
 from .exitcodes import EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
 from .results import Outcome
 from .words import count_words, plural
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+
+    from rich.text import Text
 
     from .audit import AuditRun
     from .job import JobRun
@@ -61,11 +64,22 @@ UNRESUMABLE = {
 ONE_BUCKET = ("osspolicy get ", "osspolicy status ", "osspolicy put ", "osspolicy delete ")
 
 
+class _SafeConsole(Console):
+    """A console that shows every string it renders (a line, a table cell) through
+    `visible_lines`: a control or bidi character that came from a policy or the service
+    reaches the terminal as its escape, whichever line carried it."""
+
+    def render_str(self, text: str, **options: Any) -> Text:  # noqa: ANN401 - rich's own options, passed on
+        """`Console.render_str` of the text with its control characters escaped."""
+        return super().render_str(visible_lines(text), **options)
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """A console that never wraps a line off a terminal (rich would at 80 columns):
-    a pipe or a file gets each line whole; and no `:name:` becomes an emoji (a role ARN,
-    `acs:ram::…`, would show a ram)."""
-    console = Console(stderr=stderr, highlight=False, emoji=False)
+    a pipe or a file gets each line whole; no `:name:` becomes an emoji (a role ARN,
+    `acs:ram::…`, would show a ram); no `[bold]` in a Sid is markup (a caller that wants
+    markup asks with `markup=True`); and no control character is printed raw."""
+    console = _SafeConsole(stderr=stderr, highlight=False, emoji=False, markup=False)
     console.soft_wrap = not console.is_terminal
     return console
 
@@ -102,7 +116,7 @@ def incomplete_line(summary: Summary) -> str | None:
 def failure_line(failure: Mapping[str, Any]) -> str:
     """`  BUCKET: OUTCOME CODE MESSAGE`: one failure (or skip) of a summary."""
     text = f"{failure.get('error_code') or ''} {failure.get('error_message') or ''}".strip()
-    return f"  {failure['bucket']}: {failure['outcome']} {text}".rstrip()
+    return visible(f"  {failure['bucket']}: {failure['outcome']} {text}".rstrip())
 
 
 #: the account statuses in the order the accounts line counts them
@@ -260,7 +274,7 @@ def bucket_object(
 
 def foreign_warnings(summary: Summary) -> list[str]:
     """A warning line per bucket whose policy names other buckets (the first ones)."""
-    lines = [f"osspolicy: warning: {bucket}: {note}" for bucket, note in summary.foreign]
+    lines = [f"osspolicy: warning: {bucket}: {visible(note)}" for bucket, note in summary.foreign]
     if summary.foreign_count > len(summary.foreign):
         more = summary.foreign_count - len(summary.foreign)
         lines.append(f"osspolicy: warning: … and {plural(more, 'bucket')} more in the report")
@@ -276,7 +290,7 @@ def new_access_lines(summary: Summary, shown: int) -> list[str]:
     listed = sorted(summary.new_access[:shown])
     lines = [f"new access on {plural(count, 'bucket')}:"]
     for bucket, found in listed:
-        lines.extend(f"  {bucket}: {line}" for line in found)
+        lines.extend(f"  {bucket}: {visible(line)}" for line in found)
     if count > len(listed):
         lines.append(f"  … and {count - len(listed):,} more in the report")
     return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .console_text import visible
 from .findings import RULES_BY_ID, SEVERITIES, Finding
 from .words import plural
 
@@ -25,8 +26,9 @@ __all__ = (
 
 
 def finding_line(severity: str, bucket: str, rule: str, message: str) -> str:
-    """`  high  BUCKET  RULE: MESSAGE`: one finding."""
-    return f"  {severity:<6} {bucket}  {rule}: {message}"
+    """`  high  BUCKET  RULE: MESSAGE`: one finding (the message quotes the policy: shown
+    `visible`, so a Sid cannot erase the line that reports it)."""
+    return f"  {severity:<6} {visible(bucket)}  {rule}: {visible(message)}"
 
 
 def count_line(record: Mapping[str, Any]) -> str:
