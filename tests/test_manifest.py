@@ -226,8 +226,19 @@ def test_the_safety_keys_are_read(tmp_path: Path) -> None:
         ("max_failure_rate: -0.1\n", "max_failure_rate: is -0.1; write a fraction in (0, 1]"),
         ("max_failure_rate: .nan\n", "max_failure_rate: is nan; write a fraction in (0, 1]"),
         ("canary: 2.5\n", "canary"),
+        ("max_failures: true\n", "max_failures: is true; write a number"),
+        ("max_failure_rate: true\n", "max_failure_rate: is true; write a number"),
     ],
-    ids=["canary", "max_failures", "rate-over-1", "rate-negative", "rate-nan", "canary-float"],
+    ids=[
+        "canary",
+        "max_failures",
+        "rate-over-1",
+        "rate-negative",
+        "rate-nan",
+        "canary-float",
+        "a-yaml-true-is-no-count",
+        "a-yaml-true-is-no-rate",
+    ],
 )
 def test_a_bad_safety_value_names_its_key_and_the_fix(
     tmp_path: Path, extra: str, expected: str

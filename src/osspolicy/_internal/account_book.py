@@ -70,6 +70,8 @@ class _Entry:
     counts: Counter[str] = field(default_factory=Counter)
     #: whether the job has credentials for it (AssumeRole neither failed nor unsent)
     reached: bool = True
+    #: how many targets its listing gave, once the listing ended (None: it did not)
+    listed: int | None = None
 
 
 class AccountBook:
@@ -139,6 +141,25 @@ class AccountBook:
         (a restore's targets come from its backup: there, only if it had some)."""
         self._listed = True
 
+    def listed(self, account: str, targets: int) -> None:
+        """Note that `account`'s listing ended, having given `targets` targets."""
+        entry = self._entries.get(account)
+        if entry is not None:
+            entry.listed = targets
+
+    def _status(self, entry: _Entry) -> tuple[AccountStatus, str | None]:
+        """The account's status as the job ended: an `ok` account of a listing job whose
+        listing did not end, or whose listed buckets do not all have a record, was left
+        by a stop (a signal, a deadline) and is `skipped`, never `ok`."""
+        if entry.status != "ok" or not self._listed or not entry.reached:
+            return entry.status, entry.error
+        if entry.listed is None:
+            return "skipped", "the job stopped before its buckets were all listed"
+        if entry.buckets < entry.listed:
+            done = f"{entry.buckets} of its {entry.listed} buckets"
+            return "skipped", f"the job stopped with {done} done"
+        return entry.status, entry.error
+
     def listing_failed(self, account: str, error: ListingError) -> bool:
         """Note that `account`'s listing failed; True when that is the account's own
         problem (a directory's member: the others go on), False when it is the job's."""
@@ -197,7 +218,11 @@ class AccountBook:
     def missing(self) -> list[str]:
         """The accounts whose buckets could not all be read, in the book's order: an
         unreached one only when the job lists accounts or it had targets."""
-        return [e.name for e in self._entries.values() if e.status not in _FINE and self._gap(e)]
+        return [
+            e.name
+            for e in self._entries.values()
+            if self._status(e)[0] not in _FINE and self._gap(e)
+        ]
 
     def _gap(self, entry: _Entry) -> bool:
         """Whether a not-fine account leaves a gap: an unreached one only when the job
@@ -227,7 +252,7 @@ class AccountBook:
                 **(dict(e.record) if e.record is not None else {"name": e.name}),
                 "account_id": e.account_id,
                 "display_name": e.display_name,
-                "status": e.status,
+                "status": self._status(e)[0],
                 "buckets": e.buckets,
                 "counts": dict(sorted(e.counts.items())),
                 "error": self._error(e),
@@ -235,11 +260,10 @@ class AccountBook:
             for e in self._entries.values()
         ]
 
-    @staticmethod
-    def _error(entry: _Entry) -> str | None:
+    def _error(self, entry: _Entry) -> str | None:
         """Why the account is not `ok` (a `partial` one: how many of its buckets failed)."""
         if entry.status != "partial":
-            return entry.error
+            return self._status(entry)[1]
         failed = sum(entry.counts[outcome] for outcome in _FAILED_OUTCOMES)
         return f"{failed} of its {entry.buckets} buckets failed (see report.jsonl)"
 

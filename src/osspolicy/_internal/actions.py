@@ -215,6 +215,7 @@ async def _account_listed(
     `unlisted`, or the book) and ends only this account's targets."""
     if account.targets is None:  # pragma: no cover - the manifest model requires them
         raise ConfigError(f"accounts: {account.name} has no targets")
+    given = 0
     try:
         async for target in iter_targets(
             account.targets,
@@ -225,7 +226,9 @@ async def _account_listed(
             fallbacks=ctx.region_fallbacks,
             owners=ctx.seen_owners,
         ):
+            given += 1
             yield target
+        ctx.book.listed(account.name, given)
     except ListingError as exc:
         if ctx.book.listing_failed(account.name, exc):
             return  # a directory's member: its status says so, the others go on

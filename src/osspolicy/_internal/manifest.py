@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -105,6 +106,13 @@ class PolicySpec(StrictModel):
         return self
 
 
+def _number(value: object) -> object:
+    """A YAML `true` is not a number (pydantic's lax mode would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"is {str(value).lower()}; write a number")  # noqa: TRY004 - pydantic's
+    return value
+
+
 def _count(value: int) -> int:
     if value < 0:
         raise ValueError(f"is {value}; write 0 (none) or a number of targets")
@@ -119,10 +127,16 @@ def _fraction(value: float) -> float:
 
 
 #: a number of targets, 0 for none (checked by `_count`: its message)
-Count = Annotated[int, AfterValidator(_count), WithJsonSchema({"type": "integer", "minimum": 0})]
+Count = Annotated[
+    int,
+    BeforeValidator(_number),
+    AfterValidator(_count),
+    WithJsonSchema({"type": "integer", "minimum": 0}),
+]
 #: a fraction in [0, 1], 0 for none (checked by `_fraction`: its message)
 Fraction = Annotated[
     float,
+    BeforeValidator(_number),
     AfterValidator(_fraction),
     WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
 ]
@@ -150,16 +164,23 @@ def _accounts(value: int) -> int:
 #: calls a second, more than 0 (checked by `_per_second`: its message)
 PerSecond = Annotated[
     float,
+    BeforeValidator(_number),
     AfterValidator(_per_second),
     WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
 ]
 #: a number of workers, 0 for the job's concurrency (checked by `_workers`)
 Workers = Annotated[
-    int, AfterValidator(_workers), WithJsonSchema({"type": "integer", "minimum": 0})
+    int,
+    BeforeValidator(_number),
+    AfterValidator(_workers),
+    WithJsonSchema({"type": "integer", "minimum": 0}),
 ]
 #: a number of accounts, 0 for none (checked by `_accounts`)
 Accounts = Annotated[
-    int, AfterValidator(_accounts), WithJsonSchema({"type": "integer", "minimum": 0})
+    int,
+    BeforeValidator(_number),
+    AfterValidator(_accounts),
+    WithJsonSchema({"type": "integer", "minimum": 0}),
 ]
 
 
