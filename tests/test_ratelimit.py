@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import threading
 from time import monotonic
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from osspolicy._internal.errors import ServerError
+from osspolicy._internal.errors import ServerError, Stopped
 from osspolicy._internal.ratelimit import Limiter, RateLimit, default_burst
 from osspolicy._internal.retry import RetryConfig, Tries
 
@@ -246,3 +247,28 @@ async def test_every_attempt_of_a_call_is_paced_retries_included() -> None:
     assert await tries(flaky) == "ok"
     assert (tries.count, paced) == (3, 3)
     assert time.sleeps == pytest.approx([0.1, 0.1])
+
+
+def test_a_closed_blocking_limiter_releases_its_waiting_thread_at_once() -> None:
+    """A job stopped while AssumeRole calls wait for their turn (a slow `sts_rate_limit`):
+    `close` wakes the waiting thread, which raises `Stopped` instead of waiting its turn
+    (here 1,000 s), and every later call is refused the same way."""
+    limit = RateLimit(0.001, 1).new_blocking()
+    limit.acquire()  # the first call starts at once
+    raised: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            limit.acquire()
+        except Stopped as exc:
+            raised.append(exc)
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    limit.close()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    assert len(raised) == 1
+    with pytest.raises(Stopped):
+        limit.acquire()
+    assert limit.acquired == 1

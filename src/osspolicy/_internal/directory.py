@@ -239,9 +239,13 @@ async def _directory(
         async with threads:
             await directory.assume(member, member_acct, paced)
 
-    async with anyio.create_task_group() as group:
-        for member, member_acct in assuming:
-            group.start_soon(assume, member, member_acct)
+    reached_all = anyio.Event()
+    async with anyio.create_task_group() as watch:
+        watch.start_soon(_close_unless_set, pace, reached_all)
+        async with anyio.create_task_group() as group:
+            for member, member_acct in assuming:
+                group.start_soon(assume, member, member_acct)
+        reached_all.set()  # the pace stays open for the refreshes
     reached = directory.reached
     accounts = [  # in the directory's order
         member_account(account, m.account_id, management=m.account_id == found.management)
@@ -249,6 +253,17 @@ async def _directory(
         if m.account_id in reached
     ]
     return accounts, reached, found, pace
+
+
+async def _close_unless_set(pace: BlockingLimiter, reached_all: anyio.Event) -> None:
+    """Close `pace` if the job is cancelled (Ctrl-C) before every member was reached:
+    the threads waiting for their turn give up at once instead of holding the job until
+    each has waited it (AssumeRole calls are threads, which a cancel cannot stop)."""
+    try:
+        await reached_all.wait()
+    finally:
+        if not reached_all.is_set():
+            pace.close()
 
 
 def _assume_failed(account: Account, error: CredentialsError) -> str:

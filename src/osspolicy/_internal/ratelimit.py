@@ -60,6 +60,8 @@ from dataclasses import dataclass
 
 import anyio
 
+from .errors import Stopped
+
 __all__ = ("BlockingLimiter", "Clock", "Limiter", "RateLimit", "default_burst")
 
 Clock = Callable[[], float]
@@ -113,9 +115,10 @@ class RateLimit:
         return Limiter(self, clock=clock, sleep=sleep)
 
     def new_blocking(
-        self, *, clock: Clock = time.monotonic, sleep: Callable[[float], None] = time.sleep
+        self, *, clock: Clock = time.monotonic, sleep: Callable[[float], None] | None = None
     ) -> BlockingLimiter:
-        """A fresh limiter for callers in worker threads (blocking `acquire`)."""
+        """A fresh limiter for callers in worker threads (blocking `acquire`; its waits
+        end at `close`, unless a test gives its own `sleep`)."""
         return BlockingLimiter(self, clock=clock, sleep=sleep)
 
 
@@ -179,24 +182,36 @@ class BlockingLimiter:
         limit: RateLimit,
         *,
         clock: Clock = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.limit = limit
         self._schedule = _Schedule(limit)
         self._clock = clock
         self._sleep = sleep
         self._queue = threading.Lock()
+        self._closed = threading.Event()
         #: how many calls `acquire` let through
         self.acquired = 0
         #: the most calls that started within one second
         self.busiest_second = 0
         self._last_second: deque[float] = deque()
 
+    def close(self) -> None:
+        """The job is stopping: every caller waiting for its turn, and every later one,
+        raises `Stopped` at once (a slow pace would otherwise hold a Ctrl-C'd job until
+        its threads had waited their turns)."""
+        self._closed.set()
+
     def acquire(self) -> None:
-        """Block until the next call may start."""
+        """Block until the next call may start; `Stopped` once `close` was called."""
         with self._queue:
+            if self._closed.is_set():
+                raise Stopped("the job is stopping: no new call starts")
             if wait := self._schedule.wait(self._clock()):
-                self._sleep(wait)
+                if self._sleep is not None:
+                    self._sleep(wait)
+                elif self._closed.wait(wait):
+                    raise Stopped("the job is stopping: no new call starts")
             now = self._clock()
             self._schedule.started(now)
             self.acquired += 1
