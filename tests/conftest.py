@@ -90,8 +90,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mode = _engine_mode()
     if mode != "all":
         wanted = mode == "subset"
-        keep = [item for item in items if _in_subset(item) == wanted]
-        dropped = [item for item in items if _in_subset(item) != wanted]
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            (keep if _in_subset(item) == wanted else dropped).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = keep

@@ -15,20 +15,16 @@ Without `accounts:` a manifest has one account, `default`, of `type: default`
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     model_validator,
 )
 
@@ -37,6 +33,7 @@ from .connection import Connection
 from .errors import ManifestError, PolicyDocumentError
 from .manifest_base import StrictModel, one_of_keys
 from .manifest_errors import first_error
+from .manifest_values import Accounts, Count, Fraction, PerSecond, Workers
 from .policy import parse_policy_file_text
 from .target_spec import Targets
 
@@ -104,84 +101,6 @@ class PolicySpec(StrictModel):
         if (self.file is None) == (self.document is None):
             raise ValueError("give exactly one of file or document")
         return self
-
-
-def _number(value: object) -> object:
-    """A YAML `true` is not a number (pydantic's lax mode would read it as 1)."""
-    if isinstance(value, bool):
-        raise ValueError(f"is {str(value).lower()}; write a number")  # noqa: TRY004 - pydantic's
-    return value
-
-
-def _count(value: int) -> int:
-    if value < 0:
-        raise ValueError(f"is {value}; write 0 (none) or a number of targets")
-    return value
-
-
-def _fraction(value: float) -> float:
-    if not 0 <= value <= 1:
-        shown = value if math.isfinite(value) else str(value)
-        raise ValueError(f"is {shown}; write a fraction in (0, 1], e.g. 0.1, or 0 for none")
-    return value
-
-
-#: a number of targets, 0 for none (checked by `_count`: its message)
-Count = Annotated[
-    int,
-    BeforeValidator(_number),
-    AfterValidator(_count),
-    WithJsonSchema({"type": "integer", "minimum": 0}),
-]
-#: a fraction in [0, 1], 0 for none (checked by `_fraction`: its message)
-Fraction = Annotated[
-    float,
-    BeforeValidator(_number),
-    AfterValidator(_fraction),
-    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1}),
-]
-
-
-def _per_second(value: float) -> float:
-    if not (math.isfinite(value) and value > 0):
-        shown = value if math.isfinite(value) else str(value)
-        raise ValueError(f"is {shown}; write a positive number of calls a second, e.g. 20")
-    return value
-
-
-def _workers(value: int) -> int:
-    if value < 0:
-        raise ValueError(f"is {value}; write 0 (the job's concurrency) or a number of workers")
-    return value
-
-
-def _accounts(value: int) -> int:
-    if value < 0:
-        raise ValueError(f"is {value}; write 0 (none) or a number of accounts")
-    return value
-
-
-#: calls a second, more than 0 (checked by `_per_second`: its message)
-PerSecond = Annotated[
-    float,
-    BeforeValidator(_number),
-    AfterValidator(_per_second),
-    WithJsonSchema({"type": "number", "exclusiveMinimum": 0}),
-]
-#: a number of workers, 0 for the job's concurrency (checked by `_workers`)
-Workers = Annotated[
-    int,
-    BeforeValidator(_number),
-    AfterValidator(_workers),
-    WithJsonSchema({"type": "integer", "minimum": 0}),
-]
-#: a number of accounts, 0 for none (checked by `_accounts`)
-Accounts = Annotated[
-    int,
-    BeforeValidator(_number),
-    AfterValidator(_accounts),
-    WithJsonSchema({"type": "integer", "minimum": 0}),
-]
 
 
 def _action_is(*actions: str) -> dict[str, Any]:
